@@ -1,0 +1,38 @@
+# hipseg: AP pelvis radiographs (DICOM) -> 2D nnU-Net v2 models of five hip-joint structures -> report.
+#
+#   snakemake --cores all                         # the built-in synthetic demo (config/config.yaml)
+#   snakemake --cores all --configfile config/paper.yaml --config samples=my_samples.tsv
+#
+# Stages, one rule file each: synth (demo only) -> samples -> deid -> crop -> dataset -> plan
+# -> splits -> train (folds 0-4 + all, parallel jobs) -> predict (+ ensemble) -> evaluate -> report.
+# The rules are thin: every stage is a `hipseg <stage>` command of the package in workflow/hipseg.
+
+
+import sys
+from pathlib import Path
+
+# The rules run the package in workflow/hipseg as `python -m hipseg` (no install needed).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/samples.smk"
+include: "workflow/rules/deid.smk"
+include: "workflow/rules/crop.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/plan.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT,
+        expand("{ev}/{f}", ev=EVAL_DIR, f=["dice.csv", "table1.csv", "table2.csv"]),
+    default_target: True

@@ -1,0 +1,251 @@
+"""The ``hipseg`` command: one subcommand per workflow stage (the Snakemake rules call these)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import HipsegError
+
+
+def _synth(a):
+    from . import synth
+
+    tsv = synth.generate(a.out, preset=a.preset, seed=a.seed, n_patients=a.n_patients)
+    if a.montage:
+        synth.montage(tsv, a.montage)
+    print(tsv)
+
+
+def _validate(a):
+    from . import samplesheet
+
+    df = samplesheet.validate(a.sheet, check_pixels=not a.no_pixels)
+    if a.out:
+        from .io import write_text
+
+        write_text(a.out, df.to_csv(sep="\t", index=False))
+    print(f"{a.sheet}: {len(df)} radiographs, {df['patient'].nunique()} patients — OK")
+
+
+def _deid(a):
+    from . import deid
+    from .io import write_json
+
+    key, source = deid.load_key(a.demo_key)
+    record = deid.deidentify(a.dicom, a.out, key, a.patient)
+    record.update(id=a.id, key_source=source)
+    write_json(a.audit, record)
+
+
+def _crop(a):
+    from .crop import CropRule, crop_case
+
+    audit = json.loads(Path(a.audit).read_text())
+    rule = CropRule.from_config(json.loads(a.rule))
+    crop_case(a.id, a.dicom, a.labels, a.hips, a.out_dir, rule, audit["patient"], a.split, a.note)
+
+
+def _dataset(a):
+    from . import dataset
+
+    dataset.build(a.manifests, a.raw_root, a.dataset_id, a.name, a.test_fraction, a.seed, a.out_dir,
+                  channel_name=a.channel_name)
+
+
+def _splits(a):
+    from . import dataset
+
+    dataset.write_splits(a.cases, a.out, a.folds, a.seed)
+
+
+def _plan(a):
+    from . import nnunet
+
+    nnunet.plan_and_preprocess(a.nnunet_root, a.dataset_id, a.configuration, a.planner,
+                               json.loads(a.overrides) if a.overrides else None,
+                               num_processes=a.processes, gpu_memory_target_gb=a.gpu_memory_gb)
+
+
+def _train(a):
+    from . import nnunet
+
+    nnunet.train(a.nnunet_root, a.dataset_id, a.fold, trainer=a.trainer,
+                 configuration=a.configuration, epochs=a.epochs,
+                 iterations_per_epoch=a.iterations, val_iterations_per_epoch=a.val_iterations,
+                 checkpoint_every=a.checkpoint_every, device=a.device, threads=a.threads,
+                 n_proc_da=a.n_proc_da, validate=a.validate, seed=a.seed)
+
+
+def _predict(a):
+    from . import nnunet
+
+    nnunet.predict(a.model_dir, a.folds, a.input, a.output, a.nnunet_root, device=a.device,
+                   threads=a.threads, mirroring=a.mirroring, tile_step_size=a.step)
+
+
+def _evaluate(a):
+    from . import evaluate
+
+    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir)
+
+
+def _deid_summary(a):
+    from .deid import summarise
+
+    summarise(a.audits, a.out)
+
+
+def _report(a):
+    from . import report
+
+    report.build_report(
+        evaluation_dir=a.evaluation_dir, dataset_summary=a.dataset_summary,
+        plans_json=a.plans, images_dir=a.images_dir, labels_dir=a.labels_dir,
+        predictions_root=a.predictions_root, config=json.loads(a.config_json),
+        deid_summary=a.deid_summary, benchmarks_dir=a.benchmarks_dir, template=a.template,
+        out_html=a.out, worst_k=a.worst_k,
+        provenance={"montage": a.montage} if a.montage else None,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hipseg", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the synthetic demo dataset (DICOM + label maps + sheet)")
+    s.add_argument("--preset", default="demo")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-patients", type=int)
+    s.add_argument("--montage", help="also write a PNG montage with label overlays here")
+    s.set_defaults(func=_synth)
+
+    s = sub.add_parser("validate-samples", help="check a sample sheet and every file it names")
+    s.add_argument("sheet")
+    s.add_argument("--no-pixels", action="store_true", help="skip reading the label maps")
+    s.add_argument("--out", help="write the normalised sheet (absolute paths) here")
+    s.set_defaults(func=_validate)
+
+    s = sub.add_parser("deid", help="de-identify one DICOM file (originals are never modified)")
+    s.add_argument("--id", required=True)
+    s.add_argument("--dicom", required=True)
+    s.add_argument("--patient", required=True, help="the sample sheet's patient value")
+    s.add_argument("--out", required=True)
+    s.add_argument("--audit", required=True, help="JSON audit record (actions, never values)")
+    s.add_argument("--demo-key", action="store_true", help="use the fixed demo key (demo only)")
+    s.set_defaults(func=_deid)
+
+    s = sub.add_parser("crop", help="split one radiograph into hip-joint images (2D NIfTI)")
+    s.add_argument("--id", required=True)
+    s.add_argument("--dicom", required=True, help="the de-identified DICOM")
+    s.add_argument("--audit", required=True, help="its de-identification record (pseudonym)")
+    s.add_argument("--labels", required=True)
+    s.add_argument("--hips", default="both", choices=["both", "left", "right", "none"])
+    s.add_argument("--split", default="", choices=["", "train", "test"])
+    s.add_argument("--note", default="")
+    s.add_argument("--rule", default="{}", help="crop rule as JSON (split_at, rows, mirror, …)")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=_crop)
+
+    s = sub.add_parser("dataset", help="write the nnU-Net raw dataset, split by patient")
+    s.add_argument("--manifests", nargs="+", required=True)
+    s.add_argument("--raw-root", required=True)
+    s.add_argument("--dataset-id", type=int, required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--test-fraction", type=float, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--channel-name", default="xray")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=_dataset)
+
+    s = sub.add_parser("splits", help="write nnU-Net's splits_final.json, folds grouped by patient")
+    s.add_argument("--cases", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_splits)
+
+    s = sub.add_parser("plan", help="nnU-Net fingerprint, plan and preprocess")
+    s.add_argument("--nnunet-root", required=True)
+    s.add_argument("--dataset-id", type=int, required=True)
+    s.add_argument("--configuration", default="2d")
+    s.add_argument("--planner", default="ExperimentPlanner")
+    s.add_argument("--overrides", default="", help="JSON plans overrides")
+    s.add_argument("--processes", type=int, default=1)
+    s.add_argument("--gpu-memory-gb", type=float)
+    s.set_defaults(func=_plan)
+
+    s = sub.add_parser("train", help="train one nnU-Net fold (0–4 or all); resumes after a kill")
+    s.add_argument("--nnunet-root", required=True)
+    s.add_argument("--dataset-id", type=int, required=True)
+    s.add_argument("--fold", required=True)
+    s.add_argument("--trainer", default="nnUNetTrainer")
+    s.add_argument("--configuration", default="2d")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--iterations", type=int)
+    s.add_argument("--val-iterations", type=int)
+    s.add_argument("--checkpoint-every", type=int)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--threads", type=int)
+    s.add_argument("--n-proc-da", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True)
+    s.set_defaults(func=_train)
+
+    s = sub.add_parser("predict", help="predict a folder with one fold or a fold ensemble")
+    s.add_argument("--nnunet-root", required=True)
+    s.add_argument("--model-dir", required=True)
+    s.add_argument("--folds", nargs="+", required=True)
+    s.add_argument("--input", required=True)
+    s.add_argument("--output", required=True)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--threads", type=int)
+    s.add_argument("--step", type=float, default=0.5)
+    s.add_argument("--mirroring", action=argparse.BooleanOptionalAction, default=True)
+    s.set_defaults(func=_predict)
+
+    s = sub.add_parser("evaluate", help="Dice per image and label; Table I and Table II")
+    s.add_argument("--gt-dir", required=True)
+    s.add_argument("--pred-root", required=True)
+    s.add_argument("--models", nargs="+", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser("deid-summary", help="summarise the de-identification audit records")
+    s.add_argument("--audits", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_deid_summary)
+
+    s = sub.add_parser("report", help="write the self-contained HTML report")
+    s.add_argument("--evaluation-dir", required=True)
+    s.add_argument("--dataset-summary", required=True)
+    s.add_argument("--plans", required=True)
+    s.add_argument("--images-dir", required=True)
+    s.add_argument("--labels-dir", required=True)
+    s.add_argument("--predictions-root", required=True)
+    s.add_argument("--config-json", required=True, help="the workflow config as JSON")
+    s.add_argument("--deid-summary", required=True)
+    s.add_argument("--benchmarks-dir", required=True)
+    s.add_argument("--template", required=True)
+    s.add_argument("--montage")
+    s.add_argument("--worst-k", type=int, default=3)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except HipsegError as exc:
+        print(f"hipseg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

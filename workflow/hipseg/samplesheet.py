@@ -1,0 +1,131 @@
+"""The sample sheet: one row per radiograph, validated before anything runs.
+
+Columns (tab-separated, header required):
+
+``id``       unique case id (letters, digits, ``_`` and ``-``); must not contain identifying data
+``patient``  the patient the radiograph belongs to (grouping key for every split; pseudonymised
+             before it reaches any output)
+``dicom``    path of the DICOM file (relative paths are relative to the sheet's folder)
+``labels``   path of the full-image label map (PNG, NIfTI, NRRD, … values 0–5, same size)
+``hips``     which hips to use: ``both`` (default), ``left``, ``right`` or ``none`` (patient side)
+``split``    optional fixed split: ``train``, ``test`` or empty (split by patient)
+``note``     optional free text (e.g. why a hip is excluded)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, ValidationError
+
+REQUIRED = ["id", "patient", "dicom", "labels"]
+OPTIONAL = {"hips": "both", "split": "", "note": ""}
+HIPS = ("both", "left", "right", "none")
+SPLITS = ("", "train", "test")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+MAX_LABEL = 5
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read the sheet; fill optional columns; resolve relative paths against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "sample sheet does not exist")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except Exception as exc:  # pandas raises several types for malformed text
+        raise InputError(path, f"cannot be parsed as a tab-separated table ({exc})") from exc
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(path, f"missing column(s) {missing}; required: {REQUIRED}")
+    for col, default in OPTIONAL.items():
+        if col not in df.columns:
+            df[col] = default
+    df = df.apply(lambda s: s.str.strip())
+    df["hips"] = df["hips"].replace("", "both").str.lower()
+    df["split"] = df["split"].str.lower()
+    base = path.resolve().parent
+    for col in ("dicom", "labels"):
+        df[col] = [str((base / p).resolve()) if p else "" for p in df[col]]
+    return df
+
+
+def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
+    """Read and validate the sheet; raise one :class:`ValidationError` listing every problem.
+
+    Structural checks (ids, duplicates, values, split conflicts, file existence) always run;
+    ``check_pixels`` also reads headers and label maps: size mismatch, label values outside 0–5.
+    """
+    from .dicomio import dicom_size
+
+    path = Path(path)
+    df = read(path)
+    problems: list[str] = []
+    if df.empty:
+        problems.append(f"{path}: the sample sheet has no rows")
+    for i, row in df.iterrows():
+        where = f"{path} row {i + 2} (id {row['id'] or '?'})"
+        if not ID_RE.match(row["id"]):
+            problems.append(f"{where}: id must be letters, digits, '_' or '-'")
+        if not row["patient"]:
+            problems.append(f"{where}: patient is empty")
+        if row["hips"] not in HIPS:
+            problems.append(f"{where}: hips must be one of {HIPS}, got {row['hips']!r}")
+        if row["split"] not in SPLITS:
+            problems.append(f"{where}: split must be train, test or empty, got {row['split']!r}")
+        for col in ("dicom", "labels"):
+            if not row[col]:
+                problems.append(f"{where}: {col} path is empty")
+            elif not Path(row[col]).is_file():
+                problems.append(f"{row[col]}: {col} file does not exist ({where})")
+    dups = df["id"][df["id"].duplicated(keep=False)]
+    for dup in sorted(set(dups)):
+        rows = [str(i + 2) for i in df.index[df["id"] == dup]]
+        problems.append(f"{path}: duplicate id {dup!r} in rows {', '.join(rows)}")
+    fixed = df[df["split"] != ""]
+    for patient, group in fixed.groupby("patient"):
+        if group["split"].nunique() > 1:
+            ids = ", ".join(group["id"])
+            problems.append(
+                f"{path}: patient {patient!r} has a fixed split in both train and test ({ids})"
+            )
+    if check_pixels:
+        for i, row in df.iterrows():
+            if not (Path(row["dicom"]).is_file() and Path(row["labels"]).is_file()):
+                continue
+            try:
+                dsize = dicom_size(row["dicom"])
+            except InputError as exc:
+                problems.append(str(exc))
+                continue
+            try:
+                labels = _read_labels(row["labels"])
+            except InputError as exc:
+                problems.append(str(exc))
+                continue
+            if labels.shape != dsize:
+                problems.append(
+                    f"{row['labels']}: label map size {labels.shape[0]}×{labels.shape[1]} (rows×cols) "
+                    f"≠ image size {dsize[0]}×{dsize[1]} of {row['dicom']}"
+                )
+            bad = np.setdiff1d(np.unique(labels), np.arange(MAX_LABEL + 1))
+            if bad.size:
+                shown = ", ".join(str(v) for v in bad[:8])
+                problems.append(f"{row['labels']}: label values outside 0–5: {shown}")
+    if problems:
+        raise ValidationError(path, problems)
+    return df
+
+
+def _read_labels(path: str) -> np.ndarray:
+    from .io import read_image_2d
+
+    arr, _ = read_image_2d(path)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.mod(arr, 1) == 0):
+            raise InputError(path, "label map has non-integer values")
+    return arr

@@ -1,0 +1,73 @@
+import json
+import shlex
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from hipseg import samplesheet
+from hipseg.nnunet import dataset_name
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+wildcard_constraints:
+    id=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    fold=r"[0-4]|all",
+    model=r"fold_[0-4]|fold_all|ensemble",
+
+
+PKG_DIR = str(Path(workflow.basedir) / "workflow")
+HIPSEG = f"PYTHONPATH={shlex.quote(PKG_DIR)}${{PYTHONPATH:+:$PYTHONPATH}} python -m hipseg"
+CONDA_ENV = "../../envs/hipseg.yaml"
+RESULTS = "results"
+DEMO_DIR = f"{RESULTS}/demo"
+NNUNET = f"{RESULTS}/nnunet"
+DATASET = dataset_name(config["dataset"]["id"], config["dataset"]["name"])
+RAW_DIR = f"{NNUNET}/nnUNet_raw/{DATASET}"
+PRE_DIR = f"{NNUNET}/nnUNet_preprocessed/{DATASET}"
+CONF = config["nnunet"]["configuration"]
+PLANS = f"{PRE_DIR}/nnUNetPlans.json"
+MODEL_DIR = (
+    f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nnUNetPlans__{CONF}"
+)
+PRED_DIR = f"{RESULTS}/predictions"
+EVAL_DIR = f"{RESULTS}/evaluation"
+REPORT = f"{RESULTS}/report/report.html"
+MODELS = [f"fold_{f}" for f in range(5)] + ["fold_all", "ensemble"]
+TEMPLATE = workflow.source_path("../templates/report.html.j2")
+
+
+def sample_sheet():
+    """Path of the sample sheet: the user's, or the one the demo generator writes."""
+    if config["demo"]["enabled"]:
+        return f"{DEMO_DIR}/samples.tsv"
+    if not config.get("samples"):
+        raise ValueError(
+            "config: set 'samples' to your sample sheet (TSV), or demo.enabled: true"
+        )
+    return config["samples"]
+
+
+_SHEETS = {}
+
+
+def samples():
+    """The validated sample sheet as a table indexed by id (structural checks only; the
+    'validate_samples' rule also reads every label map before anything else runs)."""
+    if config["demo"]["enabled"]:
+        checkpoints.synth.get()
+    path = sample_sheet()
+    key = (path, Path(path).stat().st_mtime_ns if Path(path).exists() else None)
+    if key not in _SHEETS:
+        _SHEETS[key] = samplesheet.validate(path, check_pixels=False).set_index(
+            "id", drop=False
+        )
+    return _SHEETS[key]
+
+
+def sample(wildcards, column):
+    return samples().loc[wildcards.id, column]
+
+
+def all_ids():
+    return list(samples()["id"])

@@ -1,0 +1,51 @@
+# nnU-Net fingerprint + plan + preprocess, then the patient-grouped folds (before any training:
+# parallel training jobs would otherwise race to create splits_final.json).
+
+
+rule plan:
+    input:
+        raw=rules.dataset.output.raw,
+    output:
+        plans=PLANS,
+        fingerprint=f"{PRE_DIR}/dataset_fingerprint.json",
+        data=directory(f"{PRE_DIR}/nnUNetPlans_{CONF}"),
+    params:
+        id=config["dataset"]["id"],
+        planner=config["nnunet"]["planner"],
+        overrides=json.dumps(config["nnunet"].get("plans_overrides") or {}, sort_keys=True),
+        gpu_memory=(
+            f"--gpu-memory-gb {config['nnunet']['gpu_memory_target_gb']}"
+            if config["nnunet"].get("gpu_memory_target_gb")
+            else ""
+        ),
+    threads: config["nnunet"]["processes"]
+    resources:
+        mem_mb=config["nnunet"]["mem_mb"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/plan.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plan.tsv"
+    shell:
+        "{HIPSEG} plan --nnunet-root {NNUNET} --dataset-id {params.id} --configuration {CONF}"
+        " --planner {params.planner} --overrides {params.overrides:q} --processes {threads}"
+        " {params.gpu_memory} > {log} 2>&1"
+
+
+rule splits:
+    input:
+        cases=rules.dataset.output.cases,
+        plans=rules.plan.output.plans,
+    output:
+        f"{PRE_DIR}/splits_final.json",
+    params:
+        folds=5,
+        seed=config["dataset"]["seed"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/splits.log",
+    shell:
+        "{HIPSEG} splits --cases {input.cases} --out {output} --folds {params.folds}"
+        " --seed {params.seed} > {log} 2>&1"

@@ -1,0 +1,31 @@
+# The reviewer's HTML report: one self-contained file with tables, figures and provenance.
+
+
+rule report:
+    input:
+        evaluation=rules.evaluate.output,
+        dataset=rules.dataset.output.summary,
+        raw=rules.dataset.output.raw,
+        plans=PLANS,
+        deid=rules.deid_summary.output,
+        template=TEMPLATE,
+        montage=(rules.synth.output.montage if config["demo"]["enabled"] else []),
+    output:
+        REPORT,
+    params:
+        worst=config["report"]["worst_cases"],
+        config=json.dumps(config, sort_keys=True),
+        montage=lambda w, input: f"--montage {input.montage}" if input.montage else "",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    shell:
+        "{HIPSEG} report --evaluation-dir {EVAL_DIR} --dataset-summary {input.dataset}"
+        " --plans {input.plans} --images-dir {input.raw}/imagesTs"
+        " --labels-dir {input.raw}/labelsTs --predictions-root {PRED_DIR}"
+        " --config-json {params.config:q} --deid-summary {input.deid}"
+        " --benchmarks-dir {RESULTS}/benchmarks --template {input.template}"
+        " {params.montage} --worst-k {params.worst} --out {output} > {log} 2>&1"

@@ -1,0 +1,14 @@
+# Full validation of the sample sheet (every file, sizes, label values) before anything runs.
+
+
+rule validate_samples:
+    input:
+        lambda w: sample_sheet() if not config["demo"]["enabled"] else checkpoints.synth.get().output.sheet,
+    output:
+        f"{RESULTS}/samples/validated.tsv",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/validate_samples.log",
+    shell:
+        "{HIPSEG} validate-samples {input} --out {output} > {log} 2>&1 || (cat {log} >&2; exit 1)"

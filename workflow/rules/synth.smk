@@ -1,0 +1,24 @@
+# Synthetic demo data: AP pelvis radiographs as DICOM CR + label maps + a sample sheet.
+# A checkpoint: the sample sheet it writes decides which per-radiograph jobs exist.
+
+
+checkpoint synth:
+    output:
+        sheet=f"{DEMO_DIR}/samples.tsv",
+        dicom=directory(f"{DEMO_DIR}/dicom"),
+        labels=directory(f"{DEMO_DIR}/labels"),
+        montage=f"{DEMO_DIR}/montage.png",
+    params:
+        preset=config["demo"]["preset"],
+        seed=config["demo"]["seed"],
+        n_patients=config["demo"]["n_patients"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/synth.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/synth.tsv"
+    shell:
+        "{HIPSEG} synth --preset {params.preset} --seed {params.seed}"
+        " --n-patients {params.n_patients} --out {DEMO_DIR} --montage {output.montage}"
+        " > {log} 2>&1"
