@@ -1,0 +1,199 @@
+"""Tests of hipseg.report: a self-contained HTML report from fabricated inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hipseg.errors import InputError
+from hipseg.evaluate import MODELS, evaluate
+from hipseg.io import write_image_2d
+from hipseg.report import DEFAULT_TEMPLATE, PAPER_TABLE1, build_report
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "workflow" / "templates" / "report.html.j2"
+SPACING = (0.15, 0.15)
+SHAPE = (64, 40)
+ARCH = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
+
+
+def _labels(rng: np.random.Generator, jitter: int = 0) -> np.ndarray:
+    a = np.zeros(SHAPE, np.uint8)
+
+    def j() -> int:
+        return int(rng.integers(-jitter, jitter + 1)) if jitter else 0
+
+    a[30 + j() : 60, 8 + j() : 20] = 2
+    a[14 + j() : 32, 6 : 22 + j()] = 1
+    a[4 : 14 + j(), 4:36] = 5
+    a[14 : 20 + j(), 22 + j() : 28] = 4
+    a[8 : 11 + j(), 30 : 33 + j()] = 3
+    return a
+
+
+def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
+    """Fabricate every input of build_report under ``root``; returns the keyword arguments."""
+    rng = np.random.default_rng(seed)
+    images, labels, preds = root / "imagesTs", root / "labelsTs", root / "predictions"
+    for i in range(n_cases):
+        case = f"hip_{i:03d}"
+        gt = _labels(rng)
+        img = (gt.astype(np.float32) * 40 + rng.normal(0, 10, SHAPE)).astype(np.float32)
+        write_image_2d(images / f"{case}_0000.nii.gz", img, SPACING)
+        write_image_2d(labels / f"{case}.nii.gz", gt, SPACING)
+        for k, m in enumerate(MODELS):
+            write_image_2d(
+                preds / m / f"{case}.nii.gz", _labels(rng, jitter=1 + (k + i) % 3), SPACING
+            )
+    evaluate(labels, preds, MODELS, root / "evaluation")
+
+    plans = {
+        "dataset_name": "Dataset501_Hip",
+        "plans_name": "nnUNetPlans",
+        "experiment_planner_used": "ExperimentPlanner",
+        "configurations": {
+            "2d": {
+                "batch_size": 2,
+                "patch_size": [64, 40],
+                "median_image_size_in_voxels": [64.0, 40.0],
+                "spacing": [0.15, 0.15],
+                "normalization_schemes": ["ZScoreNormalization"],
+                "architecture": {
+                    "network_class_name": ARCH,
+                    "arch_kwargs": {
+                        "n_stages": 4,
+                        "features_per_stage": [32, 64, 128, 256],
+                        "kernel_sizes": [[3, 3]] * 4,
+                        "strides": [[1, 1], [2, 2], [2, 2], [2, 2]],
+                        "n_conv_per_stage": [2, 2, 2, 2],
+                        "norm_op": "torch.nn.modules.instancenorm.InstanceNorm2d",
+                        "nonlin": "torch.nn.LeakyReLU",
+                    },
+                },
+            }
+        },
+    }
+    (root / "nnUNetPlans.json").write_text(json.dumps(plans))
+    ds = {
+        "n_radiographs": 3,
+        "n_patients": 3,
+        "n_joints": n_cases + 2,
+        "excluded": [{"radiograph": "r002", "side": "left", "reason": "prosthesis"}],
+        "n_train_joints": 2,
+        "n_test_joints": n_cases,
+        "label_area_fractions": {"L1": 0.12, "L2": 0.08, "L3": 0.004, "L4": 0.02, "L5": 0.2},
+        "folds": [{"fold": 0, "n_train": 1, "n_val": 1}, {"fold": 1, "n_train": 1, "n_val": 1}],
+    }
+    (root / "dataset_summary.json").write_text(json.dumps(ds))
+    (root / "deid_summary.json").write_text(json.dumps({"key_source": "demo", "n_files": 3}))
+    bench = root / "benchmarks" / "train"
+    bench.mkdir(parents=True)
+    (bench / "fold_0.tsv").write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        "123.4567\t0:02:03\t2048.5\t4096.0\t1.0\t1.0\t0.1\t0.2\t95.0\t117.0\n"
+    )
+    (root / "benchmarks" / "evaluate.tsv").write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        "4.5\t0:00:04\t150.0\t300.0\t-\t-\t-\t-\t-\t-\n"
+    )
+    return {
+        "evaluation_dir": root / "evaluation",
+        "dataset_summary": root / "dataset_summary.json",
+        "plans_json": root / "nnUNetPlans.json",
+        "images_dir": images,
+        "labels_dir": labels,
+        "predictions_root": preds,
+        "config": {
+            "demo": {"enabled": True},
+            "train": {"trainer": "nnUNetTrainer_5epochs", "epochs": 5},
+        },
+        "deid_summary": root / "deid_summary.json",
+        "benchmarks_dir": root / "benchmarks",
+        "template": TEMPLATE,
+        "out_html": root / "report" / "report.html",
+        "worst_k": 2,
+        "provenance": {"run_id": "test-run"},
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    kw = make_inputs(root)
+    build_report(**kw)
+    return kw, kw["out_html"].read_text(encoding="utf-8")
+
+
+def test_default_template_exists():
+    assert DEFAULT_TEMPLATE == TEMPLATE and TEMPLATE.is_file()
+
+
+def test_report_is_self_contained(rendered):
+    kw, text = rendered
+    assert kw["out_html"].is_file()
+    assert 'src="http' not in text and "src='http" not in text
+    assert not re.search(r'href="(?!#)', text), "external href found"
+    assert "<link" not in text and "<script" not in text
+    # Fig. 3, Fig. 4 and worst_k=2 Fig. 5 panels
+    assert text.count("data:image/png;base64,") == 2 + kw["worst_k"]
+
+
+def test_report_contents(rendered):
+    kw, text = rendered
+    t1 = pd.read_csv(kw["evaluation_dir"] / "table1.csv", index_col="model")
+    for m in MODELS:
+        assert f">{m.replace('_', ' ')}<" in text
+        assert f"{t1.loc[m, 'mean']:.4f}" in text
+        assert f"{t1.loc[m, 'median']:.4f}" in text
+    # paper reference values are shown beside ours
+    assert f"{PAPER_TABLE1['fold_all']['mean']:.4f}" in text
+    assert "0.8505" in text  # paper Table II, L3 mean
+    # banners
+    assert "fixed demo key" in text
+    assert "synthetic demo data" in text.lower()
+    # plans, config, benchmarks, provenance
+    assert "PlainConvUNet" in text and "1536 × 1024" in text
+    assert "nnUNetTrainer_5epochs" in text
+    assert "123.5" in text and "2048" in text
+    assert "test-run" in text
+    assert "prosthesis" in text
+    # worst cases: the two lowest per-image mean Dice cases of the best model
+    summary = json.loads((kw["evaluation_dir"] / "summary.json").read_text())
+    pi = pd.read_csv(kw["evaluation_dir"] / "per_image.csv")
+    worst = pi[pi.model == summary["best_model"]].nsmallest(2, "mean_dice")["case"]
+    for case in worst:
+        assert "Fig. 5" in text and case in text
+
+
+def test_report_without_benchmarks_and_banners(tmp_path):
+    kw = make_inputs(tmp_path, n_cases=2, seed=1)
+    kw["benchmarks_dir"] = tmp_path / "no_such_dir"
+    kw["config"] = {}
+    kw["deid_summary"] = None
+    kw["worst_k"] = 1
+    build_report(**kw)
+    text = kw["out_html"].read_text(encoding="utf-8")
+    assert "run times are not shown" in text
+    assert "fixed demo key" not in text and "synthetic demo data" not in text.lower()
+    assert text.count("data:image/png;base64,") == 3
+
+
+@pytest.mark.parametrize("missing", ["plans_json", "dataset_summary", "evaluation_dir"])
+def test_report_missing_required_input(tmp_path, missing):
+    kw = make_inputs(tmp_path, n_cases=2, seed=2)
+    kw[missing] = tmp_path / "does_not_exist"
+    with pytest.raises(InputError, match="does_not_exist"):
+        build_report(**kw)
+    assert not kw["out_html"].exists()
+
+
+def test_report_missing_image_names_file(tmp_path):
+    kw = make_inputs(tmp_path, n_cases=2, seed=3)
+    for p in kw["images_dir"].glob("*_0000.nii.gz"):
+        p.unlink()
+    with pytest.raises(InputError, match="_0000.nii.gz"):
+        build_report(**kw)
+    assert not kw["out_html"].exists()

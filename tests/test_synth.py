@@ -1,0 +1,215 @@
+"""Tests of the synthetic AP pelvis generator (hipseg.synth)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+from scipy import ndimage
+
+from hipseg import synth
+
+HIP_SIDES = {"both": ("right", "left"), "right": ("right",), "left": ("left",), "none": ()}
+
+
+def _rows(tsv: Path) -> list[dict]:
+    with open(tsv, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def _load(tsv: Path, row: dict) -> tuple[pydicom.Dataset, np.ndarray, np.ndarray]:
+    """Dataset, display values in [0, 1] (bone bright) and label map of one sample."""
+    ds = pydicom.dcmread(tsv.parent / row["dicom"])
+    maxv = float((1 << int(ds.BitsStored)) - 1)
+    img = ds.pixel_array.astype(np.float64)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        img = maxv - img
+    lab = np.asarray(Image.open(tsv.parent / row["labels"]))
+    return ds, img / maxv, lab
+
+
+def _half(arr: np.ndarray, side: str) -> np.ndarray:
+    """Patient's right hip is on the image left."""
+    c = arr.shape[1] // 2
+    return arr[:, :c] if side == "right" else arr[:, c:]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    return synth.generate(tmp_path_factory.mktemp("demo") / "synth", seed=0, n_patients=8)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_deterministic(tmp_path):
+    a = _tree(synth.generate(tmp_path / "a", seed=3, n_patients=3).parent)
+    b = _tree(synth.generate(tmp_path / "b", seed=3, n_patients=3).parent)
+    c = _tree(synth.generate(tmp_path / "c", seed=4, n_patients=3).parent)
+    assert a.keys() == b.keys() and a == b
+    assert not any(n.startswith(".") for n in a)  # no temporary files left behind
+    dicoms = [k for k in a if k.endswith(".dcm")]
+    assert dicoms
+    assert all(a[k] != c[k] for k in dicoms if k in c)
+
+
+def test_tsv_columns_and_paths(demo):
+    header = demo.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "id\tpatient\tdicom\tlabels\thips\tsplit\tnote"
+    rows = _rows(demo)
+    assert len(rows) >= 8
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", r["id"])
+        assert re.fullmatch(r"P\d{3}", r["patient"])
+        assert r["dicom"] == f"dicom/{r['id']}.dcm" and r["labels"] == f"labels/{r['id']}.png"
+        assert (demo.parent / r["dicom"]).is_file() and (demo.parent / r["labels"]).is_file()
+        assert r["hips"] in HIP_SIDES
+        assert r["split"] == ""
+    # some patients have two radiographs, on different dates
+    per_patient: dict[str, list[str]] = {}
+    for r in rows:
+        per_patient.setdefault(r["patient"], []).append(r["id"])
+    repeats = [ids for ids in per_patient.values() if len(ids) == 2]
+    assert repeats and len(per_patient) == 8
+    dates = [pydicom.dcmread(demo.parent / f"dicom/{i}.dcm").StudyDate for i in repeats[0]]
+    assert dates[0] != dates[1]
+
+
+def test_dicom_headers_and_readers(demo):
+    rows = _rows(demo)
+    photometric, names = set(), {}
+    for r in rows:
+        path = demo.parent / r["dicom"]
+        ds = pydicom.dcmread(path)
+        assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+        assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.1"
+        assert ds.Modality == "CR" and ds.BodyPartExamined == "PELVIS" and ds.ViewPosition == "AP"
+        assert list(ds.PatientOrientation) == ["L", "F"]
+        assert ds.BitsAllocated == 16 and ds.BitsStored in (12, 14, 16)
+        assert ds.HighBit == ds.BitsStored - 1 and ds.PixelRepresentation == 0
+        assert int(ds.pixel_array.max()) <= (1 << ds.BitsStored) - 1
+        assert ds.PixelSpacing[0] == ds.PixelSpacing[1] == ds.ImagerPixelSpacing[0]
+        assert 1.0 < float(ds.PixelSpacing[0]) < 2.5
+        assert "20100101" <= ds.StudyDate <= "20111231"
+        for kw in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName",
+                   "AccessionNumber", "StudyInstanceUID", "WindowWidth"):  # fmt: skip
+            assert str(ds.data_element(kw).value), kw
+        block = ds.private_block(0x0009, "HIPSEG SYNTH PRIVATE")
+        assert str(block[0x10].value)
+        names.setdefault(r["patient"], set()).add((str(ds.PatientName), ds.PatientID))
+        photometric.add(ds.PhotometricInterpretation)
+        # field of view ~ 43 x 35 cm
+        sp = float(ds.PixelSpacing[0])
+        assert 410 < ds.Columns * sp < 435 and 335 < ds.Rows * sp < 355
+        # SimpleITK reads it, with the size of the label map
+        img = sitk.ReadImage(str(path))
+        lab = np.asarray(Image.open(demo.parent / r["labels"]))
+        assert img.GetSize()[:2] == (lab.shape[1], lab.shape[0]) == (ds.Columns, ds.Rows)
+        assert lab.dtype == np.uint8
+    assert photometric == {"MONOCHROME1", "MONOCHROME2"}
+    assert all(len(v) == 1 for v in names.values())
+    assert len({next(iter(v)) for v in names.values()}) == len(names)
+
+
+def test_labels_per_hip(demo):
+    n_hips = 0
+    for r in _rows(demo):
+        _, _, lab = _load(demo, r)
+        assert lab.max() <= 5
+        for side in HIP_SIDES[r["hips"]]:
+            half = _half(lab, side)
+            areas = np.bincount(half.ravel(), minlength=6)
+            assert all(areas[k] > 0 for k in range(1, 6)), (r["id"], side, areas)
+            assert areas[3] == min(areas[1:6]), (r["id"], side, areas)
+            assert areas[3] >= 30 and areas[4] >= 50  # demo enlargement at ~2 mm/px
+            # the teardrop and the fossa are one connected region each; the hemipelvis is
+            # mostly one (a bit of the other hemipelvis may cross the midline)
+            for k, frac in ((3, 1.0), (4, 1.0), (5, 0.95)):
+                comp, n = ndimage.label(half == k)
+                assert np.bincount(comp.ravel())[1:].max() >= frac * areas[k], (r["id"], side, k)
+            n_hips += 1
+    assert n_hips >= 12
+
+
+def test_implants_excluded(demo):
+    rows = _rows(demo)
+    excluded = 0
+    for r in rows:
+        _, img, lab = _load(demo, r)
+        for side in ("right", "left"):
+            if side in HIP_SIDES[r["hips"]]:
+                assert _half(img, side).max() < 0.999  # no saturating metal in a used hip
+            else:
+                excluded += 1
+                assert f"{side} hip arthroplasty (excluded)" in r["note"]
+                assert _half(img, side).max() >= 0.999  # metal saturates
+                # excluded hips carry no labels (bar a sliver of the other hemipelvis)
+                half = _half(lab, side)
+                assert not np.isin(half, [1, 2, 3, 4]).any() and (half == 5).mean() < 0.02
+    assert excluded >= 1
+
+
+def test_intensity_realism(demo):
+    """Cortex brighter than the medullary cavity, bone brighter than the soft tissue around it."""
+    for r in _rows(demo):
+        _, img, lab = _load(demo, r)
+        for side in HIP_SIDES[r["hips"]]:
+            im, lb = _half(img, side), _half(lab, side)
+            # medullary cavity: L1 pixels with diaphyseal cortex (L2) left and right in the row
+            l2 = lb == 2
+            left = np.cumsum(l2, axis=1) > 0
+            right = np.cumsum(l2[:, ::-1], axis=1)[:, ::-1] > 0
+            rows = np.arange(lb.shape[0])[:, None] > lb.shape[0] * 0.7
+            canal = (lb == 1) & left & right & rows
+            walls = l2 & rows
+            assert canal.sum() > 20 and walls.sum() > 20
+            assert im[walls].mean() > im[canal].mean() + 0.01, r["id"]
+            # bone vs. the soft tissue right next to it
+            bone = lb > 0
+            ring = ndimage.binary_dilation(bone, iterations=4) & ~bone
+            ring &= ~ndimage.binary_dilation(_half(img, side) < 0.05, iterations=2)
+            assert im[bone].mean() > im[ring].mean() + 0.03, r["id"]
+            # teardrop (dense rim) brighter than the fossa next to it
+            assert im[lb == 3].mean() > im[lb == 4].mean(), r["id"]
+
+
+def test_geometry_scales_with_spacing(tmp_path, monkeypatch):
+    """The same patient rasterised at a finer spacing has the same label areas in mm^2."""
+    fine = dict(synth.PRESETS["demo"], spacing_scale=synth.PRESETS["demo"]["spacing_scale"] / 2.5)
+    monkeypatch.setitem(synth.PRESETS, "finetest", fine)
+    areas = []
+    for preset in ("demo", "finetest"):
+        tsv = synth.generate(tmp_path / preset, preset=preset, seed=5, n_patients=1)
+        row = _rows(tsv)[0]
+        ds, _, lab = _load(tsv, row)
+        sp = float(ds.PixelSpacing[0])
+        areas.append((np.bincount(lab.ravel(), minlength=6)[1:] * sp * sp, sp, lab.shape))
+    (a0, sp0, sh0), (a1, sp1, sh1) = areas
+    assert sp1 == pytest.approx(sp0 / 2.5, rel=1e-3)
+    assert sh1[0] == pytest.approx(sh0[0] * 2.5, abs=3)
+    assert np.all(np.abs(a1 / a0 - 1) < 0.15), (a0, a1)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="preset"):
+        synth.generate(tmp_path, preset="nope")
+    with pytest.raises(ValueError, match="n_patients"):
+        synth.generate(tmp_path, n_patients=0)
+
+
+def test_montage(demo, tmp_path):
+    out = tmp_path / "m" / "montage.png"
+    synth.montage(demo, out, n=4)
+    im = Image.open(out)
+    assert im.format == "PNG" and im.size[0] > 400
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]

@@ -1,0 +1,821 @@
+"""Deterministic synthetic AP pelvis radiographs (DICOM CR) with five-label hip masks.
+
+The real dataset of the paper (Blažková et al., Section II) is private, so the workflow ships this
+generator as its built-in demo dataset.  :func:`generate` writes::
+
+    out_dir/dicom/<id>.dcm     CR Image Storage, 16-bit, MONOCHROME1 or MONOCHROME2, fake PHI
+    out_dir/labels/<id>.png    uint8 label map (rows x cols of the DICOM pixel array), values 0-5
+    out_dir/samples.tsv        id, patient, dicom, labels, hips, split, note
+
+Geometry
+    Everything is defined in millimetres and rasterised at the pixel spacing of each image, so a
+    paper-size preset is only other numbers.  The field of view is a 43 x 35 cm cassette; the
+    patient's RIGHT hip is on the IMAGE LEFT (standard AP display, ``PatientOrientation = L\\F``).
+    Each hip is built in a canonical frame (origin = femoral head centre, ``u`` towards the midline,
+    ``v`` towards the feet) from interpretable per-patient parameters (head radius, neck length,
+    neck-shaft angle, shaft width, pelvis size, small left/right asymmetry) and per-radiograph
+    positioning (femoral rotation, pelvic tilt, small rotation/shift of the patient in the field).
+
+Labels (paper, Fig. 2), painted in this order
+    L5 hemipelvis (ilium, acetabular roof, ischium, pubis; the sacrum is *not* labelled and is
+    separated from the ilium by the sacro-iliac joint space); L4 acetabular fossa / medial joint
+    space between head, teardrop and roof; L3 Köhler teardrop; L1 femoral head + neck interior +
+    greater trochanter + medullary cavity; L2 inferior neck cortex (calcar) + both diaphyseal
+    cortices + lesser trochanter.  Hips with an arthroplasty (metal stem, ball and cup) are
+    excluded in ``samples.tsv`` (``hips`` column) and carry no labels (0) in the label map.
+
+Demo enlargement
+    At the demo's ~2 mm/px, a true-size teardrop (~7 x 18 mm) and fossa would be a handful of
+    pixels.  The preset keys ``teardrop_scale`` and ``fossa_scale`` enlarge the teardrop (both
+    axes) and the width of the fossa crescent; the demo uses 1.5 and 1.6 (L3 and L4 each >= ~60 px
+    at 2 mm/px), a paper-size preset would use 1.0.
+
+Image formation
+    Path lengths through each body along the ray are analytic (spheres, tubes, ellipsoids) or
+    EDT domes (hemipelvis plate); bones have a dense cortical shell and a trabecular / medullary
+    interior, the diaphysis is a tube (bright cortices, darker canal), the teardrop a dense rim,
+    the fossa a thinner part of the pelvic wall.  Soft tissue is an elliptic trunk that splits
+    into two thighs.  Then Beer-Lambert with a heel-effect exposure gradient, Poisson-like
+    quantum noise, Gaussian detector blur, log transform, mild unsharp masking (CR processing)
+    and windowing to 12/14/16-bit stored values; MONOCHROME1 images store the inverted values.
+    Implants have a very high attenuation and saturate.
+
+Everything is deterministic: the same ``seed`` gives byte-identical files (UIDs are derived
+from the seed, no wall-clock values are used).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io as _io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from . import LABEL_COLORS, LABELS
+from .io import atomic_path, write_text
+
+__all__ = ["PRESETS", "generate", "montage", "render_radiograph"]
+
+TSV_COLUMNS = ["id", "patient", "dicom", "labels", "hips", "split", "note"]
+
+PRESETS: dict[str, dict] = {
+    "demo": {
+        "id_prefix": "demo",
+        "n_patients": 20,
+        # Detector pixel spacings of the paper (mm) times spacing_scale; median ~2.0 mm.
+        "spacings_mm": (0.10, 0.15, 0.175),
+        "spacing_probs": (0.25, 0.5, 0.25),
+        "spacing_scale": 13.33,
+        "field_mm": (430.0, 350.0),  # width x height of the cassette
+        "field_jitter": 0.02,  # read-out area varies by up to this fraction
+        "repeat_fraction": 0.25,  # patients with a second radiograph
+        "implant_fraction": 0.08,  # hips with an arthroplasty (excluded)
+        "monochrome1_fraction": 1 / 3,
+        "bits_stored": (12, 14, 16),
+        "teardrop_scale": 1.9,  # enlarges L3 (see module docstring)
+        "fossa_scale": 1.9,  # enlarges L4
+        "photons_per_mm2": 4.0e5,  # unattenuated quanta per mm^2 (noise level)
+        "blur_mm": 0.25,  # detector blur (Gaussian sigma)
+    },
+}
+
+# Excess linear attenuation over soft tissue (1/mm) at an effective energy of ~60 keV.
+MU_SOFT = 0.019
+MU_CORT = 0.045
+MU_TRAB = 0.020
+MU_MARROW = 0.002
+MU_PELVIS = 0.030
+MU_METAL = 0.60
+
+_SURNAMES = [
+    "Novak", "Svoboda", "Novotny", "Dvorak", "Cerny", "Prochazka", "Kucera", "Vesely",
+    "Horak", "Nemec", "Marek", "Pospisil", "Hajek", "Jelinek", "Kral", "Ruzicka", "Benes",
+    "Fiala", "Sedlacek", "Dolezal", "Zeman", "Kolar", "Navratil", "Cermak", "Urban", "Vanek",
+]  # fmt: skip
+_GIVEN_M = ["Jan", "Petr", "Josef", "Pavel", "Martin", "Tomas", "Jiri", "Karel", "Milan", "Lukas"]
+_GIVEN_F = ["Marie", "Jana", "Eva", "Hana", "Anna", "Lenka", "Petra", "Lucie", "Vera", "Alena"]
+_INSTITUTIONS = [
+    ("Fakultni nemocnice Synthetica", "Nemocnicni 1, 600 00 Brno"),
+    ("Krajska nemocnice Demo", "Zdravotni 12, 700 30 Ostrava"),
+]
+_STATIONS = [("FUJIFILM Corporation", "FCR CAPSULA XL", "CR01"), ("AGFA", "CR 85-X", "CR02")]
+
+
+# --------------------------------------------------------------------------- parameters
+@dataclass
+class Hip:
+    """Anatomy of one hip in mm (canonical frame: u medial, v inferior, origin head centre)."""
+
+    R: float  # femoral head radius
+    D: float  # head centre to midline
+    neck_len: float
+    nsa: float  # neck-shaft angle (deg)
+    shaft_r: float  # outer radius of the diaphysis
+    cort: float  # diaphyseal cortical thickness
+    scale: float  # overall size factor of the hemipelvis
+    ce: float  # centre-edge angle (deg)
+    implant: bool = False
+
+
+@dataclass
+class Patient:
+    pid: str
+    name: str
+    sex: str
+    birth: _dt.date
+    hips: dict[str, Hip]  # "right" / "left" (patient side)
+    body: float  # soft-tissue size factor
+    sacrum_w: float
+    inst: int
+    station: int
+    images: list = field(default_factory=list)
+
+
+@dataclass
+class Pose:
+    """Positioning of one radiograph."""
+
+    phi: float  # in-plane rotation of the patient (deg)
+    shift: tuple[float, float]  # mm
+    head_y: float  # head-centre height in the field (mm from centre, + down)
+    tilt: float  # pelvic tilt (fractional vertical stretch of the pubis/ischium)
+    rot: dict[str, float]  # femoral external rotation per side (deg)
+    obliq: float  # pelvic obliquity: height difference right-left (mm)
+
+
+def _patient(rng: np.random.Generator, idx: int) -> Patient:
+    sex = "F" if rng.random() < 0.55 else "M"
+    size = float(np.clip(rng.normal(1.0, 0.05), 0.9, 1.1)) * (0.97 if sex == "F" else 1.03)
+    base = {
+        "R": rng.uniform(22.0, 27.0) * (0.96 if sex == "F" else 1.02),
+        "D": rng.uniform(88.0, 100.0) * size * (1.03 if sex == "F" else 1.0),
+        "neck_len": rng.uniform(46.0, 56.0) * size,
+        "nsa": rng.uniform(125.0, 140.0),
+        "shaft_r": rng.uniform(13.0, 15.5) * size,
+        "cort": rng.uniform(5.0, 6.5),
+        "scale": size,
+        "ce": rng.uniform(26.0, 38.0),
+    }
+    hips = {}
+    for side in ("right", "left"):
+        jit = {k: v * (1.0 + rng.normal(0.0, 0.015)) for k, v in base.items()}
+        jit["nsa"] = base["nsa"] + rng.normal(0.0, 1.5)
+        jit["ce"] = base["ce"] + rng.normal(0.0, 2.0)
+        hips[side] = Hip(**jit)
+    given = _GIVEN_F if sex == "F" else _GIVEN_M
+    surname = _SURNAMES[int(rng.integers(len(_SURNAMES)))]
+    if sex == "F":
+        surname = surname[:-1] + "a" if surname.endswith(("y", "a")) else surname + "ova"
+    age_days = int(rng.uniform(35, 85) * 365.25)
+    return Patient(
+        pid=f"P{idx:03d}",
+        name=f"{surname.upper()}^{given[int(rng.integers(len(given)))]}",
+        sex=sex,
+        birth=_dt.date(2010, 6, 1) - _dt.timedelta(days=age_days),
+        hips=hips,
+        body=float(np.clip(rng.normal(1.0, 0.08), 0.85, 1.2)),
+        sacrum_w=rng.uniform(0.9, 1.1) * size,
+        inst=int(rng.integers(len(_INSTITUTIONS))),
+        station=int(rng.integers(len(_STATIONS))),
+    )
+
+
+def _pose(rng: np.random.Generator) -> Pose:
+    return Pose(
+        phi=float(rng.uniform(-3.0, 3.0)),
+        shift=(float(rng.uniform(-10, 10)), float(rng.uniform(-8, 8))),
+        head_y=float(rng.uniform(-40.0, -25.0)),
+        tilt=float(rng.uniform(-0.12, 0.12)),
+        rot={s: float(rng.uniform(-10.0, 25.0)) for s in ("right", "left")},
+        obliq=float(rng.normal(0.0, 2.0)),
+    )
+
+
+# --------------------------------------------------------------------------- rasterisation
+class _Frame:
+    """Maps between image pixels and a hip's canonical (u, v) mm frame (or the patient frame)."""
+
+    def __init__(self, shape, sp, pose: Pose, hx: float, hy: float, side: int):
+        self.shape, self.sp = shape, sp
+        self.W, self.H = shape[1] * sp, shape[0] * sp
+        a = math.radians(pose.phi)
+        self.c, self.s = math.cos(a), math.sin(a)
+        self.t = pose.shift
+        self.hx, self.hy, self.side = hx, hy, side
+
+    def to_pix(self, u, v):
+        u, v = np.asarray(u, float), np.asarray(v, float)
+        xp, yp = self.hx + self.side * u, self.hy + v
+        x = self.c * xp - self.s * yp + self.t[0]
+        y = self.s * xp + self.c * yp + self.t[1]
+        return (y + self.H / 2) / self.sp - 0.5, (x + self.W / 2) / self.sp - 0.5  # row, col
+
+    def window(self, umin, umax, vmin, vmax):
+        """Pixel slices covering a canonical box, and (U, V) of their pixel centres."""
+        r, c = self.to_pix([umin, umin, umax, umax], [vmin, vmax, vmin, vmax])
+        r0, r1 = max(int(r.min()) - 2, 0), min(int(math.ceil(r.max())) + 3, self.shape[0])
+        c0, c1 = max(int(c.min()) - 2, 0), min(int(math.ceil(c.max())) + 3, self.shape[1])
+        if r1 <= r0 or c1 <= c0:
+            return None
+        rows = np.arange(r0, r1, dtype=np.float32)[:, None]
+        cols = np.arange(c0, c1, dtype=np.float32)[None, :]
+        x = (cols + 0.5) * self.sp - self.W / 2 - self.t[0]
+        y = (rows + 0.5) * self.sp - self.H / 2 - self.t[1]
+        xp = self.c * x + self.s * y
+        yp = -self.s * x + self.c * y
+        U = (self.side * (xp - self.hx)).astype(np.float32)
+        V = (yp - self.hy).astype(np.float32)
+        return (slice(r0, r1), slice(c0, c1)), U, V
+
+    def polygon_mask(self, sl, polys, holes=()) -> np.ndarray:
+        """Rasterise canonical polygons (list of (N, 2) u, v arrays) inside window ``sl``."""
+        shape = (sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+        img = Image.new("L", (shape[1], shape[0]), 0)
+        draw = ImageDraw.Draw(img)
+        for polys_, fill in ((polys, 1), (holes, 0)):
+            for p in polys_:
+                r, c = self.to_pix(p[:, 0], p[:, 1])
+                pts = list(zip((c - sl[1].start).tolist(), (r - sl[0].start).tolist(), strict=True))
+                draw.polygon(pts, fill=fill)
+        return np.asarray(img, dtype=bool)
+
+
+def _chord(r2_minus_rho2):
+    return 2.0 * np.sqrt(np.maximum(r2_minus_rho2, 0.0))
+
+
+def _ellipse_q(U, V, cu, cv, a, b, ang=0.0):
+    ca, sa = math.cos(ang), math.sin(ang)
+    du, dv = U - cu, V - cv
+    x = (ca * du + sa * dv) / a
+    y = (-sa * du + ca * dv) / b
+    return x * x + y * y
+
+
+def _ellipse_poly(cu, cv, a, b, ang=0.0, n=48):
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    x, y = a * np.cos(t), b * np.sin(t)
+    ca, sa = math.cos(ang), math.sin(ang)
+    return np.stack([cu + ca * x - sa * y, cv + sa * x + ca * y], axis=1)
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    """The largest connected component of a boolean mask."""
+    lab, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    return lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
+
+
+def _upsample(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling of a coarse grid onto ``shape`` (cell-centred)."""
+    zy, zx = shape[0] / small.shape[0], shape[1] / small.shape[1]
+    r = np.clip((np.arange(shape[0]) + 0.5) / zy - 0.5, 0, small.shape[0] - 1)
+    c = np.clip((np.arange(shape[1]) + 0.5) / zx - 0.5, 0, small.shape[1] - 1)
+    r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
+    r1, c1 = np.minimum(r0 + 1, small.shape[0] - 1), np.minimum(c0 + 1, small.shape[1] - 1)
+    fr, fc = (r - r0)[:, None].astype(np.float32), (c - c0)[None, :].astype(np.float32)
+    s = small.astype(np.float32)
+    top = s[r0][:, c0] * (1 - fc) + s[r0][:, c1] * fc
+    bot = s[r1][:, c0] * (1 - fc) + s[r1][:, c1] * fc
+    return top * (1 - fr) + bot * fr
+
+
+def _edt_mm(mask: np.ndarray, sp: float) -> np.ndarray:
+    """Distance (mm) to the outside of ``mask``, computed on a ~1 mm grid and upsampled."""
+    k = max(1, int(round(1.0 / sp)))
+    if k == 1:
+        return ndimage.distance_transform_edt(mask, sampling=sp).astype(np.float32)
+    h, w = mask.shape
+    small = mask[k // 2 :: k, k // 2 :: k]
+    edt = ndimage.distance_transform_edt(small, sampling=sp * k)
+    return _upsample(edt, (h, w)) * mask
+
+
+def _blur_mm(img: np.ndarray, sigma_mm: float, sp: float) -> np.ndarray:
+    """Gaussian blur with sigma in mm; large kernels run on a block-averaged copy."""
+    sig = sigma_mm / sp
+    k = int(sig // 3)
+    if k < 2:
+        return ndimage.gaussian_filter(img, sig, mode="nearest")
+    h, w = img.shape
+    ph, pw = (-h) % k, (-w) % k
+    pad = np.pad(img, ((0, ph), (0, pw)), mode="edge")
+    small = pad.reshape(pad.shape[0] // k, k, pad.shape[1] // k, k).mean(axis=(1, 3))
+    small = ndimage.gaussian_filter(small, sig / k, mode="nearest")
+    big = _upsample(small, pad.shape)
+    return big[:h, :w].astype(img.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- one hip
+def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, paint: bool, rng):
+    """Add the hip's bone attenuation to ``A`` (1/mm * mm) and paint its labels into ``L``."""
+    R, s = hip.R, hip.scale
+    tilt = pose.tilt
+    ts, fs = pre["teardrop_scale"], pre["fossa_scale"]
+    D = hip.D
+    rot = pose.rot[side]
+
+    # ---- acetabulum, fossa (L4) and teardrop (L3) geometry
+    g0, dcup = 1.2 * fs, 4.0 * fs  # joint space at the lateral roof / medial shift of the cup
+    cup_u, cup_v, cup_r = dcup, -0.5, R + g0
+    td_w, td_h = 6.5 * ts * s, 18.0 * ts * s
+    td_u0 = cup_u + cup_r - 1.0  # lateral edge of the teardrop = medial wall of the fossa
+    td_cu, td_cv = td_u0 + td_w / 2, 0.42 * R + 4.0 * tilt * 10 / 1.2
+    td_ang = math.radians(-8.0)
+
+    def sv(v):  # pelvic tilt stretches the pubis / ischium and compresses the wing
+        v = np.asarray(v, float)
+        return np.where(v > 0, v * (1.0 + tilt), v * (1.0 - 0.5 * tilt))
+
+    ce = math.radians(hip.ce)
+    rim = (cup_u - cup_r * math.sin(ce), cup_v - cup_r * math.cos(ce))
+    sac_top, sac_bot = 44.0 * s, 30.0 * s
+    td_med = td_u0 + td_w
+    pts = [
+        rim,
+        (-24 * s, -40 * s), (-21 * s, -50 * s), (-47 * s, -70 * s), (-60 * s, -92 * s),
+        (-56 * s, -114 * s), (-36 * s, -129 * s), (-6 * s, -138 * s), (24 * s, -136 * s),
+        (D - sac_top - 3.0, -122 * s), (D - sac_bot - 3.0, -64 * s),
+        (td_med + 9 * s, td_cv - td_h / 2 - 14 * s), (td_med + 3 * s, td_cv - td_h / 2),
+        (td_med + 6 * s, td_cv + 0.1 * td_h), (td_med + 18 * s, td_cv + 0.1 * td_h + 1),
+        (D - 20 * s, 12 * s), (D - 2.0, 15 * s), (D - 2.0, 47 * s), (D - 16 * s, 55 * s),
+        (58 * s, 73 * s), (36 * s, 90 * s), (14 * s, 89 * s), (2 * s, 73 * s), (-4 * s, 46 * s),
+        (-10 * s, 26 * s), (-0.66 * R, 0.0), (-0.66 * R, -0.5 * R),
+    ]  # fmt: skip
+    poly = np.array(pts, float)
+    poly[:, 1] = sv(poly[:, 1])
+    obt_cu = 0.5 * (td_med + 6 * s + 2 * s) + 0.25 * (D - 20 * s)
+    obt = _ellipse_poly(obt_cu, float(sv(43 * s)), 19 * s, 17 * s * (1 + tilt), math.radians(-15))
+
+    win = fr.window(-70 * s, D + 5, -150 * s, 100 * s)
+    if win is not None:
+        sl, U, V = win
+        m5 = fr.polygon_mask(sl, [poly], [obt])
+        # plate thickness: EDT dome computed on a ~1 mm grid, then upsampled
+        edt = _edt_mm(m5, fr.sp)
+        E = 12.0 * s
+        dome = np.sqrt(np.clip(edt / E, 0, 1) * (2 - np.clip(edt / E, 0, 1)))
+        plate = (3.5 + 6.0 * dome) * m5
+        rimt = 5.0 * np.exp(-edt / 1.5) * m5  # cortical rim seen tangentially
+        # thicker acetabular body around the cup, thin wing further up
+        rho_c = np.hypot(U - cup_u, V - cup_v)
+        plate *= 1.0 + 0.6 * np.exp(-(((rho_c - R) / (0.9 * R)) ** 2))
+        # thin iliac fossa in the middle of the wing, thick pubic / ischial rami
+        q_fos = _ellipse_q(U, V, -12 * s, -92 * s, 34 * s, 26 * s, math.radians(-20))
+        plate *= 1.0 - 0.45 * np.clip(1.0 - q_fos, 0.0, 1.0)
+        # low-frequency thickness texture (bone density varies)
+        tex = _upsample(rng.normal(0.0, 1.0, (6, 6)), U.shape)
+        plate *= 1.0 + 0.12 * tex
+        # fossa (L4): crescent between cup and head, above the teardrop's lower third
+        head_rho = np.hypot(U, V)
+        q_td = _ellipse_q(U, V, td_cu, td_cv, td_w / 2, td_h / 2, td_ang)
+        # crescent inside the cup, plus the joint space medial to the head down to the teardrop
+        crescent = (rho_c < cup_r) & (U > -0.2 * R)
+        medial_gap = (U > 0) & (U < td_cu) & (V >= td_cv - 0.3 * td_h) & (V >= cup_v)
+        m4 = (crescent | medial_gap) & (head_rho >= R) & (V < td_cv + 0.15 * td_h) & m5
+        plate = np.where(m4, plate * 0.45, plate)
+        # sourcil: dense band over the roof
+        m_src = (rho_c >= cup_r) & (rho_c < cup_r + 4.5 * s) & (V < -0.25 * R) & (U < cup_u + 4)
+        m_src &= m5
+        att = MU_PELVIS * plate + MU_CORT * (rimt + 4.0 * m_src)
+        # teardrop: ellipsoid shell (dense U) with a trabecular interior
+        q_in = _ellipse_q(U, V, td_cu, td_cv, td_w / 2 - 2.0, td_h / 2 - 2.0, td_ang)
+        depth = 6.0 * ts
+        outer, inner = depth * _chord(1 - q_td) / 2, (depth - 2.0) * _chord(1 - q_in) / 2
+        att += MU_CORT * (outer - inner) * 1.4 + MU_TRAB * inner
+        m3 = q_td < 1.0
+        A[sl] += att.astype(np.float32)
+        if paint:
+            lab = L[sl]
+            lab[m5] = 5
+            lab[_largest(m4 & ~m3)] = 4  # rasterisation slivers stay pelvis
+            lab[m3] = 3
+
+    # ---- femur
+    ang = math.radians(7.0)  # anatomical shaft axis: going down it moves medially
+    sx, sy = math.sin(ang), math.cos(ang)
+    nsa = math.radians(hip.nsa + 0.15 * rot)
+    nx = sx * math.cos(nsa) + sy * math.sin(nsa)  # rotate shaft-down vector by the NSA
+    ny = -sx * math.sin(nsa) + sy * math.cos(nsa)
+    if nx < 0:
+        nx = sx * math.cos(nsa) - sy * math.sin(nsa)
+        ny = sx * math.sin(nsa) + sy * math.cos(nsa)
+    # apparent neck length: anteversion (~15 deg) plus external rotation foreshortens the neck
+    ln = hip.neck_len * math.cos(math.radians(np.clip(15.0 + rot, 0.0, 60.0)))
+    Jx, Jy = -nx * ln, -ny * ln  # junction of neck axis and shaft axis
+    rs, cort = hip.shaft_r, hip.cort
+    flare, Lc = 0.55 * rs, 2.6 * rs
+    shell = 1.3
+    win = fr.window(Jx - 2.5 * rs - 10, R + 8, -R - 8, 400.0)
+    if win is None:
+        return
+    sl, U, V = win
+    # head: sphere with a thin shell
+    rho2 = U * U + V * V
+    h_out, h_in = _chord(R * R - rho2), _chord((R - shell) ** 2 - rho2)
+    # neck: tapered capsule from the head centre to J
+    du, dv = U - Jx, V - Jy  # from J
+    tn = np.clip((du * nx + dv * ny) / ln, 0.0, 1.0)  # 0 at J, 1 at head centre
+    pn = du - tn * nx * ln, dv - tn * ny * ln
+    rho_n = np.hypot(*pn)
+    rn = (0.62 + 0.22 * (1 - tn)) * R
+    n_out, n_in = _chord(rn * rn - rho_n**2), _chord((rn - shell) ** 2 - rho_n**2)
+    # inferior side of the neck: normal pointing down (+v)
+    inf_n = (-ny, nx) if nx > 0 else (ny, -nx)
+    side_inf = pn[0] * inf_n[0] + pn[1] * inf_n[1]
+    # trochanteric cone + diaphysis along the shaft axis from J
+    t = du * sx + dv * sy
+    tc = np.maximum(t, 0.0)  # the cone has a rounded cap of radius rs + flare at J
+    perp_m = du * sy - dv * sx  # along the medial normal (sy, -sx)
+    medial = perp_m > 0
+    rho_s = np.hypot(perp_m, t - tc)
+    r_out = rs + flare * np.clip(1.0 - tc / Lc, 0.0, 1.0)
+    t_med, t_lat = 0.0, 0.75 * Lc
+    c_med = np.where(t < 0.45 * Lc, 3.5 + (cort - 3.5) * np.clip(t / (0.45 * Lc), 0, 1), cort)
+    c_med = np.where(t < 0, shell, c_med)
+    c_lat = np.where(t < t_lat, shell, cort)
+    c_side = np.where(medial, c_med, c_lat)
+    c_fb = np.where(t < t_lat, shell + (cort - shell) * np.clip(t / t_lat, 0, 1), cort)
+    valid = np.ones(t.shape, bool)
+    r_in = r_out - c_side
+    o2 = r_out * r_out - rho_s**2
+    s_out = np.where(valid, _chord(o2), 0.0)
+    in_band = rho_s >= r_in
+    s_in = np.where(valid & ~in_band, _chord((r_out - c_fb) ** 2 - rho_s**2), 0.0)
+    s_cort = s_out - s_in
+    marrow = np.clip((t - 0.6 * Lc) / (0.6 * Lc), 0.0, 1.0)  # trabecular -> fatty marrow
+    # greater trochanter: ellipsoid lateral-superior to J
+    gt_cu, gt_cv, gt_a, gt_b = Jx - 0.55 * rs, Jy - 0.45 * rs, 1.15 * rs, 1.75 * rs
+    q_gt = _ellipse_q(U, V, gt_cu, gt_cv, gt_a, gt_b, math.radians(-10))
+    q_gti = _ellipse_q(U, V, gt_cu, gt_cv, gt_a - shell, gt_b - shell, math.radians(-10))
+    g_out, g_in = 1.1 * rs * _chord(1 - q_gt) / 2, (1.1 * rs - shell) * _chord(1 - q_gti) / 2
+    # lesser trochanter: posteromedial, more prominent with external rotation
+    prot = float(np.clip(3.0 + 0.3 * rot, 0.5, 10.0)) * s
+    t_lt = 0.8 * Lc
+    r_lt = rs + flare * max(0.0, 1 - t_lt / Lc)
+    lt_cu = Jx + sx * t_lt + sy * (r_lt + prot - 6.5 * s)
+    lt_cv = Jy + sy * t_lt - sx * (r_lt + prot - 6.5 * s)
+    q_lt = _ellipse_q(U, V, lt_cu, lt_cv, 8.5 * s, 12.0 * s, math.radians(-35))
+    lt = 14.0 * s * _chord(1 - q_lt) / 2
+
+    # thin shells are less dense than the diaphyseal cortex; no neck shell inside the head
+    n_sh = np.where(rho2 < R * R, 0.0, n_out - n_in)
+    g_sh = np.where(rho2 < R * R, 0.0, g_out - g_in)
+    cortical = np.maximum.reduce([0.55 * (h_out - h_in), 0.55 * n_sh, s_cort, 0.55 * g_sh])
+    inner_t = np.maximum.reduce([h_in, n_in, g_in, s_in * (1 - marrow)])
+    inner_m = s_in * marrow
+    # union depth (approximate interior distance to the femur outline)
+    depth = np.maximum.reduce([R - np.sqrt(rho2), rn - rho_n, np.where(valid, r_out - rho_s, -1e3)])
+    mF = (h_out > 0) | (n_out > 0) | (s_out > 0) | (q_gt < 1) | (q_lt < 1)
+    # L2: calcar (inferior neck cortex) + medial / lateral diaphyseal cortex + lesser trochanter
+    calc_th = 3.5 * s
+    calcar = (side_inf > 0) & (rho_n >= rn - calc_th) & (tn < 1.0 - 0.85 * R / ln)
+    calcar &= (depth < calc_th + 0.5) & (rho_n < rn) & (rho2 >= R * R)
+    walls = valid & in_band & ((medial & (t >= t_med)) | (~medial & (t >= t_lat)))
+    walls &= depth < c_side + 0.5
+    m2 = ((calcar | walls) & mF) | (q_lt < 1)
+    att = (
+        MU_CORT * cortical
+        + MU_TRAB * inner_t
+        + MU_MARROW * inner_m
+        + MU_CORT * 5.0 * calcar
+        + (MU_CORT * 0.7) * lt
+    )
+    if hip.implant:
+        # stem in the canal + metal ball at the head centre + cup in the acetabulum
+        rr = np.hypot(U - cup_u, V - cup_v)
+        stem_r = np.where(t < 0, 0.45 * rn, np.clip(0.6 * rs - t * 0.02, 3.0, None))
+        stem_len = 130.0
+        tt = np.clip(t, -ln * 0.8, stem_len)
+        px, py = Jx + sx * tt, Jy + sy * tt
+        d_stem = np.hypot(U - px, V - py)
+        stem = _chord(stem_r**2 - d_stem**2)
+        # neck part of the stem: capsule from head centre to J
+        stem = np.maximum(stem, _chord((0.35 * rn) ** 2 - rho_n**2) * (tn > 0.05))
+        ball = _chord((0.6 * R) ** 2 - rho2)
+        cup = (_chord((R + 4) ** 2 - rr**2) - _chord(R**2 - rr**2)) * (V < cup_v + 2)
+        att = att + MU_METAL * (stem + ball + 0.6 * cup)
+    A[sl] += att.astype(np.float32)
+    if paint:
+        lab = L[sl]
+        m1 = mF & ~m2
+        lab[m1] = 1
+        lab[m2] = 2
+
+
+# --------------------------------------------------------------------------- one image
+def render_radiograph(
+    pat: Patient, pose: Pose, sp: float, field_mm: tuple[float, float], pre: dict, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (log-attenuation image float32, label map uint8) of one radiograph."""
+    cols, rows = int(round(field_mm[0] / sp)), int(round(field_mm[1] / sp))
+    shape = (rows, cols)
+    A = np.zeros(shape, np.float32)
+    L = np.zeros(shape, np.uint8)
+    hr, hl = pat.hips["right"], pat.hips["left"]
+    frames = {}
+    for side, sgn, hip in (("right", 1, hr), ("left", -1, hl)):
+        hx = -sgn * hip.D
+        hy = pose.head_y + (pose.obliq / 2 if side == "right" else -pose.obliq / 2)
+        frames[side] = _Frame(shape, sp, pose, hx, hy, sgn)
+        _render_hip(frames[side], hip, pose, side, pre, A, L, not hip.implant, rng)
+
+    # patient frame (origin between the heads at head height) for the sacrum and soft tissue
+    fp = _Frame(shape, sp, pose, 0.0, pose.head_y, 1)
+    sl, X, Y = fp.window(-field_mm[0], field_mm[0], -field_mm[1], field_mm[1])
+    s = pat.sacrum_w
+    top, bot = 44.0 * s, 30.0 * s
+    sac = np.array(
+        [(-top, -130 * s), (top, -130 * s), (bot, -64 * s), (9 * s, -22 * s), (-9 * s, -22 * s),
+         (-bot, -64 * s)],
+    )  # fmt: skip
+    sac[:, 1] = np.where(sac[:, 1] > 0, sac[:, 1], sac[:, 1] * (1 - 0.5 * pose.tilt))
+    msac = fp.polygon_mask(sl, [sac])
+    edt = _edt_mm(msac, sp)
+    A += (MU_PELVIS * (4.0 + 6.0 * np.clip(edt / 10.0, 0, 1)) * msac).astype(np.float32)
+    # sacral foramina: small darker holes
+    for k in range(4):
+        for sg in (-1, 1):
+            cx, cy = sg * (17 - 2 * k) * s, (-112 + 17 * k) * s
+            win = fp.window(cx - 5 * s, cx + 5 * s, cy - 5 * s, cy + 5 * s)
+            if win is not None:
+                sl2, X2, Y2 = win
+                q = _ellipse_q(X2, Y2, cx, cy, 4.5 * s, 4 * s)
+                A[sl2] -= (MU_PELVIS * 4.0 * (q < 1) * msac[sl2]).astype(np.float32)
+    # soft tissue: elliptic trunk that splits into two thighs below the crotch
+    b = pat.body
+    ab, dap = 178.0 * b, 205.0 * b
+    t_body = dap * np.sqrt(np.clip(1 - (X / ab) ** 2, 0, 1))
+    xc, rt = 0.5 * (hr.D + hl.D) + 12.0, 86.0 * b
+    t_th = 1.7 * rt * np.sqrt(np.clip(1 - ((np.abs(X) - xc) / rt) ** 2, 0, 1))
+    w = 1.0 / (1.0 + np.exp(-(Y - 95.0 * pat.hips["right"].scale) / 12.0))
+    t_soft = (1 - w) * t_body + w * t_th
+    # a little bowel gas in the pelvic cavity / over the wings
+    for _ in range(int(rng.integers(1, 4))):
+        gx, gy = rng.uniform(-70, 70), rng.uniform(-130, -20)
+        ga, gb, gang, gd = (
+            rng.uniform(8, 22),
+            rng.uniform(6, 16),
+            rng.uniform(0, 3),
+            rng.uniform(8, 25),
+        )
+        win = fp.window(gx - 23, gx + 23, gy - 23, gy + 23)
+        if win is not None:
+            sl2, X2, Y2 = win
+            q = _ellipse_q(X2, Y2, gx, gy, ga, gb, gang)
+            t_soft[sl2] -= gd * np.sqrt(np.clip(1 - q, 0, 1))
+    mu_total = A + MU_SOFT * np.maximum(t_soft, 0).astype(np.float32)
+
+    # Beer-Lambert with heel effect, quantum noise and detector blur
+    heel = 1.0 + rng.uniform(-0.12, 0.12) * (Y / 175.0)
+    trans = heel * np.exp(-mu_total)
+    n0 = pre["photons_per_mm2"] * sp * sp * float(rng.uniform(0.8, 1.25))
+    counts = n0 * trans
+    counts = counts + np.sqrt(counts) * rng.standard_normal(shape, dtype=np.float32)
+    counts = _blur_mm(counts.astype(np.float32), pre["blur_mm"], sp)
+    p = -np.log(np.maximum(counts, 0.5) / n0)
+    # CR processing: dynamic-range compression (large kernel) + unsharp masking (cortices)
+    p = p - 0.45 * _blur_mm(p.astype(np.float32), 30.0, sp)
+    p = p + 0.6 * (p - _blur_mm(p.astype(np.float32), 4.0, sp))
+    return p.astype(np.float32), L
+
+
+# --------------------------------------------------------------------------- DICOM
+def _uid(seed: int, *parts) -> str:
+    import pydicom.uid
+
+    return pydicom.uid.generate_uid(entropy_srcs=["hipseg-synth", str(seed), *map(str, parts)])
+
+
+def _dicom_bytes(img_p, sp, meta: dict) -> tuple[bytes, str]:
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    bits = meta["bits"]
+    maxv = (1 << bits) - 1
+    lo, hi = meta["window"]
+    v = np.clip((img_p - lo) / (hi - lo), 0.0, 1.0) * maxv
+    stored = np.rint(v).astype(np.uint16)
+    mono1 = meta["mono1"]
+    if mono1:
+        stored = (maxv - stored).astype(np.uint16)
+    wc_lo, wc_hi = np.percentile(stored[::4, ::4], [2, 99.5])
+    sop = _uid(meta["seed"], meta["id"], "sop")
+
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    fm.MediaStorageSOPInstanceUID = sop
+    fm.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = fm
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.SOPClassUID = fm.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = sop
+    d: _dt.date = meta["date"]
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = d.strftime("%Y%m%d")
+    ds.StudyTime = ds.SeriesTime = meta["time"]
+    ds.AcquisitionTime = ds.ContentTime = meta["time"]
+    ds.AccessionNumber = meta["accession"]
+    ds.Modality = "CR"
+    ds.Manufacturer, ds.ManufacturerModelName, ds.StationName = meta["station"]
+    ds.InstitutionName, ds.InstitutionAddress = meta["institution"]
+    ds.ReferringPhysicianName = meta["referring"]
+    ds.OperatorsName = meta["operator"]
+    ds.StudyDescription = "RTG PANVE AP"
+    ds.SeriesDescription = "Pelvis AP"
+    ds.PatientName = meta["name"]
+    ds.PatientID = meta["patient_id"]
+    ds.PatientBirthDate = meta["birth"].strftime("%Y%m%d")
+    ds.PatientSex = meta["sex"]
+    age = (d - meta["birth"]).days // 365
+    ds.PatientAge = f"{age:03d}Y"
+    ds.BodyPartExamined = "PELVIS"
+    ds.ViewPosition = "AP"
+    ds.DeviceSerialNumber = meta["serial"]
+    ds.SoftwareVersions = "hipseg-synth"
+    ds.StudyInstanceUID = _uid(meta["seed"], meta["id"], "study")
+    ds.SeriesInstanceUID = _uid(meta["seed"], meta["id"], "series")
+    ds.StudyID = meta["study_id"]
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.PatientOrientation = ["L", "F"]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME1" if mono1 else "MONOCHROME2"
+    ds.Rows, ds.Columns = stored.shape
+    spv = [f"{sp:.6g}", f"{sp:.6g}"]
+    ds.PixelSpacing = spv
+    ds.ImagerPixelSpacing = spv
+    ds.BitsAllocated = 16
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 0
+    ds.WindowCenter = f"{(wc_lo + wc_hi) / 2:.1f}"
+    ds.WindowWidth = f"{max(wc_hi - wc_lo, 1.0):.1f}"
+    ds.RescaleIntercept = "0"
+    ds.RescaleSlope = "1"
+    block = ds.private_block(0x0009, "HIPSEG SYNTH PRIVATE", create=True)
+    block.add_new(0x10, "LO", meta["name"].replace("^", " "))
+    block.add_new(0x11, "LO", meta["patient_id"])
+    ds.PixelData = stored.tobytes()
+    buf = _io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue(), ds.PhotometricInterpretation
+
+
+def _png_bytes(labels: np.ndarray) -> bytes:
+    buf = _io.BytesIO()
+    Image.fromarray(labels, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+# --------------------------------------------------------------------------- dataset
+def _plan(pre: dict, seed: int, n_patients: int):
+    """Patients, their radiographs and implant hips (deterministic in ``seed``)."""
+    rng = np.random.default_rng([seed, 1])
+    patients = [_patient(np.random.default_rng([seed, 2, i]), i + 1) for i in range(n_patients)]
+    # radiograph count: ~repeat_fraction of patients have a second one
+    n_rep = int(round(pre["repeat_fraction"] * n_patients))
+    repeat = set(rng.permutation(n_patients)[:n_rep].tolist())
+    # implant hips: a fixed number chosen at random (at least one from three patients on)
+    hips = [(i, s) for i in range(n_patients) for s in ("right", "left")]
+    n_imp = int(round(pre["implant_fraction"] * len(hips)))
+    if n_patients >= 3:
+        n_imp = max(n_imp, 1)
+    for k in rng.permutation(len(hips))[:n_imp].tolist():
+        i, s = hips[k]
+        patients[i].hips[s].implant = True
+    for i, p in enumerate(patients):
+        p.images = [0, 1] if i in repeat else [0]
+    return patients
+
+
+def generate(
+    out_dir: str | Path, preset: str = "demo", seed: int = 0, n_patients: int | None = None
+) -> Path:
+    """Write out_dir/dicom/<id>.dcm, out_dir/labels/<id>.png, out_dir/samples.tsv.
+
+    Returns the path of ``samples.tsv``.
+
+    Every file is written atomically; ``samples.tsv`` is written last.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    pre = PRESETS[preset]
+    n_patients = int(pre["n_patients"] if n_patients is None else n_patients)
+    if n_patients < 1:
+        raise ValueError("n_patients must be >= 1")
+    out_dir = Path(out_dir)
+    patients = _plan(pre, seed, n_patients)
+    rows = []
+    counter = 0
+    for pi, pat in enumerate(patients):
+        prng = np.random.default_rng([seed, 3, pi])
+        first = _dt.date(2010, 1, 4) + _dt.timedelta(days=int(prng.integers(0, 560)))
+        for k in pat.images:
+            counter += 1
+            iid = f"{pre['id_prefix']}{counter:04d}"
+            rng = np.random.default_rng([seed, 4, pi, k])
+            date = first + _dt.timedelta(days=int(k * rng.integers(60, 160)))
+            pose = _pose(rng)
+            sps = np.asarray(pre["spacings_mm"], float) * pre["spacing_scale"]
+            sp = float(sps[rng.choice(len(sps), p=pre["spacing_probs"])])
+            fj = pre["field_jitter"]
+            fld = (
+                pre["field_mm"][0] * (1 - fj * rng.random()),
+                pre["field_mm"][1] * (1 - fj * rng.random()),
+            )
+            img, lab = render_radiograph(pat, pose, sp, fld, pre, rng)
+            hh = int(rng.integers(7, 17))
+            meta = {
+                "seed": seed,
+                "id": iid,
+                "bits": int(rng.choice(pre["bits_stored"])),
+                "mono1": bool(rng.random() < pre["monochrome1_fraction"]),
+                "window": (float(rng.uniform(-0.3, -0.1)), float(rng.uniform(4.7, 5.1))),
+                "date": date,
+                "time": f"{hh:02d}{int(rng.integers(60)):02d}{int(rng.integers(60)):02d}",
+                "accession": f"A{seed % 1000:03d}{counter:06d}",
+                "study_id": f"{int(rng.integers(1000, 9999))}",
+                "station": _STATIONS[pat.station],
+                "serial": f"SN{pat.station:02d}{seed % 97:02d}4711",
+                "institution": _INSTITUTIONS[pat.inst],
+                "referring": f"{_SURNAMES[int(rng.integers(len(_SURNAMES)))].upper()}^MUDr",
+                "operator": f"{_SURNAMES[int(rng.integers(len(_SURNAMES)))].upper()}^RA",
+                "name": pat.name,
+                "patient_id": f"{7000000 + seed * 1000 + pi:010d}",
+                "birth": pat.birth,
+                "sex": pat.sex,
+            }
+            dcm, _ = _dicom_bytes(img, sp, meta)
+            _write_bytes(out_dir / "dicom" / f"{iid}.dcm", dcm)
+            _write_bytes(out_dir / "labels" / f"{iid}.png", _png_bytes(lab))
+            imp = [s for s in ("right", "left") if pat.hips[s].implant]
+            hips = {0: "both", 2: "none"}.get(len(imp)) or ("left" if imp == ["right"] else "right")
+            notes = [f"{s} hip arthroplasty (excluded)" for s in imp]
+            if k > 0:
+                notes.append("follow-up radiograph")
+            note = "; ".join(notes)
+            rows.append([iid, pat.pid, f"dicom/{iid}.dcm", f"labels/{iid}.png", hips, "", note])
+    buf = _io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    w.writerow(TSV_COLUMNS)
+    w.writerows(rows)
+    tsv = out_dir / "samples.tsv"
+    write_text(tsv, buf.getvalue())
+    return tsv
+
+
+# --------------------------------------------------------------------------- montage
+def montage(samples_tsv: str | Path, out_png: str | Path, n: int = 6) -> None:
+    """PNG montage of the first n radiographs with label overlays (for a person to look at)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pydicom
+
+    samples_tsv = Path(samples_tsv)
+    with open(samples_tsv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))[: max(int(n), 1)]
+    ncol = min(3, len(rows))
+    nrow = int(math.ceil(len(rows) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.6 * nrow), squeeze=False)
+    cmap = np.zeros((len(LABELS) + 1, 4), np.float32)
+    for k, col in LABEL_COLORS.items():
+        cmap[k] = (*col, 0.38)
+    for ax, row in zip(axes.ravel(), rows, strict=False):
+        ds = pydicom.dcmread(samples_tsv.parent / row["dicom"])
+        img = ds.pixel_array.astype(np.float32)
+        if ds.PhotometricInterpretation == "MONOCHROME1":
+            img = float((1 << int(ds.BitsStored)) - 1) - img
+        lo, hi = np.percentile(img, [1, 99.7])
+        img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
+        lab = np.asarray(Image.open(samples_tsv.parent / row["labels"]))
+        ax.imshow(img, cmap="gray", interpolation="bilinear")
+        ax.imshow(cmap[np.clip(lab, 0, len(LABELS))], interpolation="nearest")
+        excl = {"both": "", "left": "right excluded", "right": "left excluded"}.get(
+            row["hips"], "both excluded"
+        )
+        title = f"{row['id']} ({row['patient']}, {ds.PhotometricInterpretation})"
+        ax.set_title(title + (f"\n{excl}" if excl else ""), fontsize=9)
+        ax.axis("off")
+    for ax in axes.ravel()[len(rows) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(out_png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
