@@ -66,7 +66,8 @@ def _plan(a):
 
     nnunet.plan_and_preprocess(a.nnunet_root, a.dataset_id, a.configuration, a.planner,
                                json.loads(a.overrides) if a.overrides else None,
-                               num_processes=a.processes, gpu_memory_target_gb=a.gpu_memory_gb)
+                               num_processes=a.processes, gpu_memory_target_gb=a.gpu_memory_gb,
+                               manifest=a.manifest)
 
 
 def _train(a):
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overrides", default="", help="JSON plans overrides")
     s.add_argument("--processes", type=int, default=1)
     s.add_argument("--gpu-memory-gb", type=float)
+    s.add_argument("--manifest", help="write a JSON record of the preprocessed data here")
     s.set_defaults(func=_plan)
 
     s = sub.add_parser("train", help="train one nnU-Net fold (0–4 or all); resumes after a kill")

@@ -138,6 +138,7 @@ def build(
 
     out_dir = Path(out_dir)
     table = used[["case", "radiograph", "side", "patient", "subset", "rows", "cols"]].copy()
+    table[["rows", "cols"]] = table[["rows", "cols"]].astype(int)
     table["spacing_x"] = [s[0] for s in used["spacing"]]
     table["spacing_y"] = [s[1] for s in used["spacing"]]
     write_text(out_dir / "cases.tsv", table.sort_values("case").to_csv(sep="\t", index=False))

@@ -75,6 +75,7 @@ def plan_and_preprocess(
     plans_overrides: dict | None = None,
     num_processes: int = 1,
     gpu_memory_target_gb: float | None = None,
+    manifest: str | Path | None = None,
 ) -> Path:
     """Fingerprint, plan and preprocess one configuration with nnU-Net's own planner.
 
@@ -118,6 +119,18 @@ def plan_and_preprocess(
         num_processes=(num_processes,),
         show_progress_bar=False,
     )
+    if manifest:
+        conf = plans["configurations"][configuration]
+        data_dir = plans_file.parent / conf["data_identifier"]
+        write_json(
+            manifest,
+            {
+                "dataset": name,
+                "configuration": configuration,
+                "plans_sha256": _sha(plans_file),
+                "cases": sorted(p.name.split(".")[0] for p in data_dir.glob("*.pkl")),
+            },
+        )
     return plans_file
 
 

@@ -19,5 +19,5 @@ rule crop:
         f"{RESULTS}/logs/crop/{{id}}.log",
     shell:
         "{HIPSEG} crop --id {wildcards.id} --dicom {input.dicom} --audit {input.audit}"
-        " --labels {input.labels:q} --hips {params.hips} --split {params.split:q}"
-        " --note {params.note:q} --rule {params.rule:q} --out-dir {output} > {log} 2>&1"
+        " --labels {input.labels:q} --hips {params.hips} --split={params.split:q}"
+        " --note={params.note:q} --rule {params.rule:q} --out-dir {output} > {log} 2>&1"

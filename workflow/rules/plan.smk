@@ -8,7 +8,9 @@ rule plan:
     output:
         plans=PLANS,
         fingerprint=f"{PRE_DIR}/dataset_fingerprint.json",
-        data=directory(f"{PRE_DIR}/nnUNetPlans_{CONF}"),
+        # a manifest, not directory(): Snakemake's timestamp file inside nnU-Net's data folder
+        # would break nnU-Net's dataset-format detection
+        manifest=f"{PRE_DIR}/hipseg_preprocessed.json",
     params:
         id=config["dataset"]["id"],
         planner=config["nnunet"]["planner"],
@@ -30,6 +32,7 @@ rule plan:
     shell:
         "{HIPSEG} plan --nnunet-root {NNUNET} --dataset-id {params.id} --configuration {CONF}"
         " --planner {params.planner} --overrides {params.overrides:q} --processes {threads}"
+        " --manifest {output.manifest}"
         " {params.gpu_memory} > {log} 2>&1"
 
 

@@ -3,7 +3,7 @@
 
 
 def train_inputs(wildcards):
-    inputs = {"plans": PLANS, "data": rules.plan.output.data}
+    inputs = {"plans": PLANS, "data": rules.plan.output.manifest}
     if wildcards.fold != "all":
         inputs["splits"] = rules.splits.output[0]
     return inputs

@@ -1,0 +1,103 @@
+"""Real nnU-Net on a tiny dataset: planning with overrides, training, resume, prediction."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from hipseg import nnunet
+from hipseg.errors import InputError
+
+pytestmark = pytest.mark.slow
+
+TINY = dict(epochs=2, iterations_per_epoch=2, val_iterations_per_epoch=1, checkpoint_every=1,
+            device="cpu", threads=1, n_proc_da=0, validate=False, seed=0)
+
+
+@pytest.fixture(scope="module")
+def planned(demo_data, tmp_path_factory):
+    """The demo data through crop + dataset + plan + splits."""
+    from hipseg import dataset, deid, samplesheet
+    from hipseg.crop import CropRule, crop_case
+
+    root = tmp_path_factory.mktemp("nn")
+    df = samplesheet.read(demo_data)
+    manifests = []
+    for row in df.itertuples():
+        out = root / "joints" / row.id
+        crop_case(row.id, row.dicom, row.labels, row.hips, out, CropRule(),
+                  deid.pseudonym(deid.DEMO_KEY, row.patient), row.split, row.note)
+        manifests.append(out / "manifest.json")
+    dataset.build(manifests, root / "nnunet" / "nnUNet_raw", 42, "Tiny", 0.2, 0, root / "ds")
+    manifest = root / "pre.json"
+    plans = nnunet.plan_and_preprocess(
+        root / "nnunet", 42, plans_overrides={"base_num_features": 8, "max_num_features": 64},
+        manifest=manifest,
+    )
+    return root, plans, manifest
+
+
+def test_plan_is_2d_with_true_spacing_and_overrides(planned):
+    root, plans_file, manifest = planned
+    plans = json.loads(plans_file.read_text())
+    conf = plans["configurations"]["2d"]
+    planner = json.loads(plans_file.with_suffix(".planner.json").read_text())
+    assert planner["configurations"]["2d"]["architecture"]["arch_kwargs"]["features_per_stage"][0] == 32
+    feats = conf["architecture"]["arch_kwargs"]["features_per_stage"]
+    assert feats[0] == 8 and max(feats) <= 64
+    assert len(conf["patch_size"]) == 2 and len(conf["spacing"]) == 2
+    # median spacing of the demo (about 2 mm), not a transposed 3D spacing
+    assert 1.3 <= conf["spacing"][0] <= 2.4
+    # image height > width for one joint (tall crops), as in the paper (2320 x 1414)
+    assert conf["median_image_size_in_voxels"][0] > conf["median_image_size_in_voxels"][1]
+    assert conf["normalization_schemes"] == ["ZScoreNormalization"]
+    assert json.loads(manifest.read_text())["cases"]
+
+
+def test_training_requires_splits(planned):
+    root, _, _ = planned
+    with pytest.raises(InputError, match="splits_final.json"):
+        nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **TINY)
+
+
+def test_train_resume_and_predict(planned, tmp_path):
+    from hipseg import dataset
+
+    root, plans_file, _ = planned
+    dataset.write_splits(root / "ds" / "cases.tsv", plans_file.parent / "splits_final.json", 5, 0)
+    final = nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **TINY)
+    fold_dir = final.parent
+    ckpt = torch.load(final, map_location="cpu", weights_only=False)
+    assert ckpt["current_epoch"] == 2 and ckpt["trainer_name"] == "nnUNetTrainerHipsegShort"
+
+    # a run killed after epoch 1 of 3 left checkpoint_latest; the rerun continues from it
+    settings = json.loads((fold_dir / nnunet.SETTINGS_FILE).read_text())
+    settings["num_epochs"] = 3
+    (fold_dir / nnunet.SETTINGS_FILE).write_text(json.dumps(settings))
+    shutil.copyfile(final, fold_dir / "checkpoint_latest.pth")
+    final.unlink()
+    nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort",
+                 **{**TINY, "epochs": 3})
+    log = sorted(fold_dir.glob("training_log_*.txt"), key=os.path.getmtime)[-1].read_text()
+    assert "hipseg: resuming from" in log
+    assert "Epoch 2" in log and "Epoch 0\n" not in log.split("hipseg: resuming from")[-1]
+    assert torch.load(final, map_location="cpu", weights_only=False)["current_epoch"] == 3
+
+    # changed settings: stale checkpoints are dropped and training starts over
+    (fold_dir / "checkpoint_latest.pth").write_bytes(b"stale")
+    nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort",
+                 **{**TINY, "epochs": 1})
+    assert torch.load(final, map_location="cpu", weights_only=False)["current_epoch"] == 1
+    assert not (fold_dir / "checkpoint_latest.pth").exists()
+
+    raw = root / "nnunet" / "nnUNet_raw" / "Dataset042_Tiny"
+    out = tmp_path / "pred"
+    nnunet.predict(fold_dir.parent, ["0"], raw / "imagesTs", out, root / "nnunet",
+                   device="cpu", threads=1, mirroring=False)
+    cases = sorted(p.name.replace("_0000.nii.gz", "") for p in (raw / "imagesTs").iterdir())
+    assert sorted(p.name.replace(".nii.gz", "") for p in out.glob("*.nii.gz")) == cases
+    assert not out.with_name("pred.partial").exists()
+    with pytest.raises(InputError, match="fold_3"):
+        nnunet.predict(fold_dir.parent, ["3"], raw / "imagesTs", tmp_path / "x", root / "nnunet")

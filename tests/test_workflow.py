@@ -1,0 +1,122 @@
+"""The Snakemake workflow: lint, formatting, dry runs, rerun-on-change and a tiny real run."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+TINY_CONFIG = {
+    "demo": {"enabled": True, "preset": "demo", "seed": 5, "n_patients": 8},
+    "dataset": {"test_fraction": 0.25},
+    "nnunet": {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}},
+    "train": {"epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch": 1},
+    "predict": {"mirroring": False},
+    "report": {"worst_cases": 2},
+}
+
+
+def snakemake(workdir, env, *args, check=True):
+    from tests.conftest import REPO
+
+    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table of a dry run."""
+    counts = {}
+    block = output.split("Job stats:")[-1]
+    for line in block.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def write_config(workdir, **changes):
+    cfg = json.loads(json.dumps(TINY_CONFIG))
+    for dotted, value in changes.items():
+        section, key = dotted.split(".")
+        cfg.setdefault(section, {})[key] = value
+    path = workdir / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_lint_and_format(repo, snakemake_env):
+    lint = subprocess.run(["snakemake", "--lint", "--snakefile", str(repo / "Snakefile")],
+                          cwd=repo, env=snakemake_env, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow/rules"], cwd=repo,
+                         env=snakemake_env, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
+    proc = snakemake(tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"),
+                     "-n")
+    counts = job_counts(proc.stdout)
+    assert counts["train"] == 6 and counts["predict"] == 7
+    assert counts["synth"] == 1 and counts["report"] == 1
+
+
+def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_path):
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("id\tpatient\tdicom\tlabels\na\tP1\tmissing.dcm\tmissing.png\n"
+                     "a\tP1\tmissing.dcm\tmissing.png\n")
+    proc = snakemake(tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"),
+                     "--config", f"samples={sheet}", "demo={'enabled': False}", "-n", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "missing.dcm: dicom file does not exist" in out
+    assert "duplicate id 'a'" in out
+
+
+@pytest.mark.slow
+def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
+    cfg = write_config(tmp_path)
+    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
+    res = tmp_path / "results"
+    report = (res / "report" / "report.html").read_text()
+    t1 = pd.read_csv(res / "evaluation" / "table1.csv", index_col=0)
+    assert list(t1.index) == ["fold_0", "fold_1", "fold_2", "fold_3", "fold_4", "fold_all",
+                              "ensemble"]
+    assert list(t1.columns) == ["mean", "std", "median", "max", "min"]
+    assert t1.notna().all().all() and ((t1 >= 0) & (t1 <= 1)).all().all()
+    t2 = pd.read_csv(res / "evaluation" / "table2.csv", index_col=0)
+    assert list(t2.index) == ["L1", "L2", "L3", "L4", "L5"]
+    dice = pd.read_csv(res / "evaluation" / "dice.csv")
+    assert {"model", "case", "label", "dice"} <= set(dice.columns)
+    assert dice["model"].nunique() == 7
+    for model in t1.index:
+        assert model in report
+    assert "data:image/png;base64" in report
+    for fold in ["0", "1", "2", "3", "4", "all"]:
+        assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
+
+    # nothing to do when nothing changed
+    assert "Nothing to be done" in snakemake(tmp_path, snakemake_env, "--configfile",
+                                             str(cfg), "-n").stdout
+    # more epochs: training and everything after it reruns, the data stages do not
+    cfg2 = write_config(tmp_path, **{"train.epochs": 2})
+    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg2),
+                                  "-n").stdout)
+    assert counts.get("train") == 6 and counts.get("predict") == 7
+    assert counts.get("evaluate") == 1 and counts.get("report") == 1
+    for stage in ("synth", "deid", "crop", "dataset", "plan", "splits"):
+        assert stage not in counts, f"{stage} would rerun: {counts}"
+    # a different crop rule reruns cropping and everything downstream, not de-identification
+    cfg3 = write_config(tmp_path, **{"crop.rows": [0.0, 0.9]})
+    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg3),
+                                  "-n").stdout)
+    assert counts.get("crop", 0) >= 8 and counts.get("train") == 6
+    assert "deid" not in counts and "synth" not in counts
+    shutil.rmtree(res / "predictions")
