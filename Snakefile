@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 
-configfile: "config/config.yaml"
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -32,7 +32,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         REPORT,
         expand("{ev}/{f}", ev=EVAL_DIR, f=["dice.csv", "table1.csv", "table2.csv"]),
-    default_target: True

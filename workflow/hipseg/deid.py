@@ -34,7 +34,7 @@ from .io import atomic_path
 DEMO_KEY = b"hipseg-demo-key--synthetic-data-only"
 KEY_ENV = "HIPSEG_DEID_KEY"
 KEY_FILE_ENV = "HIPSEG_DEID_KEY_FILE"
-METHOD = "hipseg basic de-identification: keyed pseudonyms, UIDs 2.25, shifted dates"
+METHOD = "hipseg basic: keyed pseudonyms, 2.25 UIDs, shifted dates"
 
 # Attributes removed outright (keywords).
 REMOVE = [

@@ -8,16 +8,16 @@ rule crop:
         labels=lambda w: sample(w, "labels"),
     output:
         directory(f"{RESULTS}/joints/{{id}}"),
+    log:
+        f"{RESULTS}/logs/crop/{{id}}.log",
+    conda:
+        CONDA_ENV
     params:
         hips=lambda w: sample(w, "hips"),
         split=lambda w: sample(w, "split"),
         note=lambda w: sample(w, "note"),
         rule=json.dumps(config["crop"], sort_keys=True),
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/logs/crop/{{id}}.log",
     shell:
-        "{HIPSEG} crop --id {wildcards.id} --dicom {input.dicom} --audit {input.audit}"
+        "python -m hipseg crop --id {wildcards.id} --dicom {input.dicom} --audit {input.audit}"
         " --labels {input.labels:q} --hips {params.hips} --split={params.split:q}"
         " --note={params.note:q} --rule {params.rule:q} --out-dir {output} > {log} 2>&1"

@@ -8,15 +8,15 @@ rule deid:
     output:
         dicom=f"{RESULTS}/deid/{{id}}.dcm",
         audit=f"{RESULTS}/deid/{{id}}.audit.json",
+    log:
+        f"{RESULTS}/logs/deid/{{id}}.log",
+    conda:
+        CONDA_ENV
     params:
         patient=lambda w: sample(w, "patient"),
         demo_key="--demo-key" if config["deid"]["use_demo_key"] else "",
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/logs/deid/{{id}}.log",
     shell:
-        "{HIPSEG} deid --id {wildcards.id} --dicom {input.dicom:q} --patient {params.patient:q}"
+        "python -m hipseg deid --id {wildcards.id} --dicom {input.dicom:q} --patient {params.patient:q}"
         " --out {output.dicom} --audit {output.audit} {params.demo_key} > {log} 2>&1"
 
 
@@ -25,9 +25,9 @@ rule deid_summary:
         lambda w: expand(rules.deid.output.audit, id=all_ids()),
     output:
         f"{RESULTS}/deid/summary.json",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/deid_summary.log",
+    conda:
+        CONDA_ENV
     shell:
-        "{HIPSEG} deid-summary --audits {input} --out {output} > {log} 2>&1"
+        "python -m hipseg deid-summary --audits {input} --out {output} > {log} 2>&1"

@@ -11,12 +11,16 @@ rule evaluate:
         table1=f"{EVAL_DIR}/table1.csv",
         table2=f"{EVAL_DIR}/table2.csv",
         summary=f"{EVAL_DIR}/summary.json",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/evaluate.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        pred_root=PRED_DIR,
+        models=MODELS,
+        out_dir=EVAL_DIR,
     shell:
-        "{HIPSEG} evaluate --gt-dir {input.raw}/labelsTs --pred-root {PRED_DIR}"
-        " --models {MODELS} --out-dir {EVAL_DIR} > {log} 2>&1"
+        "python -m hipseg evaluate --gt-dir {input.raw}/labelsTs --pred-root {params.pred_root}"
+        " --models {params.models} --out-dir {params.out_dir} > {log} 2>&1"

@@ -11,26 +11,30 @@ rule plan:
         # a manifest, not directory(): Snakemake's timestamp file inside nnU-Net's data folder
         # would break nnU-Net's dataset-format detection
         manifest=f"{PRE_DIR}/hipseg_preprocessed.json",
+    log:
+        f"{RESULTS}/logs/plan.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plan.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["nnunet"]["processes"]
+    resources:
+        mem_mb=config["nnunet"]["mem_mb"],
     params:
+        root=NNUNET,
+        conf=CONF,
         id=config["dataset"]["id"],
         planner=config["nnunet"]["planner"],
-        overrides=json.dumps(config["nnunet"].get("plans_overrides") or {}, sort_keys=True),
+        overrides=json.dumps(
+            config["nnunet"].get("plans_overrides") or {}, sort_keys=True
+        ),
         gpu_memory=(
             f"--gpu-memory-gb {config['nnunet']['gpu_memory_target_gb']}"
             if config["nnunet"].get("gpu_memory_target_gb")
             else ""
         ),
-    threads: config["nnunet"]["processes"]
-    resources:
-        mem_mb=config["nnunet"]["mem_mb"],
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/logs/plan.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/plan.tsv"
     shell:
-        "{HIPSEG} plan --nnunet-root {NNUNET} --dataset-id {params.id} --configuration {CONF}"
+        "python -m hipseg plan --nnunet-root {params.root} --dataset-id {params.id} --configuration {params.conf}"
         " --planner {params.planner} --overrides {params.overrides:q} --processes {threads}"
         " --manifest {output.manifest}"
         " {params.gpu_memory} > {log} 2>&1"
@@ -42,13 +46,13 @@ rule splits:
         plans=rules.plan.output.plans,
     output:
         f"{PRE_DIR}/splits_final.json",
+    log:
+        f"{RESULTS}/logs/splits.log",
+    conda:
+        CONDA_ENV
     params:
         folds=5,
         seed=config["dataset"]["seed"],
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/logs/splits.log",
     shell:
-        "{HIPSEG} splits --cases {input.cases} --out {output} --folds {params.folds}"
+        "python -m hipseg splits --cases {input.cases} --out {output} --folds {params.folds}"
         " --seed {params.seed} > {log} 2>&1"

@@ -12,20 +12,23 @@ rule report:
         montage=(rules.synth.output.montage if config["demo"]["enabled"] else []),
     output:
         REPORT,
-    params:
-        worst=config["report"]["worst_cases"],
-        config=json.dumps(config, sort_keys=True),
-        montage=lambda w, input: f"--montage {input.montage}" if input.montage else "",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        evaluation=EVAL_DIR,
+        predictions=PRED_DIR,
+        benchmarks=f"{RESULTS}/benchmarks",
+        worst=config["report"]["worst_cases"],
+        config=json.dumps(config, sort_keys=True),
+        montage=lambda w, input: f"--montage {input.montage}" if input.montage else "",
     shell:
-        "{HIPSEG} report --evaluation-dir {EVAL_DIR} --dataset-summary {input.dataset}"
+        "python -m hipseg report --evaluation-dir {params.evaluation} --dataset-summary {input.dataset}"
         " --plans {input.plans} --images-dir {input.raw}/imagesTs"
-        " --labels-dir {input.raw}/labelsTs --predictions-root {PRED_DIR}"
+        " --labels-dir {input.raw}/labelsTs --predictions-root {params.predictions}"
         " --config-json {params.config:q} --deid-summary {input.deid}"
-        " --benchmarks-dir {RESULTS}/benchmarks --template {input.template}"
+        " --benchmarks-dir {params.benchmarks} --template {input.template}"
         " {params.montage} --worst-k {params.worst} --out {output} > {log} 2>&1"

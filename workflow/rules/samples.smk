@@ -3,12 +3,16 @@
 
 rule validate_samples:
     input:
-        lambda w: sample_sheet() if not config["demo"]["enabled"] else checkpoints.synth.get().output.sheet,
+        lambda w: (
+            sample_sheet()
+            if not config["demo"]["enabled"]
+            else checkpoints.synth.get().output.sheet
+        ),
     output:
         f"{RESULTS}/samples/validated.tsv",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/validate_samples.log",
+    conda:
+        CONDA_ENV
     shell:
-        "{HIPSEG} validate-samples {input} --out {output} > {log} 2>&1 || (cat {log} >&2; exit 1)"
+        "python -m hipseg validate-samples {input} --out {output} > {log} 2>&1 || (cat {log} >&2; exit 1)"

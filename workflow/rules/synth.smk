@@ -8,17 +8,18 @@ checkpoint synth:
         dicom=directory(f"{DEMO_DIR}/dicom"),
         labels=directory(f"{DEMO_DIR}/labels"),
         montage=f"{DEMO_DIR}/montage.png",
-    params:
-        preset=config["demo"]["preset"],
-        seed=config["demo"]["seed"],
-        n_patients=config["demo"]["n_patients"],
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/synth.log",
     benchmark:
         f"{RESULTS}/benchmarks/synth.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        out=DEMO_DIR,
+        preset=config["demo"]["preset"],
+        seed=config["demo"]["seed"],
+        n_patients=config["demo"]["n_patients"],
     shell:
-        "{HIPSEG} synth --preset {params.preset} --seed {params.seed}"
-        " --n-patients {params.n_patients} --out {DEMO_DIR} --montage {output.montage}"
+        "python -m hipseg synth --preset {params.preset} --seed {params.seed}"
+        " --n-patients {params.n_patients} --out {params.out} --montage {output.montage}"
         " > {log} 2>&1"

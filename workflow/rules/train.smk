@@ -14,7 +14,20 @@ rule train:
         unpack(train_inputs),
     output:
         f"{MODEL_DIR}/fold_{{fold}}/checkpoint_final.pth",
+    log:
+        f"{RESULTS}/logs/train/fold_{{fold}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/fold_{{fold}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=config["train"]["resources"]["gpu"],
+        mem_mb=config["train"]["resources"]["mem_mb"],
+        runtime=config["train"]["resources"]["runtime"],
     params:
+        root=NNUNET,
+        conf=CONF,
         id=config["dataset"]["id"],
         trainer=config["train"]["trainer"],
         epochs=config["train"]["epochs"],
@@ -25,22 +38,13 @@ rule train:
         n_proc_da=config["train"]["n_proc_da"],
         validate="--validate" if config["train"]["validate"] else "--no-validate",
         seed=(
-            f"--seed {config['train']['seed']}" if config["train"]["seed"] is not None else ""
+            f"--seed {config['train']['seed']}"
+            if config["train"]["seed"] is not None
+            else ""
         ),
-    threads: config["train"]["threads"]
-    resources:
-        gpu=config["train"]["resources"]["gpu"],
-        mem_mb=config["train"]["resources"]["mem_mb"],
-        runtime=config["train"]["resources"]["runtime"],
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/logs/train/fold_{{fold}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/fold_{{fold}}.tsv"
     shell:
-        "{HIPSEG} train --nnunet-root {NNUNET} --dataset-id {params.id} --fold {wildcards.fold}"
-        " --configuration {CONF} --trainer {params.trainer} --epochs {params.epochs}"
+        "python -m hipseg train --nnunet-root {params.root} --dataset-id {params.id} --fold {wildcards.fold}"
+        " --configuration {params.conf} --trainer {params.trainer} --epochs {params.epochs}"
         " --iterations {params.iterations} --val-iterations {params.val_iterations}"
         " --checkpoint-every {params.checkpoint_every} --device {params.device}"
         " --threads {threads} --n-proc-da {params.n_proc_da} {params.seed}"
