@@ -39,3 +39,16 @@ def snakemake_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "workflow") + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def crop_all(sheet: Path, out: Path) -> list[Path]:
+    """Crop every radiograph of a sample sheet (demo key pseudonyms); return the manifests."""
+    from hipseg import deid, samplesheet
+    from hipseg.crop import CropRule, crop_case
+
+    manifests = []
+    for row in samplesheet.read(sheet).itertuples():
+        crop_case(row.id, row.dicom, row.labels, row.hips, out / row.id, CropRule(),
+                  deid.pseudonym(deid.DEMO_KEY, row.patient), row.split, row.note)
+        manifests.append(out / row.id / "manifest.json")
+    return manifests

@@ -52,16 +52,11 @@ def test_folds_grouped_by_patient_and_cover_all_cases():
 
 
 def test_build_writes_an_nnunet_raw_dataset(demo_data, tmp_path):
-    from hipseg import deid, samplesheet
-    from hipseg.crop import CropRule, crop_case
+    from hipseg import samplesheet
+    from tests.conftest import crop_all
 
     df = samplesheet.read(demo_data)
-    manifests = []
-    for row in df.itertuples():
-        out = tmp_path / "joints" / row.id
-        crop_case(row.id, row.dicom, row.labels, row.hips, out, CropRule(),
-                  deid.pseudonym(deid.DEMO_KEY, row.patient), row.split, row.note)
-        manifests.append(out / "manifest.json")
+    manifests = crop_all(demo_data, tmp_path / "joints")
     ds_dir = dataset.build(manifests, tmp_path / "raw", 7, "Hip", 0.34, 0, tmp_path / "ds")
     assert ds_dir.name == "Dataset007_Hip"
     meta = json.loads((ds_dir / "dataset.json").read_text())
@@ -75,6 +70,6 @@ def test_build_writes_an_nnunet_raw_dataset(demo_data, tmp_path):
         assert len(list((ds_dir / f"labels{d}").iterdir())) == len(names)
     summary = json.loads((tmp_path / "ds" / "summary.json").read_text())
     assert summary["n_joints"] == len(cases)
-    assert summary["n_joints"] + summary["n_excluded_hips"] == 2 * len(df)
+    assert summary["n_joints"] + summary["n_excluded"] == 2 * len(df)
     splits = dataset.write_splits(tmp_path / "ds" / "cases.tsv", tmp_path / "splits.json", 5, 0)
     assert json.loads((tmp_path / "splits.json").read_text()) == splits

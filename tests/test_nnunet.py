@@ -19,17 +19,11 @@ TINY = dict(epochs=2, iterations_per_epoch=2, val_iterations_per_epoch=1, checkp
 @pytest.fixture(scope="module")
 def planned(demo_data, tmp_path_factory):
     """The demo data through crop + dataset + plan + splits."""
-    from hipseg import dataset, deid, samplesheet
-    from hipseg.crop import CropRule, crop_case
+    from hipseg import dataset
+    from tests.conftest import crop_all
 
     root = tmp_path_factory.mktemp("nn")
-    df = samplesheet.read(demo_data)
-    manifests = []
-    for row in df.itertuples():
-        out = root / "joints" / row.id
-        crop_case(row.id, row.dicom, row.labels, row.hips, out, CropRule(),
-                  deid.pseudonym(deid.DEMO_KEY, row.patient), row.split, row.note)
-        manifests.append(out / "manifest.json")
+    manifests = crop_all(demo_data, root / "joints")
     dataset.build(manifests, root / "nnunet" / "nnUNet_raw", 42, "Tiny", 0.2, 0, root / "ds")
     manifest = root / "pre.json"
     plans = nnunet.plan_and_preprocess(

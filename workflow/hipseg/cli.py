@@ -107,8 +107,7 @@ def _report(a):
         plans_json=a.plans, images_dir=a.images_dir, labels_dir=a.labels_dir,
         predictions_root=a.predictions_root, config=json.loads(a.config_json),
         deid_summary=a.deid_summary, benchmarks_dir=a.benchmarks_dir, template=a.template,
-        out_html=a.out, worst_k=a.worst_k,
-        provenance={"montage": a.montage} if a.montage else None,
+        out_html=a.out, worst_k=a.worst_k, montage=a.montage,
     )
 
 

@@ -157,19 +157,18 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
         "n_patients": int(joints["patient"].nunique()),
         "n_hips": int(len(joints)),
         "n_joints": int(len(used)),
-        "n_excluded_hips": int(len(excluded)),
+        "n_excluded": int(len(excluded)),
         "excluded": [
             {"case": r.case, "note": r.note or "excluded in the sample sheet"}
             for r in excluded.itertuples()
         ],
-        "n_train": int(subsets.size().get("train", 0)),
-        "n_test": int(subsets.size().get("test", 0)),
+        "n_train_joints": int(subsets.size().get("train", 0)),
+        "n_test_joints": int(subsets.size().get("test", 0)),
         "n_train_patients": int(used[used.subset == "train"]["patient"].nunique()),
         "n_test_patients": int(used[used.subset == "test"]["patient"].nunique()),
-        "joint_rows": _stats(used["rows"]),
-        "joint_cols": _stats(used["cols"]),
-        "spacings_mm": dict(sorted(spacing.items())),
-        "label_area_fraction": {
+        "joint_image_sizes": {"rows": _stats(used["rows"]), "cols": _stats(used["cols"])},
+        "spacings": {f"{k} mm": v for k, v in sorted(spacing.items())},
+        "label_area_fractions": {
             LABELS[int(k)]: float(pixels[k].sum() / total) for k in sorted(pixels, key=int)
         },
     }

@@ -508,6 +508,13 @@ def _per_label_view(dice: pd.DataFrame, models: list[str]) -> dict:
 # ------------------------------------------------------------------------------------------------
 # Figures
 # ------------------------------------------------------------------------------------------------
+def _png_file_uri(path: str | Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "montage image does not exist")
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def _png_data_uri(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_FIG_DPI, bbox_inches="tight")
@@ -846,6 +853,7 @@ def build_report(
     out_html,
     worst_k: int = 3,
     provenance: dict | None = None,
+    montage: str | Path | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
 
@@ -927,6 +935,7 @@ def build_report(
         "bench": _benchmarks(benchmarks_dir),
         "prov": prov,
         "undefined_dice": ev["summary"].get("n_undefined_dice"),
+        "montage": _png_file_uri(montage) if montage else None,
     }
 
     env = jinja2.Environment(

@@ -22,9 +22,10 @@ PKG_DIR = str(Path(workflow.basedir) / "workflow")
 MALLOC = (
     "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184"
 )
+# (shell.prefix is formatted like a command: braces are doubled)
 shell.prefix(
-    f"export GLIBC_TUNABLES=${{GLIBC_TUNABLES:-{MALLOC}}};"
-    f" export PYTHONPATH={shlex.quote(PKG_DIR)}${{PYTHONPATH:+:$PYTHONPATH}}; "
+    "export GLIBC_TUNABLES=${{GLIBC_TUNABLES:-" + MALLOC + "}}; "
+    "export PYTHONPATH=" + shlex.quote(PKG_DIR) + "${{PYTHONPATH:+:$PYTHONPATH}}; "
 )
 CONDA_ENV = "../../envs/hipseg.yaml"
 RESULTS = "results"
