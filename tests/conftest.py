@@ -48,7 +48,16 @@ def crop_all(sheet: Path, out: Path) -> list[Path]:
 
     manifests = []
     for row in samplesheet.read(sheet).itertuples():
-        crop_case(row.id, row.dicom, row.labels, row.hips, out / row.id, CropRule(),
-                  deid.pseudonym(deid.DEMO_KEY, row.patient), row.split, row.note)
+        crop_case(
+            row.id,
+            row.dicom,
+            row.labels,
+            row.hips,
+            out / row.id,
+            CropRule(),
+            deid.pseudonym(deid.DEMO_KEY, row.patient),
+            row.split,
+            row.note,
+        )
         manifests.append(out / row.id / "manifest.json")
     return manifests

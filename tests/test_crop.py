@@ -40,8 +40,15 @@ def test_crop_case_writes_2d_nifti_with_true_spacing(demo_data, tmp_path):
     df = samplesheet.read(demo_data)
     row = df.iloc[0]
     out = tmp_path / "joints"
-    manifest = crop_case(row["id"], row["dicom"], row["labels"], "left", out, CropRule(),
-                         patient=deid.pseudonym(deid.DEMO_KEY, row["patient"]))
+    manifest = crop_case(
+        row["id"],
+        row["dicom"],
+        row["labels"],
+        "left",
+        out,
+        CropRule(),
+        patient=deid.pseudonym(deid.DEMO_KEY, row["patient"]),
+    )
     rad = read_radiograph(row["dicom"])
     left, right = (j for j in sorted(manifest["joints"], key=lambda j: j["side"]))
     assert right["excluded"] and not (out / f"{row['id']}_R_img.nii.gz").exists()

@@ -11,8 +11,9 @@ def _joints(n_patients, per_patient=2, fixed=None):
     rows = []
     for p in range(n_patients):
         for j in range(per_patient):
-            rows.append({"case": f"r{p}_{j}", "patient": f"P{p}",
-                         "split": (fixed or {}).get(f"P{p}", "")})
+            rows.append(
+                {"case": f"r{p}_{j}", "patient": f"P{p}", "split": (fixed or {}).get(f"P{p}", "")}
+            )
     return pd.DataFrame(rows)
 
 
@@ -65,7 +66,9 @@ def test_build_writes_an_nnunet_raw_dataset(demo_data, tmp_path):
     cases = pd.read_csv(tmp_path / "ds" / "cases.tsv", sep="\t")
     assert cases.groupby("patient")["subset"].nunique().max() == 1
     for sub, d in (("train", "Tr"), ("test", "Ts")):
-        names = sorted(p.name.replace("_0000.nii.gz", "") for p in (ds_dir / f"images{d}").iterdir())
+        names = sorted(
+            p.name.replace("_0000.nii.gz", "") for p in (ds_dir / f"images{d}").iterdir()
+        )
         assert names == sorted(cases[cases.subset == sub]["case"])
         assert len(list((ds_dir / f"labels{d}").iterdir())) == len(names)
     summary = json.loads((tmp_path / "ds" / "summary.json").read_text())

@@ -35,8 +35,14 @@ def test_identifying_values_do_not_survive(demo_data, tmp_path):
     ds = pydicom.dcmread(out)
     text = _all_text(ds)
     planted = [
-        str(orig.PatientName), orig.PatientID, orig.PatientBirthDate, orig.StudyDate,
-        orig.InstitutionName, orig.StudyInstanceUID, orig.SOPInstanceUID, orig.AccessionNumber,
+        str(orig.PatientName),
+        orig.PatientID,
+        orig.PatientBirthDate,
+        orig.StudyDate,
+        orig.InstitutionName,
+        orig.StudyInstanceUID,
+        orig.SOPInstanceUID,
+        orig.AccessionNumber,
     ]
     for value in planted:
         assert value and value not in text, f"{value!r} survived"
@@ -58,9 +64,25 @@ def test_pseudonyms_identical_across_processes(demo_data, tmp_path, snakemake_en
         out = tmp_path / f"p{i}.dcm"
         audit = tmp_path / f"p{i}.json"
         subprocess.run(
-            [sys.executable, "-m", "hipseg", "deid", "--id", "x", "--dicom", src,
-             "--patient", patient, "--out", str(out), "--audit", str(audit), "--demo-key"],
-            check=True, env=snakemake_env,
+            [
+                sys.executable,
+                "-m",
+                "hipseg",
+                "deid",
+                "--id",
+                "x",
+                "--dicom",
+                src,
+                "--patient",
+                patient,
+                "--out",
+                str(out),
+                "--audit",
+                str(audit),
+                "--demo-key",
+            ],
+            check=True,
+            env=snakemake_env,
         )
         outs.append(pydicom.dcmread(out))
     a, b = outs

@@ -1,8 +1,8 @@
 """The conda environment, requirements.lock and pyproject.toml name the same dependencies."""
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from hipseg.errors import InputError
 from hipseg.evaluate import MODELS, dice_scores, evaluate
 from hipseg.io import write_image_2d

@@ -12,8 +12,17 @@ from hipseg.errors import InputError
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(epochs=2, iterations_per_epoch=2, val_iterations_per_epoch=1, checkpoint_every=1,
-            device="cpu", threads=1, n_proc_da=0, validate=False, seed=0)
+TINY = dict(
+    epochs=2,
+    iterations_per_epoch=2,
+    val_iterations_per_epoch=1,
+    checkpoint_every=1,
+    device="cpu",
+    threads=1,
+    n_proc_da=0,
+    validate=False,
+    seed=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +36,9 @@ def planned(demo_data, tmp_path_factory):
     dataset.build(manifests, root / "nnunet" / "nnUNet_raw", 42, "Tiny", 0.2, 0, root / "ds")
     manifest = root / "pre.json"
     plans = nnunet.plan_and_preprocess(
-        root / "nnunet", 42, plans_overrides={"base_num_features": 8, "max_num_features": 64},
+        root / "nnunet",
+        42,
+        plans_overrides={"base_num_features": 8, "max_num_features": 64},
         manifest=manifest,
     )
     return root, plans, manifest
@@ -38,7 +49,10 @@ def test_plan_is_2d_with_true_spacing_and_overrides(planned):
     plans = json.loads(plans_file.read_text())
     conf = plans["configurations"]["2d"]
     planner = json.loads(plans_file.with_suffix(".planner.json").read_text())
-    assert planner["configurations"]["2d"]["architecture"]["arch_kwargs"]["features_per_stage"][0] == 32
+    assert (
+        planner["configurations"]["2d"]["architecture"]["arch_kwargs"]["features_per_stage"][0]
+        == 32
+    )
     feats = conf["architecture"]["arch_kwargs"]["features_per_stage"]
     assert feats[0] == 8 and max(feats) <= 64
     assert len(conf["patch_size"]) == 2 and len(conf["spacing"]) == 2
@@ -72,8 +86,9 @@ def test_train_resume_and_predict(planned, tmp_path):
     (fold_dir / nnunet.SETTINGS_FILE).write_text(json.dumps(settings))
     shutil.copyfile(final, fold_dir / "checkpoint_latest.pth")
     final.unlink()
-    nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort",
-                 **{**TINY, "epochs": 3})
+    nnunet.train(
+        root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **{**TINY, "epochs": 3}
+    )
     log = sorted(fold_dir.glob("training_log_*.txt"), key=os.path.getmtime)[-1].read_text()
     assert "hipseg: resuming from" in log
     assert "Epoch 2" in log and "Epoch 0\n" not in log.split("hipseg: resuming from")[-1]
@@ -81,15 +96,24 @@ def test_train_resume_and_predict(planned, tmp_path):
 
     # changed settings: stale checkpoints are dropped and training starts over
     (fold_dir / "checkpoint_latest.pth").write_bytes(b"stale")
-    nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort",
-                 **{**TINY, "epochs": 1})
+    nnunet.train(
+        root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **{**TINY, "epochs": 1}
+    )
     assert torch.load(final, map_location="cpu", weights_only=False)["current_epoch"] == 1
     assert not (fold_dir / "checkpoint_latest.pth").exists()
 
     raw = root / "nnunet" / "nnUNet_raw" / "Dataset042_Tiny"
     out = tmp_path / "pred"
-    nnunet.predict(fold_dir.parent, ["0"], raw / "imagesTs", out, root / "nnunet",
-                   device="cpu", threads=1, mirroring=False)
+    nnunet.predict(
+        fold_dir.parent,
+        ["0"],
+        raw / "imagesTs",
+        out,
+        root / "nnunet",
+        device="cpu",
+        threads=1,
+        mirroring=False,
+    )
     cases = sorted(p.name.replace("_0000.nii.gz", "") for p in (raw / "imagesTs").iterdir())
     assert sorted(p.name.replace(".nii.gz", "") for p in out.glob("*.nii.gz")) == cases
     assert not out.with_name("pred.partial").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from hipseg.errors import InputError
 from hipseg.evaluate import MODELS, evaluate
 from hipseg.io import write_image_2d

@@ -22,11 +22,21 @@ TINY_CONFIG = {
 def snakemake(workdir, env, *args, check=True):
     from tests.conftest import REPO
 
-    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
+    cmd = [
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 
@@ -52,17 +62,34 @@ def write_config(workdir, **changes):
 
 
 def test_lint_and_format(repo, snakemake_env):
-    lint = subprocess.run(["snakemake", "--lint", "--snakefile", str(repo / "Snakefile")],
-                          cwd=repo, env=snakemake_env, capture_output=True, text=True)
+    lint = subprocess.run(
+        ["snakemake", "--lint", "--snakefile", str(repo / "Snakefile")],
+        cwd=repo,
+        env=snakemake_env,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow/rules"], cwd=repo,
-                         env=snakemake_env, capture_output=True, text=True)
+    fmt = subprocess.run(
+        ["snakefmt", "--check", "Snakefile", "workflow/rules"],
+        cwd=repo,
+        env=snakemake_env,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    for cmd in (
+        ["ruff", "check", "workflow", "tests"],
+        ["ruff", "format", "--check", "workflow", "tests"],
+    ):
+        proc = subprocess.run(cmd, cwd=repo, env=snakemake_env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
-    proc = snakemake(tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"),
-                     "-n")
+    proc = snakemake(
+        tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"), "-n"
+    )
     counts = job_counts(proc.stdout)
     assert counts["train"] == 6 and counts["predict"] == 7
     assert counts["synth"] == 1 and counts["report"] == 1
@@ -70,10 +97,13 @@ def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
 
 def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_path):
     sheet = tmp_path / "samples.tsv"
-    sheet.write_text("id\tpatient\tdicom\tlabels\na\tP1\tmissing.dcm\tmissing.png\n"
-                     "a\tP1\tmissing.dcm\tmissing.png\n")
-    proc = snakemake(tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"),
-                     "--config", f"samples={sheet}", "demo={'enabled': False}", "-n", check=False)
+    sheet.write_text(
+        "id\tpatient\tdicom\tlabels\na\tP1\tmissing.dcm\tmissing.png\n"
+        "a\tP1\tmissing.dcm\tmissing.png\n"
+    )
+    cfg = tmp_path / "real.yaml"
+    cfg.write_text(yaml.safe_dump({"samples": str(sheet), "demo": {"enabled": False}}))
+    proc = snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n", check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "missing.dcm: dicom file does not exist" in out
@@ -87,8 +117,15 @@ def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
     res = tmp_path / "results"
     report = (res / "report" / "report.html").read_text()
     t1 = pd.read_csv(res / "evaluation" / "table1.csv", index_col=0)
-    assert list(t1.index) == ["fold_0", "fold_1", "fold_2", "fold_3", "fold_4", "fold_all",
-                              "ensemble"]
+    assert list(t1.index) == [
+        "fold_0",
+        "fold_1",
+        "fold_2",
+        "fold_3",
+        "fold_4",
+        "fold_all",
+        "ensemble",
+    ]
     assert list(t1.columns) == ["mean", "std", "median", "max", "min"]
     assert t1.notna().all().all() and ((t1 >= 0) & (t1 <= 1)).all().all()
     t2 = pd.read_csv(res / "evaluation" / "table2.csv", index_col=0)
@@ -103,20 +140,20 @@ def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
         assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
 
     # nothing to do when nothing changed
-    assert "Nothing to be done" in snakemake(tmp_path, snakemake_env, "--configfile",
-                                             str(cfg), "-n").stdout
+    assert (
+        "Nothing to be done"
+        in snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout
+    )
     # more epochs: training and everything after it reruns, the data stages do not
     cfg2 = write_config(tmp_path, **{"train.epochs": 2})
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg2),
-                                  "-n").stdout)
+    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg2), "-n").stdout)
     assert counts.get("train") == 6 and counts.get("predict") == 7
     assert counts.get("evaluate") == 1 and counts.get("report") == 1
     for stage in ("synth", "deid", "crop", "dataset", "plan", "splits"):
         assert stage not in counts, f"{stage} would rerun: {counts}"
     # a different crop rule reruns cropping and everything downstream, not de-identification
     cfg3 = write_config(tmp_path, **{"crop.rows": [0.0, 0.9]})
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg3),
-                                  "-n").stdout)
+    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg3), "-n").stdout)
     assert counts.get("crop", 0) >= 8 and counts.get("train") == 6
     assert "deid" not in counts and "synth" not in counts
     shutil.rmtree(res / "predictions")

@@ -51,8 +51,16 @@ def _crop(a):
 def _dataset(a):
     from . import dataset
 
-    dataset.build(a.manifests, a.raw_root, a.dataset_id, a.name, a.test_fraction, a.seed, a.out_dir,
-                  channel_name=a.channel_name)
+    dataset.build(
+        a.manifests,
+        a.raw_root,
+        a.dataset_id,
+        a.name,
+        a.test_fraction,
+        a.seed,
+        a.out_dir,
+        channel_name=a.channel_name,
+    )
 
 
 def _splits(a):
@@ -64,27 +72,53 @@ def _splits(a):
 def _plan(a):
     from . import nnunet
 
-    nnunet.plan_and_preprocess(a.nnunet_root, a.dataset_id, a.configuration, a.planner,
-                               json.loads(a.overrides) if a.overrides else None,
-                               num_processes=a.processes, gpu_memory_target_gb=a.gpu_memory_gb,
-                               manifest=a.manifest)
+    nnunet.plan_and_preprocess(
+        a.nnunet_root,
+        a.dataset_id,
+        a.configuration,
+        a.planner,
+        json.loads(a.overrides) if a.overrides else None,
+        num_processes=a.processes,
+        gpu_memory_target_gb=a.gpu_memory_gb,
+        manifest=a.manifest,
+    )
 
 
 def _train(a):
     from . import nnunet
 
-    nnunet.train(a.nnunet_root, a.dataset_id, a.fold, trainer=a.trainer,
-                 configuration=a.configuration, epochs=a.epochs,
-                 iterations_per_epoch=a.iterations, val_iterations_per_epoch=a.val_iterations,
-                 checkpoint_every=a.checkpoint_every, device=a.device, threads=a.threads,
-                 n_proc_da=a.n_proc_da, validate=a.validate, seed=a.seed)
+    nnunet.train(
+        a.nnunet_root,
+        a.dataset_id,
+        a.fold,
+        trainer=a.trainer,
+        configuration=a.configuration,
+        epochs=a.epochs,
+        iterations_per_epoch=a.iterations,
+        val_iterations_per_epoch=a.val_iterations,
+        checkpoint_every=a.checkpoint_every,
+        device=a.device,
+        threads=a.threads,
+        n_proc_da=a.n_proc_da,
+        validate=a.validate,
+        seed=a.seed,
+    )
 
 
 def _predict(a):
     from . import nnunet
 
-    nnunet.predict(a.model_dir, a.folds, a.input, a.output, a.nnunet_root, device=a.device,
-                   threads=a.threads, mirroring=a.mirroring, tile_step_size=a.step)
+    nnunet.predict(
+        a.model_dir,
+        a.folds,
+        a.input,
+        a.output,
+        a.nnunet_root,
+        device=a.device,
+        threads=a.threads,
+        mirroring=a.mirroring,
+        tile_step_size=a.step,
+    )
 
 
 def _evaluate(a):
@@ -103,11 +137,19 @@ def _report(a):
     from . import report
 
     report.build_report(
-        evaluation_dir=a.evaluation_dir, dataset_summary=a.dataset_summary,
-        plans_json=a.plans, images_dir=a.images_dir, labels_dir=a.labels_dir,
-        predictions_root=a.predictions_root, config=json.loads(a.config_json),
-        deid_summary=a.deid_summary, benchmarks_dir=a.benchmarks_dir, template=a.template,
-        out_html=a.out, worst_k=a.worst_k, montage=a.montage,
+        evaluation_dir=a.evaluation_dir,
+        dataset_summary=a.dataset_summary,
+        plans_json=a.plans,
+        images_dir=a.images_dir,
+        labels_dir=a.labels_dir,
+        predictions_root=a.predictions_root,
+        config=json.loads(a.config_json),
+        deid_summary=a.deid_summary,
+        benchmarks_dir=a.benchmarks_dir,
+        template=a.template,
+        out_html=a.out,
+        worst_k=a.worst_k,
+        montage=a.montage,
     )
 
 
@@ -115,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hipseg", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("synth", help="write the synthetic demo dataset (DICOM + label maps + sheet)")
+    s = sub.add_parser(
+        "synth", help="write the synthetic demo dataset (DICOM + label maps + sheet)"
+    )
     s.add_argument("--preset", default="demo")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)

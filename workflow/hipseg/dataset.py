@@ -44,9 +44,7 @@ def load_manifests(manifests: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split_by_patient(
-    joints: pd.DataFrame, test_fraction: float, seed: int
-) -> dict[str, str]:
+def split_by_patient(joints: pd.DataFrame, test_fraction: float, seed: int) -> dict[str, str]:
     """Assign each patient to train or test; honours fixed splits; returns {patient: subset}.
 
     Free patients are shuffled (seeded) and moved to test until the test set holds the joint
@@ -92,9 +90,7 @@ def grouped_folds(cases: pd.DataFrame, n_folds: int, seed: int) -> list[dict[str
         k = min(range(n_folds), key=lambda i: (len(folds[i]), i))
         folds[k].extend(per_patient[p])
     all_cases = sorted(c for cs in per_patient.values() for c in cs)
-    return [
-        {"train": [c for c in all_cases if c not in set(f)], "val": sorted(f)} for f in folds
-    ]
+    return [{"train": [c for c in all_cases if c not in set(f)], "val": sorted(f)} for f in folds]
 
 
 def build(

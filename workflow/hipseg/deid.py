@@ -38,19 +38,54 @@ METHOD = "hipseg basic: keyed pseudonyms, 2.25 UIDs, shifted dates"
 
 # Attributes removed outright (keywords).
 REMOVE = [
-    "PatientBirthDate", "PatientBirthTime", "OtherPatientIDs", "OtherPatientNames",
-    "OtherPatientIDsSequence", "PatientAddress", "PatientTelephoneNumbers", "PatientMotherBirthName",
-    "MilitaryRank", "EthnicGroup", "Occupation", "AdditionalPatientHistory", "PatientComments",
-    "MedicalRecordLocator", "ReferencedPatientSequence", "PatientBirthName", "ResponsiblePerson",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "InstitutionCodeSequence",
-    "ReferringPhysicianName", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
-    "PhysiciansOfRecord", "PerformingPhysicianName", "NameOfPhysiciansReadingStudy",
-    "OperatorsName", "RequestingPhysician", "ScheduledPerformingPhysicianName",
-    "StationName", "DeviceSerialNumber", "PlateID", "CassetteID", "DetectorID",
-    "AccessionNumber", "StudyID", "RequestAttributesSequence", "StudyDescription",
-    "PerformedProcedureStepID", "ScheduledProcedureStepID", "IssuerOfPatientID",
-    "ImageComments", "RequestedProcedureID", "FillerOrderNumberImagingServiceRequest",
-    "PlacerOrderNumberImagingServiceRequest", "AdmissionID", "CurrentPatientLocation",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "OtherPatientIDsSequence",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "PatientMotherBirthName",
+    "MilitaryRank",
+    "EthnicGroup",
+    "Occupation",
+    "AdditionalPatientHistory",
+    "PatientComments",
+    "MedicalRecordLocator",
+    "ReferencedPatientSequence",
+    "PatientBirthName",
+    "ResponsiblePerson",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "InstitutionCodeSequence",
+    "ReferringPhysicianName",
+    "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers",
+    "PhysiciansOfRecord",
+    "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy",
+    "OperatorsName",
+    "RequestingPhysician",
+    "ScheduledPerformingPhysicianName",
+    "StationName",
+    "DeviceSerialNumber",
+    "PlateID",
+    "CassetteID",
+    "DetectorID",
+    "AccessionNumber",
+    "StudyID",
+    "RequestAttributesSequence",
+    "StudyDescription",
+    "PerformedProcedureStepID",
+    "ScheduledProcedureStepID",
+    "IssuerOfPatientID",
+    "ImageComments",
+    "RequestedProcedureID",
+    "FillerOrderNumberImagingServiceRequest",
+    "PlacerOrderNumberImagingServiceRequest",
+    "AdmissionID",
+    "CurrentPatientLocation",
 ]
 DATE_VRS = ("DA",)
 DATETIME_VRS = ("DT",)
@@ -139,9 +174,7 @@ def _name(elem) -> str:
     return elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
 
 
-def deidentify(
-    in_path: str | Path, out_path: str | Path, key: bytes, patient: str
-) -> dict:
+def deidentify(in_path: str | Path, out_path: str | Path, key: bytes, patient: str) -> dict:
     """De-identify one DICOM file into ``out_path`` (atomically). Returns the audit record:
     the pseudonym and, per attribute keyword, the action taken — never an original value."""
     in_path, out_path = Path(in_path), Path(out_path)

@@ -14,7 +14,6 @@ import SimpleITK as sitk
 
 from .errors import InputError
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -72,7 +71,8 @@ def read_image_2d(path: str | Path) -> tuple[np.ndarray, tuple[float, float]]:
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise InputError(path, f"cannot be read as an image ({str(exc).strip().splitlines()[-1]})")
+        msg = str(exc).strip().splitlines()[-1]
+        raise InputError(path, f"cannot be read as an image ({msg})") from exc
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(path, f"has {img.GetNumberOfComponentsPerPixel()} channels, expected 1")
     arr = sitk.GetArrayFromImage(img)
@@ -91,7 +91,8 @@ def image_size_2d(path: str | Path) -> tuple[int, int]:
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
-        raise InputError(path, f"cannot be read as an image ({str(exc).strip().splitlines()[-1]})")
+        msg = str(exc).strip().splitlines()[-1]
+        raise InputError(path, f"cannot be read as an image ({msg})") from exc
     size = reader.GetSize()
     if len(size) == 3 and size[2] != 1:
         raise InputError(path, f"is 3D with size {size}, expected a 2D image")

@@ -172,7 +172,11 @@ def _dataset_dir_name(nnunet_root: str | Path, dataset_id: int) -> str:
 
 
 def model_dir(
-    nnunet_root: str | Path, dataset: str, trainer: str, plans: str = "nnUNetPlans", conf: str = "2d"
+    nnunet_root: str | Path,
+    dataset: str,
+    trainer: str,
+    plans: str = "nnUNetPlans",
+    conf: str = "2d",
 ) -> Path:
     return Path(nnunet_root) / "nnUNet_results" / dataset / f"{trainer}__{plans}__{conf}"
 
@@ -220,8 +224,13 @@ def train(
         np.random.seed(int(seed))
     dev = _device(device)
     nn_trainer = get_trainer_from_args(
-        dataset, configuration, "all" if fold == "all" else int(fold), trainer, plans_identifier,
-        continue_training=False, device=dev,
+        dataset,
+        configuration,
+        "all" if fold == "all" else int(fold),
+        trainer,
+        plans_identifier,
+        continue_training=False,
+        device=dev,
     )
     if epochs is not None:
         nn_trainer.num_epochs = int(epochs)
@@ -324,12 +333,18 @@ def predict(
         checkpoint_name=checkpoint,
     )
     if dev.type == "cuda":
-        predictor.predict_from_files(str(input_dir), str(tmp), save_probabilities=False,
-                                     overwrite=True, num_processes_preprocessing=2,
-                                     num_processes_segmentation_export=2)
+        predictor.predict_from_files(
+            str(input_dir),
+            str(tmp),
+            save_probabilities=False,
+            overwrite=True,
+            num_processes_preprocessing=2,
+            num_processes_segmentation_export=2,
+        )
     else:
-        predictor.predict_from_files_sequential(str(input_dir), str(tmp), save_probabilities=False,
-                                                overwrite=True)
+        predictor.predict_from_files_sequential(
+            str(input_dir), str(tmp), save_probabilities=False, overwrite=True
+        )
     shutil.rmtree(output_dir, ignore_errors=True)
     os.replace(tmp, output_dir)
     return output_dir

@@ -94,7 +94,7 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
                 f"{path}: patient {patient!r} has a fixed split in both train and test ({ids})"
             )
     if check_pixels:
-        for i, row in df.iterrows():
+        for _, row in df.iterrows():
             if not (Path(row["dicom"]).is_file() and Path(row["labels"]).is_file()):
                 continue
             try:
@@ -109,8 +109,8 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
                 continue
             if labels.shape != dsize:
                 problems.append(
-                    f"{row['labels']}: label map size {labels.shape[0]}×{labels.shape[1]} (rows×cols) "
-                    f"≠ image size {dsize[0]}×{dsize[1]} of {row['dicom']}"
+                    f"{row['labels']}: label map size {labels.shape[0]}×{labels.shape[1]} "
+                    f"(rows×cols) ≠ image size {dsize[0]}×{dsize[1]} of {row['dicom']}"
                 )
             bad = np.setdiff1d(np.unique(labels), np.arange(MAX_LABEL + 1))
             if bad.size:

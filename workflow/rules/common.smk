@@ -24,8 +24,8 @@ MALLOC = (
 )
 # (shell.prefix is formatted like a command: braces are doubled)
 shell.prefix(
-    "export GLIBC_TUNABLES=${{GLIBC_TUNABLES:-" + MALLOC + "}}; "
-    "export PYTHONPATH=" + shlex.quote(PKG_DIR) + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+    "export GLIBC_TUNABLES=${{GLIBC_TUNABLES:-%s}}; export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}}; "
+    % (MALLOC, shlex.quote(PKG_DIR))
 )
 CONDA_ENV = "../../envs/hipseg.yaml"
 RESULTS = "results"
@@ -40,7 +40,7 @@ MODEL_DIR = f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nn
 PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
-MODELS = [f"fold_{f}" for f in range(5)] + ["fold_all", "ensemble"]
+MODELS = [*(f"fold_{f}" for f in range(5)), "fold_all", "ensemble"]
 TEMPLATE = workflow.source_path("../templates/report.html.j2")
 
 
@@ -78,3 +78,32 @@ def sample(wildcards, column):
 
 def all_ids():
     return list(samples()["id"])
+
+
+def train_inputs(wildcards):
+    inputs = {"plans": PLANS, "data": rules.plan.output.manifest}
+    if wildcards.fold != "all":
+        inputs["splits"] = rules.splits.output[0]
+    return inputs
+
+
+def model_folds(wildcards):
+    if wildcards.model == "ensemble":
+        return ["0", "1", "2", "3", "4"]
+    return [wildcards.model.removeprefix("fold_")]
+
+
+def cli_args(**options):
+    """Command-line options as one string. Snakemake compares params by their values only
+    (not their names), so a change of one number could go unnoticed when another param holds
+    the same number; carrying each option's name with its value avoids that."""
+    parts = []
+    for name, value in options.items():
+        flag = f"--{name.replace('_', '-')}"
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{name.replace('_', '-')}")
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)

@@ -15,16 +15,16 @@ rule dataset:
     conda:
         CONDA_ENV
     params:
-        raw_root=f"{NNUNET}/nnUNet_raw",
-        out_dir=f"{RESULTS}/dataset",
-        id=config["dataset"]["id"],
-        name=config["dataset"]["name"],
-        test_fraction=config["dataset"]["test_fraction"],
-        seed=config["dataset"]["seed"],
-        channel=config["dataset"]["channel_name"],
+        raw_root=lambda w, output: Path(output.raw).parent,
+        out_dir=lambda w, output: Path(output.summary).parent,
         manifests=lambda w, input: [f"{d}/manifest.json" for d in input],
+        options=cli_args(
+            dataset_id=config["dataset"]["id"],
+            name=config["dataset"]["name"],
+            test_fraction=config["dataset"]["test_fraction"],
+            seed=config["dataset"]["seed"],
+            channel_name=config["dataset"]["channel_name"],
+        ),
     shell:
         "python -m hipseg dataset --manifests {params.manifests} --raw-root {params.raw_root}"
-        " --dataset-id {params.id} --name {params.name} --test-fraction {params.test_fraction}"
-        " --seed {params.seed} --channel-name {params.channel} --out-dir {params.out_dir}"
-        " > {log} 2>&1"
+        " --out-dir {params.out_dir} {params.options} > {log} 2>&1"

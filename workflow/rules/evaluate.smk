@@ -18,9 +18,9 @@ rule evaluate:
     conda:
         CONDA_ENV
     params:
-        pred_root=PRED_DIR,
+        pred_root=lambda w, input: Path(input.predictions[0]).parent,
         models=MODELS,
-        out_dir=EVAL_DIR,
+        out_dir=lambda w, output: Path(output.dice).parent,
     shell:
         "python -m hipseg evaluate --gt-dir {input.raw}/labelsTs --pred-root {params.pred_root}"
         " --models {params.models} --out-dir {params.out_dir} > {log} 2>&1"

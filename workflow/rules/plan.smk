@@ -21,23 +21,19 @@ rule plan:
     resources:
         mem_mb=config["nnunet"]["mem_mb"],
     params:
-        root=NNUNET,
-        conf=CONF,
-        id=config["dataset"]["id"],
-        planner=config["nnunet"]["planner"],
-        overrides=json.dumps(
-            config["nnunet"].get("plans_overrides") or {}, sort_keys=True
-        ),
-        gpu_memory=(
-            f"--gpu-memory-gb {config['nnunet']['gpu_memory_target_gb']}"
-            if config["nnunet"].get("gpu_memory_target_gb")
-            else ""
+        root=lambda w, input: Path(input.raw).parents[1],
+        options=cli_args(
+            dataset_id=config["dataset"]["id"],
+            configuration=CONF,
+            planner=config["nnunet"]["planner"],
+            overrides=json.dumps(
+                config["nnunet"].get("plans_overrides") or {}, sort_keys=True
+            ),
+            gpu_memory_gb=config["nnunet"].get("gpu_memory_target_gb"),
         ),
     shell:
-        "python -m hipseg plan --nnunet-root {params.root} --dataset-id {params.id} --configuration {params.conf}"
-        " --planner {params.planner} --overrides {params.overrides:q} --processes {threads}"
-        " --manifest {output.manifest}"
-        " {params.gpu_memory} > {log} 2>&1"
+        "python -m hipseg plan --nnunet-root {params.root} --processes {threads}"
+        " --manifest {output.manifest} {params.options} > {log} 2>&1"
 
 
 rule splits:
@@ -51,8 +47,7 @@ rule splits:
     conda:
         CONDA_ENV
     params:
-        folds=5,
-        seed=config["dataset"]["seed"],
+        options=cli_args(folds=5, seed=config["dataset"]["seed"]),
     shell:
-        "python -m hipseg splits --cases {input.cases} --out {output} --folds {params.folds}"
-        " --seed {params.seed} > {log} 2>&1"
+        "python -m hipseg splits --cases {input.cases} --out {output} {params.options}"
+        " > {log} 2>&1"

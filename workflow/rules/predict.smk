@@ -1,12 +1,6 @@
 # Prediction of the held-out test set by every model, and by the ensemble of folds 0-4.
 
 
-def model_folds(wildcards):
-    if wildcards.model == "ensemble":
-        return ["0", "1", "2", "3", "4"]
-    return [wildcards.model.removeprefix("fold_")]
-
-
 rule predict:
     input:
         raw=rules.dataset.output.raw,
@@ -25,13 +19,15 @@ rule predict:
         mem_mb=config["predict"]["resources"]["mem_mb"],
         runtime=config["predict"]["resources"]["runtime"],
     params:
-        root=NNUNET,
-        model_dir=MODEL_DIR,
+        root=lambda w, input: Path(input.raw).parents[1],
+        model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         folds=lambda w: " ".join(model_folds(w)),
-        device=config["predict"]["device"],
-        mirroring="--mirroring" if config["predict"]["mirroring"] else "--no-mirroring",
-        step=config["predict"]["tile_step_size"],
+        options=cli_args(
+            device=config["predict"]["device"],
+            mirroring=config["predict"]["mirroring"],
+            step=config["predict"]["tile_step_size"],
+        ),
     shell:
-        "python -m hipseg predict --nnunet-root {params.root} --model-dir {params.model_dir} --folds {params.folds}"
-        " --input {input.raw}/imagesTs --output {output} --device {params.device}"
-        " --threads {threads} --step {params.step} {params.mirroring} > {log} 2>&1"
+        "python -m hipseg predict --nnunet-root {params.root} --model-dir {params.model_dir}"
+        " --folds {params.folds} --input {input.raw}/imagesTs --output {output}"
+        " --threads {threads} {params.options} > {log} 2>&1"

@@ -4,6 +4,7 @@
 rule report:
     input:
         evaluation=rules.evaluate.output,
+        predictions=expand(rules.predict.output, model=MODELS),
         dataset=rules.dataset.output.summary,
         raw=rules.dataset.output.raw,
         plans=PLANS,
@@ -19,8 +20,8 @@ rule report:
     conda:
         CONDA_ENV
     params:
-        evaluation=EVAL_DIR,
-        predictions=PRED_DIR,
+        evaluation=lambda w, input: Path(input.evaluation[0]).parent,
+        predictions=lambda w, input: Path(input.predictions[0]).parent,
         benchmarks=f"{RESULTS}/benchmarks",
         worst=config["report"]["worst_cases"],
         config=json.dumps(config, sort_keys=True),

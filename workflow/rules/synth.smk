@@ -15,11 +15,12 @@ checkpoint synth:
     conda:
         CONDA_ENV
     params:
-        out=DEMO_DIR,
-        preset=config["demo"]["preset"],
-        seed=config["demo"]["seed"],
-        n_patients=config["demo"]["n_patients"],
+        out=lambda w, output: Path(output.sheet).parent,
+        options=cli_args(
+            preset=config["demo"]["preset"],
+            seed=config["demo"]["seed"],
+            n_patients=config["demo"]["n_patients"],
+        ),
     shell:
-        "python -m hipseg synth --preset {params.preset} --seed {params.seed}"
-        " --n-patients {params.n_patients} --out {params.out} --montage {output.montage}"
-        " > {log} 2>&1"
+        "python -m hipseg synth --out {params.out} --montage {output.montage}"
+        " {params.options} > {log} 2>&1"

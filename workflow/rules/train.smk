@@ -2,13 +2,6 @@
 # A rerun after a kill resumes from nnU-Net's latest checkpoint (same settings only).
 
 
-def train_inputs(wildcards):
-    inputs = {"plans": PLANS, "data": rules.plan.output.manifest}
-    if wildcards.fold != "all":
-        inputs["splits"] = rules.splits.output[0]
-    return inputs
-
-
 rule train:
     input:
         unpack(train_inputs),
@@ -26,26 +19,20 @@ rule train:
         mem_mb=config["train"]["resources"]["mem_mb"],
         runtime=config["train"]["resources"]["runtime"],
     params:
-        root=NNUNET,
-        conf=CONF,
-        id=config["dataset"]["id"],
-        trainer=config["train"]["trainer"],
-        epochs=config["train"]["epochs"],
-        iterations=config["train"]["iterations_per_epoch"],
-        val_iterations=config["train"]["val_iterations_per_epoch"],
-        checkpoint_every=config["train"]["checkpoint_every"],
-        device=config["train"]["device"],
-        n_proc_da=config["train"]["n_proc_da"],
-        validate="--validate" if config["train"]["validate"] else "--no-validate",
-        seed=(
-            f"--seed {config['train']['seed']}"
-            if config["train"]["seed"] is not None
-            else ""
+        root=lambda w, input: Path(input.plans).parents[2],
+        options=cli_args(
+            dataset_id=config["dataset"]["id"],
+            configuration=CONF,
+            trainer=config["train"]["trainer"],
+            epochs=config["train"]["epochs"],
+            iterations=config["train"]["iterations_per_epoch"],
+            val_iterations=config["train"]["val_iterations_per_epoch"],
+            checkpoint_every=config["train"]["checkpoint_every"],
+            device=config["train"]["device"],
+            n_proc_da=config["train"]["n_proc_da"],
+            seed=config["train"]["seed"],
+            validate=config["train"]["validate"],
         ),
     shell:
-        "python -m hipseg train --nnunet-root {params.root} --dataset-id {params.id} --fold {wildcards.fold}"
-        " --configuration {params.conf} --trainer {params.trainer} --epochs {params.epochs}"
-        " --iterations {params.iterations} --val-iterations {params.val_iterations}"
-        " --checkpoint-every {params.checkpoint_every} --device {params.device}"
-        " --threads {threads} --n-proc-da {params.n_proc_da} {params.seed}"
-        " {params.validate} > {log} 2>&1"
+        "python -m hipseg train --nnunet-root {params.root} --fold {wildcards.fold}"
+        " --threads {threads} {params.options} > {log} 2>&1"
