@@ -66,9 +66,9 @@ def samples():
     path = sample_sheet()
     key = (path, Path(path).stat().st_mtime_ns if Path(path).exists() else None)
     if key not in _SHEETS:
-        _SHEETS[key] = samplesheet.validate(path, check_pixels=False).set_index(
-            "id", drop=False
-        )
+        table = samplesheet.validate(path, check_pixels=False)
+        validate(table, "../schemas/samples.schema.yaml")
+        _SHEETS[key] = table.set_index("id", drop=False)
     return _SHEETS[key]
 
 
