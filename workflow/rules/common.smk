@@ -41,7 +41,12 @@ PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
 MODELS = [*(f"fold_{f}" for f in range(5)), "fold_all", "ensemble"]
-TEMPLATE = workflow.source_path("../templates/report.html.j2")
+TEMPLATE = str(Path(workflow.basedir) / "workflow" / "templates" / "report.html.j2")
+# absolute: samples() also runs from input functions, where relative paths would resolve
+# against another file
+SAMPLES_SCHEMA = str(
+    Path(workflow.basedir) / "workflow" / "schemas" / "samples.schema.yaml"
+)
 
 
 def sample_sheet():
@@ -67,7 +72,7 @@ def samples():
     key = (path, Path(path).stat().st_mtime_ns if Path(path).exists() else None)
     if key not in _SHEETS:
         table = samplesheet.validate(path, check_pixels=False)
-        validate(table, "../schemas/samples.schema.yaml")
+        validate(table, SAMPLES_SCHEMA)
         _SHEETS[key] = table.set_index("id", drop=False)
     return _SHEETS[key]
 
