@@ -16,7 +16,8 @@ CORES ?= all
 
 .PHONY: demo test env lint format clean
 
-$(HIPSEG_VENV)/.complete: requirements.lock
+# keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
+$(HIPSEG_VENV)/.complete:
 	@echo "hipseg: setting up the Python environment in $(HIPSEG_VENV) (once; a few minutes)"
 	rm -rf $(HIPSEG_VENV)
 	$(PYTHON) -m venv $(HIPSEG_VENV)
