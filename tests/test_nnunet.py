@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -119,3 +120,29 @@ def test_train_resume_and_predict(planned, tmp_path):
     assert not out.with_name("pred.partial").exists()
     with pytest.raises(InputError, match="fold_3"):
         nnunet.predict(fold_dir.parent, ["3"], raw / "imagesTs", tmp_path / "x", root / "nnunet")
+
+
+def test_a_kill_while_saving_leaves_the_last_checkpoint_intact(tmp_path):
+    target = tmp_path / "checkpoint_latest.pth"
+    target.write_bytes(b"epoch 4, complete")
+
+    class Trainer:
+        def save_checkpoint(self, filename):
+            with open(filename, "wb") as f:
+                f.write(b"epoch 5, half")
+                raise KeyboardInterrupt  # killed in the middle of torch.save
+
+    trainer = Trainer()
+    nnunet._atomic_checkpoints(trainer)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_checkpoint(str(target))
+    assert target.read_bytes() == b"epoch 4, complete"
+
+    class Finishing(Trainer):
+        def save_checkpoint(self, filename):
+            Path(filename).write_bytes(b"epoch 5, complete")
+
+    trainer = Finishing()
+    nnunet._atomic_checkpoints(trainer)
+    trainer.save_checkpoint(str(target))
+    assert target.read_bytes() == b"epoch 5, complete"

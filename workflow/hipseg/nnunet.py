@@ -171,16 +171,6 @@ def _dataset_dir_name(nnunet_root: str | Path, dataset_id: int) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def model_dir(
-    nnunet_root: str | Path,
-    dataset: str,
-    trainer: str,
-    plans: str = "nnUNetPlans",
-    conf: str = "2d",
-) -> Path:
-    return Path(nnunet_root) / "nnUNet_results" / dataset / f"{trainer}__{plans}__{conf}"
-
-
 def train(
     nnunet_root: str | Path,
     dataset_id: int,
@@ -241,6 +231,7 @@ def train(
     if checkpoint_every is not None:
         nn_trainer.save_every = int(checkpoint_every)
 
+    _atomic_checkpoints(nn_trainer)
     out = Path(nn_trainer.output_folder)
     settings = {
         "trainer": trainer,
@@ -273,6 +264,20 @@ def train(
     if not final.is_file():
         raise HipsegError(f"nnU-Net finished fold {fold} without writing {final}")
     return final
+
+
+def _atomic_checkpoints(nn_trainer) -> None:
+    """Make the trainer write each checkpoint under a temporary name and rename it, so that a
+    job killed while saving never leaves a half-written checkpoint to resume from."""
+    save = nn_trainer.save_checkpoint
+
+    def save_atomically(filename: str) -> None:
+        tmp = f"{filename}.partial"
+        save(tmp)
+        if os.path.exists(tmp):
+            os.replace(tmp, filename)
+
+    nn_trainer.save_checkpoint = save_atomically
 
 
 def _sha(path: Path) -> str | None:
