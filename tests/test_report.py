@@ -77,6 +77,7 @@ def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
             }
         },
     }
+    plans["hipseg_overrides"] = {"2d": {"base_num_features": 16, "max_num_features": 256}}
     (root / "nnUNetPlans.json").write_text(json.dumps(plans))
     ds = {
         "n_radiographs": 3,
@@ -158,6 +159,7 @@ def test_report_contents(rendered):
     # plans, config, benchmarks, provenance
     assert "PlainConvUNet" in text and "1536 × 1024" in text
     assert "nnUNetTrainer_5epochs" in text
+    assert "base_num_features = 16; max_num_features = 256" in text  # plan changes shown
     assert "123.5" in text and "2048" in text
     assert "test-run" in text
     assert "prosthesis" in text

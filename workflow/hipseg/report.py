@@ -378,6 +378,13 @@ def _first(d: Mapping, *keys, default=None):
     return default
 
 
+def _fmt_overrides(overrides) -> str:
+    """The workflow's changes to the planned configuration (``nnunet.plans_overrides``)."""
+    if not overrides:
+        return "none: nnU-Net's plan as planned"
+    return "; ".join(f"{k} = {_fmt_value(v)}" for k, v in overrides.items())
+
+
 def _methods_rows(plans: Mapping, plans_path: str, config: Mapping) -> tuple[list[dict], dict]:
     configs = plans.get("configurations")
     if not isinstance(configs, Mapping) or "2d" not in configs:
@@ -417,7 +424,10 @@ def _methods_rows(plans: Mapping, plans_path: str, config: Mapping) -> tuple[lis
         "iterations_per_epoch": _fmt_value(
             _first(train, "iterations_per_epoch", "num_iterations_per_epoch", "iterations")
         ),
-        "folds": _fmt_shape(_first(train, "folds"), ", "),
+        "folds": _fmt_shape(_first(train, "folds"), ", ")
+        if _first(train, "folds") is not None
+        else "fold 0–4 (5 patient-grouped folds) + all",
+        "overrides": _fmt_overrides(plans.get("hipseg_overrides", {}).get("2d")),
     }
     names = {
         "spacing": "Target spacing",
@@ -436,11 +446,13 @@ def _methods_rows(plans: Mapping, plans_path: str, config: Mapping) -> tuple[lis
         "trainer": "Trainer (config)",
         "epochs": "Epochs (config)",
         "iterations_per_epoch": "Iterations per epoch (config)",
-        "folds": "Folds (config)",
+        "folds": "Folds",
+        "overrides": "Changes to nnU-Net's plan (config)",
     }
     source = {k: "nnUNetPlans.json" for k in names}
-    for k in ("trainer", "epochs", "iterations_per_epoch", "folds"):
+    for k in ("trainer", "epochs", "iterations_per_epoch", "overrides"):
         source[k] = "config"
+    source["folds"] = "workflow"
     rows = [
         {"name": names[k], "ours": ours[k], "paper": PAPER_METHODS.get(k, "—"), "source": source[k]}
         for k in names
