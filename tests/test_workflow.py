@@ -95,6 +95,30 @@ def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
     assert counts["synth"] == 1 and counts["report"] == 1
 
 
+def test_paper_config_runs_nnunets_defaults(repo, snakemake_env, tmp_path, demo_data):
+    """config/paper.yaml merged over the demo defaults: nnU-Net's default trainer, 1000 epochs,
+    the planner's own plan (no demo overrides), GPU resources for the training jobs."""
+    proc = snakemake(
+        tmp_path,
+        snakemake_env,
+        "--configfile",
+        str(repo / "config/paper.yaml"),
+        "--config",
+        f"samples={demo_data}",
+        "-n",
+        "--forceall",
+        "--printshellcmds",
+    )
+    out = proc.stdout
+    train = [line for line in out.splitlines() if "hipseg train" in line]
+    assert len(train) == 6
+    assert all("--trainer nnUNetTrainer " in t and "--epochs 1000" in t for t in train)
+    assert all("--device cuda" in t and "--validate" in t for t in train)
+    plan = next(line for line in out.splitlines() if "hipseg plan" in line)
+    assert "--overrides '{}'" in plan
+    assert "gpu=1" in out and "--demo-key" not in out
+
+
 def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_path):
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(
