@@ -37,6 +37,7 @@ from markupsafe import Markup  # noqa: E402
 
 from . import LABEL_COLORS, LABEL_DESCRIPTIONS, LABELS  # noqa: E402
 from . import __version__ as HIPSEG_VERSION  # noqa: E402
+from .display import overlay_rgba, window  # noqa: E402
 from .errors import InputError  # noqa: E402
 from .evaluate import MODELS, STAT_COLUMNS  # noqa: E402
 from .io import read_image_2d, write_text  # noqa: E402
@@ -591,26 +592,6 @@ def _fig4(dice: pd.DataFrame, models: list[str]) -> str:
     return _png_data_uri(fig)
 
 
-def _overlay_rgba(lab: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    rgba = np.zeros((*lab.shape, 4), dtype=float)
-    for k, col in LABEL_COLORS.items():
-        m = lab == k
-        rgba[m, :3] = col
-        rgba[m, 3] = alpha
-    return rgba
-
-
-def _window(img: np.ndarray) -> np.ndarray:
-    img = img.astype(np.float32, copy=False)
-    finite = img[np.isfinite(img)]
-    if finite.size == 0:
-        return np.zeros_like(img)
-    lo, hi = np.percentile(finite, [1.0, 99.0])
-    if hi <= lo:
-        hi = lo + 1.0
-    return np.clip((img - lo) / (hi - lo), 0.0, 1.0)
-
-
 def _fig5_case(
     case: str, images_dir: Path, labels_dir: Path, pred_path: Path, best: str
 ) -> tuple[str, dict]:
@@ -624,7 +605,7 @@ def _fig5_case(
             raise InputError(p, f"shape {a.shape} differs from the image {img.shape} ({img_path})")
     step = max(1, int(math.ceil(max(img.shape) / _MAX_DISPLAY_PX)))
     img_s, gt_s, pred_s = img[::step, ::step], gt[::step, ::step], pred[::step, ::step]
-    grey = _window(img_s)
+    grey = window(img_s)
     sx, sy = spacing
     aspect = (sy / sx) if sx > 0 and sy > 0 else 1.0
     h, w = grey.shape
@@ -635,7 +616,7 @@ def _fig5_case(
     for ax, title, lab in zip(axes, titles, [None, gt_s, pred_s], strict=True):
         ax.imshow(grey, cmap="gray", aspect=aspect, interpolation="bilinear")
         if lab is not None:
-            ax.imshow(_overlay_rgba(lab), aspect=aspect, interpolation="nearest")
+            ax.imshow(overlay_rgba(lab), aspect=aspect, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])

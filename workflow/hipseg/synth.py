@@ -57,7 +57,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from . import LABEL_COLORS, LABELS
 from .io import atomic_path, write_text
 
 __all__ = ["PRESETS", "generate", "montage", "render_radiograph"]
@@ -786,7 +785,9 @@ def montage(samples_tsv: str | Path, out_png: str | Path, n: int = 6) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pydicom
+
+    from .dicomio import read_radiograph
+    from .display import overlay_rgba, window
 
     samples_tsv = Path(samples_tsv)
     with open(samples_tsv, newline="", encoding="utf-8") as fh:
@@ -794,23 +795,15 @@ def montage(samples_tsv: str | Path, out_png: str | Path, n: int = 6) -> None:
     ncol = min(3, len(rows))
     nrow = int(math.ceil(len(rows) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.6 * nrow), squeeze=False)
-    cmap = np.zeros((len(LABELS) + 1, 4), np.float32)
-    for k, col in LABEL_COLORS.items():
-        cmap[k] = (*col, 0.38)
     for ax, row in zip(axes.ravel(), rows, strict=False):
-        ds = pydicom.dcmread(samples_tsv.parent / row["dicom"])
-        img = ds.pixel_array.astype(np.float32)
-        if ds.PhotometricInterpretation == "MONOCHROME1":
-            img = float((1 << int(ds.BitsStored)) - 1) - img
-        lo, hi = np.percentile(img, [1, 99.7])
-        img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
+        rad = read_radiograph(samples_tsv.parent / row["dicom"])  # bone bright in both polarities
         lab = np.asarray(Image.open(samples_tsv.parent / row["labels"]))
-        ax.imshow(img, cmap="gray", interpolation="bilinear")
-        ax.imshow(cmap[np.clip(lab, 0, len(LABELS))], interpolation="nearest")
+        ax.imshow(window(rad.pixels, 1, 99.7), cmap="gray", interpolation="bilinear")
+        ax.imshow(overlay_rgba(lab, alpha=0.38), interpolation="nearest")
         excl = {"both": "", "left": "right excluded", "right": "left excluded"}.get(
             row["hips"], "both excluded"
         )
-        title = f"{row['id']} ({row['patient']}, {ds.PhotometricInterpretation})"
+        title = f"{row['id']} ({row['patient']}, {rad.photometric})"
         ax.set_title(title + (f"\n{excl}" if excl else ""), fontsize=9)
         ax.axis("off")
     for ax in axes.ravel()[len(rows) :]:
