@@ -90,7 +90,10 @@ def grouped_folds(cases: pd.DataFrame, n_folds: int, seed: int) -> list[dict[str
         k = min(range(n_folds), key=lambda i: (len(folds[i]), i))
         folds[k].extend(per_patient[p])
     all_cases = sorted(c for cs in per_patient.values() for c in cs)
-    return [{"train": [c for c in all_cases if c not in set(f)], "val": sorted(f)} for f in folds]
+    held_out = [set(f) for f in folds]
+    return [
+        {"train": [c for c in all_cases if c not in val], "val": sorted(val)} for val in held_out
+    ]
 
 
 def build(
@@ -146,7 +149,7 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
     excluded = joints[joints["excluded"]]
     pixels = pd.DataFrame(list(used["label_pixels"]))
     total = (used["rows"] * used["cols"]).sum()
-    spacing = Counter(f"{s[0]:.3g}×{s[1]:.3g}" for s in used["spacing"])
+    spacing = Counter(f"{s[0]:.3g}×{s[1]:.3g} mm" for s in used["spacing"])
     subsets = used.groupby("subset")
     return {
         "n_radiographs": int(joints["radiograph"].nunique()),
@@ -163,7 +166,7 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
         "n_train_patients": int(used[used.subset == "train"]["patient"].nunique()),
         "n_test_patients": int(used[used.subset == "test"]["patient"].nunique()),
         "joint_image_sizes": {"rows": _stats(used["rows"]), "cols": _stats(used["cols"])},
-        "spacings": {f"{k} mm": v for k, v in sorted(spacing.items())},
+        "spacings": dict(sorted(spacing.items())),
         "label_area_fractions": {
             LABELS[int(k)]: float(pixels[k].sum() / total) for k in sorted(pixels, key=int)
         },
