@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pydicom
@@ -29,7 +31,7 @@ from pydicom.dataset import Dataset
 
 from .dicomio import read_dataset
 from .errors import HipsegError, InputError
-from .io import atomic_path
+from .io import atomic_path, write_json
 
 DEMO_KEY = b"hipseg-demo-key--synthetic-data-only"
 KEY_ENV = "HIPSEG_DEID_KEY"
@@ -207,11 +209,6 @@ def deidentify(in_path: str | Path, out_path: str | Path, key: bytes, patient: s
 
 def summarise(audits: list[str | Path], out: str | Path) -> dict:
     """Summary of the audit records for the report: counts only, never values."""
-    import json
-    from collections import Counter
-
-    from .io import write_json
-
     actions: Counter[str] = Counter()
     sources = set()
     patients = set()

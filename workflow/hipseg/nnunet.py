@@ -8,6 +8,7 @@ trainer classes and predictor.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -281,8 +282,6 @@ def _atomic_checkpoints(nn_trainer) -> None:
 
 
 def _sha(path: Path) -> str | None:
-    import hashlib
-
     if not path.is_file():
         return None
     return hashlib.sha256(path.read_bytes()).hexdigest()
