@@ -144,19 +144,26 @@ def test_labels_per_hip(demo):
 def test_implants_excluded(demo):
     rows = _rows(demo)
     excluded = 0
+    kinds = set()
     for r in rows:
         _, img, lab = _load(demo, r)
+        mid = img[int(0.2 * img.shape[0]) : int(0.8 * img.shape[0])]  # no marker, no text
+        bone = max((_half(mid, s).max() for s in HIP_SIDES[r["hips"]]), default=0.6)
         for side in ("right", "left"):
             if side in HIP_SIDES[r["hips"]]:
-                assert _half(img, side).max() < 0.999  # no saturating metal in a used hip
-            else:
-                excluded += 1
-                assert f"{side} hip arthroplasty (excluded)" in r["note"]
-                assert _half(img, side).max() >= 0.999  # metal saturates
-                # excluded hips carry no labels (bar a sliver of the other hemipelvis)
-                half = _half(lab, side)
-                assert not np.isin(half, [1, 2, 3, 4]).any() and (half == 5).mean() < 0.02
-    assert excluded >= 1
+                continue
+            excluded += 1
+            kind = re.search(rf"{side} hip ([a-z ]+) \(excluded\)", r["note"])
+            assert kind, r["note"]
+            kinds.add(kind.group(1))
+            # metal is the brightest thing (scatter keeps it from saturating everywhere)
+            assert _half(mid, side).max() >= bone + 0.1, (r["id"], side)
+            # excluded hips carry no labels (bar a sliver of the other hemipelvis)
+            half = _half(lab, side)
+            assert not np.isin(half, [1, 2, 3, 4]).any() and (half == 5).mean() < 0.02
+    assert excluded >= 2
+    assert kinds <= {"arthroplasty", "dynamic hip screw and plate", "cannulated neck screws"}
+    assert len(kinds) >= 2
 
 
 def test_intensity_realism(demo):
@@ -169,7 +176,8 @@ def test_intensity_realism(demo):
             l2 = lb == 2
             left = np.cumsum(l2, axis=1) > 0
             right = np.cumsum(l2[:, ::-1], axis=1)[:, ::-1] > 0
-            rows = np.arange(lb.shape[0])[:, None] > lb.shape[0] * 0.7
+            r = np.arange(lb.shape[0])[:, None]
+            rows = (r > lb.shape[0] * 0.6) & (r < lb.shape[0] * 0.8)  # above burned-in text
             canal = (lb == 1) & left & right & rows
             walls = l2 & rows
             assert canal.sum() > 20 and walls.sum() > 20
@@ -213,3 +221,147 @@ def test_montage(demo, tmp_path):
     im = Image.open(out)
     assert im.format == "PNG" and im.size[0] > 400
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def _one_hip(tmp_path, **findings) -> tuple[np.ndarray, np.ndarray]:
+    """Image and labels of the right hip of one demo patient, with the given findings."""
+    pre = synth.PRESETS["demo"]
+    pats, _ = synth._plan(pre, 11, 1)
+    pat = pats[0]
+    for side in ("right", "left"):
+        hip = pat.hips[side]
+        hip.hardware, hip.oa, hip.protrusion = "", 0.0, 0.0
+    for k, v in findings.items():
+        setattr(pat.hips["right"], k, v)
+    pose = synth._pose(np.random.default_rng(0))
+    pose.phi, pose.rot = 0.0, {"right": 10.0, "left": 10.0}
+    sp = 0.8  # finer than the demo, so that a few millimetres show
+    img, lab = synth.render_radiograph(pat, pose, sp, (430.0, 350.0), pre, np.random.default_rng(0))
+    return _half(img, "right"), _half(lab, "right")
+
+
+def test_protrusion_puts_the_head_over_teardrop_and_fossa(tmp_path):
+    _, normal = _one_hip(tmp_path)
+    _, prot = _one_hip(tmp_path, protrusion=6.0)
+    n, p = np.bincount(normal.ravel(), minlength=6), np.bincount(prot.ravel(), minlength=6)
+    # the head hides most of the teardrop and the medial joint space (the paper's Fig. 5a)
+    assert p[3] < 0.6 * n[3] and p[4] < n[4], (n, p)
+
+    # the head (L1) now borders the teardrop (L3) directly; normally L4/L5 lie between them
+    def touching(lab):
+        l1 = ndimage.binary_dilation(lab == 1)
+        return bool((l1 & (lab == 3)).any())
+
+    assert touching(prot) and not touching(normal)
+
+
+def test_osteoarthritis_narrows_the_joint_space(tmp_path):
+    img_n, normal = _one_hip(tmp_path)
+    img_o, oa = _one_hip(tmp_path, oa=1.0)
+
+    # superior joint space: rows between the top of the head (L1) and the roof (L5) above it
+    def gap(lab):
+        head = np.argwhere(lab == 1)
+        top = head[:, 0].min()
+        col = int(np.median(head[head[:, 0] < top + 3][:, 1]))
+        above = lab[:top, col]
+        roof = np.nonzero(above == 5)[0].max()
+        return top - roof - 1
+
+    assert gap(oa) < gap(normal)
+    # osteophytes add bone: more head (L1) and more pelvis (L5) than without OA
+    n, o = np.bincount(normal.ravel(), minlength=6), np.bincount(oa.ravel(), minlength=6)
+    assert o[1] > n[1] and o[5] > n[5]
+
+    # sclerosis: the sourcil just above the head is denser
+    def sourcil(img, lab):
+        head = np.argwhere(lab == 1)
+        top = head[:, 0].min()
+        col = int(np.median(head[head[:, 0] < top + 3][:, 1]))
+        return np.percentile(img[max(top - 12, 0) : top, col - 8 : col + 8], 90)
+
+    assert sourcil(img_o, oa) > sourcil(img_n, normal) + 0.05
+
+
+def test_findings_markers_and_text_in_sheet_and_pixels(demo):
+    rows = _rows(demo)
+    notes = "; ".join(r["note"] for r in rows)
+    for finding in ("osteoarthritis", "acetabular protrusion", "lead marker", "burned-in text"):
+        assert finding in notes
+    for r in rows:
+        ds, img, lab = _load(demo, r)
+        text = "burned-in text" in r["note"]
+        assert ds.BurnedInAnnotation == ("YES" if text else "NO")
+        corner = img[int(0.8 * img.shape[0]) :, int(0.6 * img.shape[1]) :]
+        if text:  # saturated display-white text in the lower right corner, not labelled
+            assert (corner >= 0.999).sum() > 20
+        markers = re.findall(r"lead marker ([RL])", r["note"])
+        top = img[: int(0.2 * img.shape[0])]
+        if markers:  # the lead letter sits in the upper corner of its side, brighter than bone
+            half = _half(top, "right" if markers[0] == "R" else "left")
+            assert half.max() > 0.6, r["id"]
+
+
+def test_paper_preset_matches_the_papers_dataset():
+    rows = synth.describe("paper", seed=0)
+    assert len(rows) == 83
+    joints = {"both": 2, "left": 1, "right": 1, "none": 0}
+    used = sum(joints[r["hips"]] for r in rows)
+    assert used == 150 and 2 * len(rows) - used == 16
+    test = [r for r in rows if r["split"] == "test"]
+    assert sum(joints[r["hips"]] for r in test) == 50
+    assert {r["split"] for r in rows} == {"train", "test"}
+    per_patient = {}
+    for r in rows:
+        per_patient.setdefault(r["patient"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in per_patient.values())  # grouped by patient
+    assert {r["spacing"] for r in rows} == {0.10, 0.15, 0.175}
+    sizes = [
+        (
+            int(round(r["field_mm"][0] / r["spacing"])) // 2,
+            int(round(r["field_mm"][1] / r["spacing"])),
+        )
+        for r in rows
+    ]
+    # the paper's joint images: 1223 x 1943 ... 2140 x 3520 px
+    assert min(sizes, key=lambda s: s[0] * s[1]) == pytest.approx((1223, 1943), abs=5)
+    assert max(sizes, key=lambda s: s[0] * s[1]) == pytest.approx((2140, 3520), abs=5)
+    notes = "; ".join(r["note"] for r in rows)
+    for kind in ("arthroplasty", "dynamic hip screw", "cannulated neck screws", "osteoarthritis",
+                 "acetabular protrusion"):  # fmt: skip
+        assert kind in notes
+
+
+def test_paper_preset_renders_at_full_size_with_2010_2011_headers(tmp_path):
+    ids = ["paper0001"]
+    tsv = synth.generate(tmp_path, preset="paper", seed=0, only=ids)
+    (row,) = _rows(tsv)
+    ds, img, lab = _load(tsv, row)
+    sp = float(ds.PixelSpacing[0])
+    assert sp in (0.1, 0.15, 0.175)
+    assert ds.Columns * sp == pytest.approx(428, abs=1) and 340 <= ds.Rows * sp <= 352
+    assert "20100101" <= ds.StudyDate <= "20111231"
+    for side in HIP_SIDES[row["hips"]]:
+        areas = np.bincount(_half(lab, side).ravel(), minlength=6)
+        assert areas[3] == min(areas[1:]) and areas[3] * sp * sp > 40  # true-size teardrop
+
+
+def test_subset_renders_exactly_as_in_the_full_set(tmp_path):
+    full = synth.generate(tmp_path / "full", seed=2, n_patients=4)
+    part = synth.generate(tmp_path / "part", seed=2, n_patients=4, only=["demo0003"])
+    assert _rows(part) == [r for r in _rows(full) if r["id"] == "demo0003"]
+    for sub in ("dicom/demo0003.dcm", "labels/demo0003.png"):
+        assert (full.parent / sub).read_bytes() == (part.parent / sub).read_bytes()
+    with pytest.raises(ValueError, match="demo9999"):
+        synth.generate(tmp_path / "bad", seed=2, n_patients=4, only=["demo9999"])
+
+
+def test_gallery(demo, tmp_path):
+    out = tmp_path / "g.png"
+    ids = synth.gallery(demo, out)
+    assert Image.open(out).format == "PNG"
+    rows = {r["id"]: r for r in _rows(demo)}
+    shown = " ".join(rows[i]["note"] for i in ids)
+    assert len(ids) >= 5
+    for finding in ("osteoarthritis", "protrusion", "excluded", "burned-in text"):
+        assert finding in shown

@@ -50,6 +50,7 @@ import csv
 import datetime as _dt
 import io as _io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,28 +60,55 @@ from scipy import ndimage
 
 from .io import atomic_path, write_text
 
-__all__ = ["PRESETS", "generate", "montage", "render_radiograph"]
+__all__ = ["PRESETS", "describe", "gallery", "generate", "montage", "render_radiograph"]
 
 TSV_COLUMNS = ["id", "patient", "dicom", "labels", "hips", "split", "note"]
 
+_COMMON: dict = {
+    # Detector pixel spacings of the paper (mm) and how often each occurs.
+    "spacings_mm": (0.10, 0.15, 0.175),
+    "spacing_probs": (0.25, 0.5, 0.25),
+    "years": (2010, 2011),  # acquisition dates (paper, Section II)
+    "monochrome1_fraction": 1 / 3,
+    "bits_stored": (12, 14, 16),
+    "oa_fraction": 0.35,  # hips with osteoarthritis (severity 0.3-1)
+    "protrusion_fraction": 0.08,  # hips with acetabular protrusion (4-10 mm)
+    "hardware_kinds": ("arthroplasty", "plate", "screws"),  # excluded hips, in this order first
+    "marker_fraction": 0.9,  # radiographs with a lead side marker ("R"/"L")
+    "text_fraction": 0.6,  # radiographs with a burned-in text label
+    "scatter": (0.006, 0.015),  # scattered fraction: SPR ~0.3-0.8 under the pelvis
+    "photons_per_mm2": 4.0e5,  # unattenuated quanta per mm^2 (noise level)
+    "blur_mm": 0.25,  # detector blur (Gaussian sigma)
+}
+
 PRESETS: dict[str, dict] = {
     "demo": {
+        **_COMMON,
         "id_prefix": "demo",
         "n_patients": 20,
-        # Detector pixel spacings of the paper (mm) times spacing_scale; median ~2.0 mm.
-        "spacings_mm": (0.10, 0.15, 0.175),
-        "spacing_probs": (0.25, 0.5, 0.25),
-        "spacing_scale": 13.33,
-        "field_mm": (430.0, 350.0),  # width x height of the cassette
-        "field_jitter": 0.02,  # read-out area varies by up to this fraction
+        "spacing_scale": 13.33,  # ~2 mm/px: small enough to train on a CPU
+        "field_mm": (430.0, 350.0),  # width x height of the cassette read-out
+        "field_jitter": (0.02, 0.02),  # read-out area varies by up to this fraction
         "repeat_fraction": 0.25,  # patients with a second radiograph
-        "implant_fraction": 0.08,  # hips with an arthroplasty (excluded)
-        "monochrome1_fraction": 1 / 3,
-        "bits_stored": (12, 14, 16),
+        "hardware_fraction": 0.08,  # joints excluded for an implant or fixation
+        "test_fraction": None,  # split left to the dataset stage
         "teardrop_scale": 1.9,  # enlarges L3 (see module docstring)
         "fossa_scale": 1.9,  # enlarges L4
-        "photons_per_mm2": 4.0e5,  # unattenuated quanta per mm^2 (noise level)
-        "blur_mm": 0.25,  # detector blur (Gaussian sigma)
+    },
+    "paper": {
+        **_COMMON,
+        # Section II: 83 radiographs -> 150 usable joints, 100 train / 50 test, CR 2010-2011,
+        # joint images 1223x1943 ... 2140x3520 px at 0.10 / 0.15 / 0.175 mm.
+        "id_prefix": "paper",
+        "n_patients": 70,
+        "spacing_scale": 1.0,
+        "field_mm": (428.0, 352.0),  # a joint is half the width: 214 mm = 1223 px at 0.175 mm
+        "field_jitter": (0.0, 0.034),  # heights 340-352 mm: 1943 px at 0.175, 3520 px at 0.10
+        "repeat_fraction": 13 / 70,  # 70 patients, 13 with a follow-up: 83 radiographs
+        "hardware_fraction": 16 / 166,  # 166 joints, 16 excluded: 150 usable
+        "test_fraction": 1 / 3,  # 50 of 150 joints, grouped by patient
+        "teardrop_scale": 1.0,
+        "fossa_scale": 1.0,
     },
 }
 
@@ -119,7 +147,30 @@ class Hip:
     cort: float  # diaphyseal cortical thickness
     scale: float  # overall size factor of the hemipelvis
     ce: float  # centre-edge angle (deg)
-    implant: bool = False
+    hardware: str = ""  # "arthroplasty", "plate" (DHS) or "screws": excluded, as in the paper
+    oa: float = 0.0  # osteoarthritis severity, 0 (none) to 1
+    protrusion: float = 0.0  # acetabular protrusion: head edge medial of ilioischial line (mm)
+
+    @property
+    def implant(self) -> bool:
+        return bool(self.hardware)
+
+    def findings(self) -> list[str]:
+        out = []
+        if self.hardware:
+            out.append(_HARDWARE_NOTE[self.hardware])
+        if self.oa > 0:
+            out.append(f"osteoarthritis ({'mild' if self.oa < 0.6 else 'severe'})")
+        if self.protrusion > 0:
+            out.append("acetabular protrusion")
+        return out
+
+
+_HARDWARE_NOTE = {
+    "arthroplasty": "arthroplasty",
+    "plate": "dynamic hip screw and plate",
+    "screws": "cannulated neck screws",
+}
 
 
 @dataclass
@@ -131,6 +182,7 @@ class Patient:
     hips: dict[str, Hip]  # "right" / "left" (patient side)
     body: float  # soft-tissue size factor
     sacrum_w: float
+    pelvis_w: float  # flare of the iliac wings (wider in gynecoid pelves)
     inst: int
     station: int
     images: list = field(default_factory=list)
@@ -180,6 +232,7 @@ def _patient(rng: np.random.Generator, idx: int) -> Patient:
         hips=hips,
         body=float(np.clip(rng.normal(1.0, 0.08), 0.85, 1.2)),
         sacrum_w=rng.uniform(0.9, 1.1) * size,
+        pelvis_w=rng.uniform(0.9, 1.1) * (1.04 if sex == "F" else 0.97),
         inst=int(rng.integers(len(_INSTITUTIONS))),
         station=int(rng.integers(len(_STATIONS))),
     )
@@ -313,19 +366,35 @@ def _blur_mm(img: np.ndarray, sigma_mm: float, sp: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- one hip
-def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, paint: bool, rng):
-    """Add the hip's bone attenuation to ``A`` (1/mm * mm) and paint its labels into ``L``."""
+def _render_hip(
+    fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, paint: bool, rng, flare=1.0
+):
+    """Add the hip's bone attenuation to ``A`` (1/mm * mm) and paint its labels into ``L``.
+
+    Pathology: osteoarthritis (``hip.oa``) narrows the superolateral joint space, lets the head
+    migrate laterally (a wider, more asymmetric medial space), thickens the sclerotic sourcil and
+    grows osteophytes at the acetabular rim (pelvis, L5) and the inferior head-neck junction
+    (head, L1). Acetabular protrusion (``hip.protrusion`` mm) moves the head and cup medially
+    relative to the teardrop and the ilioischial line: the head then projects over the teardrop
+    and the medial joint space (L3 and L4 shrink, the head is painted on top, as annotated).
+    """
     R, s = hip.R, hip.scale
     tilt = pose.tilt
     ts, fs = pre["teardrop_scale"], pre["fossa_scale"]
     D = hip.D
     rot = pose.rot[side]
+    oa, prot = hip.oa, hip.protrusion
 
     # ---- acetabulum, fossa (L4) and teardrop (L3) geometry
-    g0, dcup = 1.2 * fs, 4.0 * fs  # joint space at the lateral roof / medial shift of the cup
-    cup_u, cup_v, cup_r = dcup, -0.5, R + g0
+    g0 = 1.2 * fs * (1.0 - 0.75 * oa)  # joint space at the lateral roof (narrowed by OA)
+    dcup = 4.0 * fs * (1.0 + 0.5 * oa)  # medial shift of the cup (OA: head migrates laterally)
+    cup_u, cup_v, cup_r = dcup, -0.5 + 1.5 * oa, R + g0
     td_w, td_h = 6.5 * ts * s, 18.0 * ts * s
-    td_u0 = cup_u + cup_r - 1.0  # lateral edge of the teardrop = medial wall of the fossa
+    # lateral edge of the teardrop = medial wall of the fossa. The ilioischial line runs through
+    # the teardrop; protrusion moves the head (and cup) medially until the head's medial edge
+    # lies ``prot`` mm medial of that line.
+    shift = (dcup + g0 - 1.0 + 0.5 * td_w + prot) if prot > 0 else 0.0
+    td_u0 = cup_u + cup_r - 1.0 - shift
     td_cu, td_cv = td_u0 + td_w / 2, 0.42 * R + 4.0 * tilt * 10 / 1.2
     td_ang = math.radians(-8.0)
 
@@ -336,7 +405,7 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
     ce = math.radians(hip.ce)
     rim = (cup_u - cup_r * math.sin(ce), cup_v - cup_r * math.cos(ce))
     sac_top, sac_bot = 44.0 * s, 30.0 * s
-    td_med = td_u0 + td_w
+    td_med = td_u0 + shift + td_w  # the pelvic outline keeps its place (the wall bulges)
     pts = [
         rim,
         (-24 * s, -40 * s), (-21 * s, -50 * s), (-47 * s, -70 * s), (-60 * s, -92 * s),
@@ -350,6 +419,8 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
     ]  # fmt: skip
     poly = np.array(pts, float)
     poly[:, 1] = sv(poly[:, 1])
+    wing = poly[:, 1] < -40 * s  # iliac wing: its lateral flare is a per-patient shape parameter
+    poly[wing, 0] = np.where(poly[wing, 0] < 0, poly[wing, 0] * flare, poly[wing, 0])
     obt_cu = 0.5 * (td_med + 6 * s + 2 * s) + 0.25 * (D - 20 * s)
     obt = _ellipse_poly(obt_cu, float(sv(43 * s)), 19 * s, 17 * s * (1 + tilt), math.radians(-15))
 
@@ -357,6 +428,12 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
     if win is not None:
         sl, U, V = win
         m5 = fr.polygon_mask(sl, [poly], [obt])
+        rim_osteo = np.zeros(U.shape, np.float32)
+        if oa > 0:  # marginal osteophyte at the lateral acetabular rim, grows with OA
+            ou, ov = rim[0] - 2.5 * oa * s, rim[1] + 4.0 * oa * s
+            q_o = _ellipse_q(U, V, ou, ov, (2.0 + 5.0 * oa) * s, (2.5 + 4.0 * oa) * s, ce)
+            rim_osteo = (6.0 * oa * s * np.sqrt(np.clip(1 - q_o, 0, 1))).astype(np.float32)
+            m5 |= (q_o < 1) & (np.hypot(U, V) >= R)
         # plate thickness: EDT dome computed on a ~1 mm grid, then upsampled
         edt = _edt_mm(m5, fr.sp)
         E = 12.0 * s
@@ -381,9 +458,14 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
         m4 = (crescent | medial_gap) & (head_rho >= R) & (V < td_cv + 0.15 * td_h) & m5
         plate = np.where(m4, plate * 0.45, plate)
         # sourcil: dense band over the roof
-        m_src = (rho_c >= cup_r) & (rho_c < cup_r + 4.5 * s) & (V < -0.25 * R) & (U < cup_u + 4)
+        src_w = 4.5 * s * (1.0 + 0.8 * oa)  # OA: subchondral sclerosis, wider and denser
+        m_src = (rho_c >= cup_r) & (rho_c < cup_r + src_w) & (V < -0.25 * R) & (U < cup_u + 4)
         m_src &= m5
-        att = MU_PELVIS * plate + MU_CORT * (rimt + 4.0 * m_src)
+        att = MU_PELVIS * plate + MU_CORT * (rimt + 4.0 * (1.0 + 1.5 * oa) * m_src + rim_osteo)
+        # ilioischial line: the medial pelvic wall seen tangentially, medial of the teardrop
+        d_ili = np.abs(U - (td_u0 + 0.5 * td_w - 0.06 * (V - td_cv)))
+        ili = (d_ili < 1.6 * s) & (V > td_cv - td_h / 2 - 35 * s) & (V < td_cv + 40 * s) & m5
+        att += MU_CORT * 2.5 * ili
         # teardrop: ellipsoid shell (dense U) with a trabecular interior
         q_in = _ellipse_q(U, V, td_cu, td_cv, td_w / 2 - 2.0, td_h / 2 - 2.0, td_ang)
         depth = 6.0 * ts
@@ -473,6 +555,12 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
     # union depth (approximate interior distance to the femur outline)
     depth = np.maximum.reduce([R - np.sqrt(rho2), rn - rho_n, np.where(valid, r_out - rho_s, -1e3)])
     mF = (h_out > 0) | (n_out > 0) | (s_out > 0) | (q_gt < 1) | (q_lt < 1)
+    if oa > 0:  # inferomedial head-neck osteophyte ("drooping" collar), part of the head (L1)
+        q_fo = _ellipse_q(U, V, 0.45 * R, 0.9 * R, (2.0 + 5.0 * oa) * s, (2.0 + 3.0 * oa) * s, 0.6)
+        osteo = (5.0 * oa * s * np.sqrt(np.clip(1 - q_fo, 0, 1))).astype(np.float32)
+        mF |= q_fo < 1
+    else:
+        osteo = 0.0
     # L2: calcar (inferior neck cortex) + medial / lateral diaphyseal cortex + lesser trochanter
     calc_th = 3.5 * s
     calcar = (side_inf > 0) & (rho_n >= rn - calc_th) & (tn < 1.0 - 0.85 * R / ln)
@@ -486,8 +574,11 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
         + MU_MARROW * inner_m
         + MU_CORT * 5.0 * calcar
         + (MU_CORT * 0.7) * lt
+        + MU_CORT * osteo
     )
-    if hip.implant:
+    if hip.hardware in ("plate", "screws"):
+        att = att + MU_METAL * _fixation(U, V, hip.hardware, nx, ny, ln, Jx, Jy, sx, sy, rs, R)
+    if hip.hardware == "arthroplasty":
         # stem in the canal + metal ball at the head centre + cup in the acetabulum
         rr = np.hypot(U - cup_u, V - cup_v)
         stem_r = np.where(t < 0, 0.45 * rn, np.clip(0.6 * rs - t * 0.02, 3.0, None))
@@ -509,11 +600,72 @@ def _render_hip(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, A, L, pa
         lab[m2] = 2
 
 
+def _rod(U, V, p0, p1, r):
+    """Path length through a cylinder of radius ``r`` around the in-plane segment p0-p1."""
+    d = np.subtract(p1, p0, dtype=float)
+    n2 = float(d @ d)
+    t = np.clip(((U - p0[0]) * d[0] + (V - p0[1]) * d[1]) / n2, 0.0, 1.0)
+    dist2 = (U - p0[0] - t * d[0]) ** 2 + (V - p0[1] - t * d[1]) ** 2
+    return _chord(r * r - dist2)
+
+
+def _fixation(U, V, kind, nx, ny, ln, Jx, Jy, sx, sy, rs, R):
+    """Metal path length (mm) of a fracture fixation in the hip's canonical frame.
+
+    ``plate``: a dynamic hip screw (lag screw along the neck into the head) with a lateral side
+    plate and four cortical screws; ``screws``: three parallel cannulated screws in the neck.
+    """
+    lat = (Jx - nx * 1.6 * rs, Jy - ny * 1.6 * rs)  # entry point at the lateral cortex
+    tip = (nx * 0.55 * R, ny * 0.55 * R)  # beyond the head centre, short of the joint
+    metal = np.zeros(U.shape, np.float32)
+    if kind == "screws":
+        pu, pv = -ny, nx  # perpendicular to the neck axis
+        for off in (-0.32 * R, 0.0, 0.32 * R):
+            o = (pu * off, pv * off)
+            metal += _rod(U, V, (lat[0] + o[0], lat[1] + o[1]), (tip[0] + o[0], tip[1] + o[1]), 3.3)
+        return metal
+    metal += _rod(U, V, lat, tip, 6.0)
+    # side plate on the lateral shaft surface (lateral normal is (-sy, sx)), 6 mm thick
+    lu, lv = -sy, sx
+    top = (lat[0] + lu * 3.0, lat[1] + lv * 3.0)
+    bot = (top[0] + sx * 120.0, top[1] + sy * 120.0)
+    metal += _rod(U, V, top, bot, 8.0) * 0.4
+    for k in range(4):  # cortical screws across the shaft
+        a = (top[0] + sx * (40.0 + 22.0 * k), top[1] + sy * (40.0 + 22.0 * k))
+        b = (a[0] - lu * 2.2 * rs, a[1] - lv * 2.2 * rs)
+        metal += _rod(U, V, a, b, 2.3)
+    return metal
+
+
 # --------------------------------------------------------------------------- one image
+def _text_mask(shape, sp: float, items) -> np.ndarray:
+    """Boolean mask of text drawn at (x_mm, y_mm) from the image's top-left, height in mm."""
+    from PIL import ImageFont
+
+    mask = Image.new("L", (shape[1], shape[0]), 0)
+    draw = ImageDraw.Draw(mask)
+    for text, x_mm, y_mm, h_mm, anchor in items:
+        font = ImageFont.load_default(size=max(int(round(h_mm / sp)), 6))
+        draw.multiline_text((x_mm / sp, y_mm / sp), text, fill=255, font=font, anchor=anchor)
+    return np.asarray(mask) > 127
+
+
 def render_radiograph(
-    pat: Patient, pose: Pose, sp: float, field_mm: tuple[float, float], pre: dict, rng
+    pat: Patient,
+    pose: Pose,
+    sp: float,
+    field_mm: tuple[float, float],
+    pre: dict,
+    rng,
+    marker: str = "",
+    text: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (log-attenuation image float32, label map uint8) of one radiograph."""
+    """Return (log-attenuation image float32, label map uint8) of one radiograph.
+
+    ``marker`` ("R" or "L"): a lead side marker in the upper corner of that side, part of the
+    exposure (it attenuates). ``text``: a label burned into the pixels after processing (white,
+    like a CR reader's annotation), bottom corner. Neither is labelled.
+    """
     cols, rows = int(round(field_mm[0] / sp)), int(round(field_mm[1] / sp))
     shape = (rows, cols)
     A = np.zeros(shape, np.float32)
@@ -524,7 +676,9 @@ def render_radiograph(
         hx = -sgn * hip.D
         hy = pose.head_y + (pose.obliq / 2 if side == "right" else -pose.obliq / 2)
         frames[side] = _Frame(shape, sp, pose, hx, hy, sgn)
-        _render_hip(frames[side], hip, pose, side, pre, A, L, not hip.implant, rng)
+        _render_hip(
+            frames[side], hip, pose, side, pre, A, L, not hip.implant, rng, flare=pat.pelvis_w
+        )
 
     # patient frame (origin between the heads at head height) for the sacrum and soft tissue
     fp = _Frame(shape, sp, pose, 0.0, pose.head_y, 1)
@@ -571,10 +725,20 @@ def render_radiograph(
             q = _ellipse_q(X2, Y2, gx, gy, ga, gb, gang)
             t_soft[sl2] -= gd * np.sqrt(np.clip(1 - q, 0, 1))
     mu_total = A + MU_SOFT * np.maximum(t_soft, 0).astype(np.float32)
+    h_txt = max(4.0, 9.0 * sp)  # legible at every spacing (CR readers draw text in pixels)
+    if marker:  # lead letter, 1.5 mm thick, in the patient's side's upper corner
+        x = 0.06 * field_mm[0] if marker == "R" else 0.94 * field_mm[0]
+        lead = _text_mask(shape, sp, [(marker, x, 0.05 * field_mm[1], 3 * h_txt, "mt")])
+        mu_total += (6.0 * lead).astype(np.float32)  # ~1 mm of lead at ~60 keV
 
-    # Beer-Lambert with heel effect, quantum noise and detector blur
+    # Beer-Lambert with heel effect, scatter, quantum noise and detector blur
     heel = 1.0 + rng.uniform(-0.12, 0.12) * (Y / 175.0)
     trans = heel * np.exp(-mu_total)
+    # scatter: a fraction of the photons that interact in the patient reaches the detector
+    # (behind a grid), spread broadly; outside the patient (and under a lead marker in air)
+    # there is almost none
+    k_sc = float(rng.uniform(*pre["scatter"]))
+    trans = trans + k_sc * _blur_mm((1.0 - np.exp(-mu_total)).astype(np.float32), 35.0, sp)
     n0 = pre["photons_per_mm2"] * sp * sp * float(rng.uniform(0.8, 1.25))
     counts = n0 * trans
     counts = counts + np.sqrt(counts) * rng.standard_normal(shape, dtype=np.float32)
@@ -583,6 +747,9 @@ def render_radiograph(
     # CR processing: dynamic-range compression (large kernel) + unsharp masking (cortices)
     p = p - 0.45 * _blur_mm(p.astype(np.float32), 30.0, sp)
     p = p + 0.6 * (p - _blur_mm(p.astype(np.float32), 4.0, sp))
+    if text:  # burned-in annotation: saturates to display white in either polarity
+        xy = (0.97 * field_mm[0], 0.97 * field_mm[1], "rd")
+        p[_text_mask(shape, sp, [(text, xy[0], xy[1], h_txt, xy[2])])] = 1e3
     return p.astype(np.float32), L
 
 
@@ -638,6 +805,7 @@ def _dicom_bytes(img_p, sp, meta: dict) -> tuple[bytes, str]:
     age = (d - meta["birth"]).days // 365
     ds.PatientAge = f"{age:03d}Y"
     ds.BodyPartExamined = "PELVIS"
+    ds.BurnedInAnnotation = "YES" if meta.get("text") else "NO"
     ds.ViewPosition = "AP"
     ds.DeviceSerialNumber = meta["serial"]
     ds.SoftwareVersions = "hipseg-synth"
@@ -683,47 +851,81 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 # --------------------------------------------------------------------------- dataset
 def _plan(pre: dict, seed: int, n_patients: int):
-    """Patients, their radiographs and implant hips (deterministic in ``seed``)."""
+    """Patients, their radiographs, findings and excluded hips (deterministic in ``seed``).
+
+    The counts are exact, not expected values: ``round(repeat_fraction * n_patients)`` patients
+    have a follow-up radiograph; ``round(hardware_fraction * joints)`` joints (a hip counted once
+    per radiograph) carry an implant or fixation and are excluded; if ``test_fraction`` is set,
+    whole patients are assigned to the test set until it holds exactly
+    ``round(test_fraction * usable joints)`` joints (paper: 83 radiographs, 150 joints, 50 test).
+    """
     rng = np.random.default_rng([seed, 1])
     patients = [_patient(np.random.default_rng([seed, 2, i]), i + 1) for i in range(n_patients)]
-    # radiograph count: ~repeat_fraction of patients have a second one
     n_rep = int(round(pre["repeat_fraction"] * n_patients))
     repeat = set(rng.permutation(n_patients)[:n_rep].tolist())
-    # implant hips: a fixed number chosen at random (at least one from three patients on)
-    hips = [(i, s) for i in range(n_patients) for s in ("right", "left")]
-    n_imp = int(round(pre["implant_fraction"] * len(hips)))
-    if n_patients >= 3:
-        n_imp = max(n_imp, 1)
-    for k in rng.permutation(len(hips))[:n_imp].tolist():
-        i, s = hips[k]
-        patients[i].hips[s].implant = True
     for i, p in enumerate(patients):
         p.images = [0, 1] if i in repeat else [0]
-    return patients
+    # excluded hips: exactly the target number of joints, one of each hardware kind first
+    hips = [(i, s) for i in range(n_patients) for s in ("right", "left")]
+    n_joints = sum(len(p.images) for p in patients) * 2
+    target = int(round(pre["hardware_fraction"] * n_joints))
+    if n_patients >= 3:
+        target = max(target, 1)
+    kinds = list(pre["hardware_kinds"])
+    done = 0
+    for k in rng.permutation(len(hips)).tolist():
+        i, side = hips[k]
+        n = len(patients[i].images)
+        if done + n <= target:
+            patients[i].hips[side].hardware = kinds[0] if kinds else "arthroplasty"
+            kinds = kinds[1:] or [str(rng.choice(pre["hardware_kinds"]))]
+            done += n
+        if done == target:
+            break
+    # findings of the usable hips; at least one of each from four patients on
+    free = [(i, s) for i, s in hips if not patients[i].hips[s].hardware]
+    oa = rng.random(len(free)) < pre["oa_fraction"]
+    pr = rng.random(len(free)) < pre["protrusion_fraction"]
+    if n_patients >= 4 and len(free) >= 2:
+        a, b = rng.choice(len(free), 2, replace=False)
+        oa[a], pr[b] = True, True
+    for (i, s), o, q in zip(free, oa, pr, strict=True):
+        hip = patients[i].hips[s]
+        hip.oa = float(rng.uniform(0.3, 1.0)) if o else 0.0
+        hip.protrusion = float(rng.uniform(2.0, 8.0)) if q else 0.0
+    # fixed test split, grouped by patient (exact joint count when one exists)
+    split = {p.pid: "" for p in patients}
+    if pre.get("test_fraction"):
+        usable = [sum(not h.implant for h in p.hips.values()) * len(p.images) for p in patients]
+        want = int(round(pre["test_fraction"] * sum(usable)))
+        order = rng.permutation(n_patients).tolist()
+        chosen = _subset_sum([usable[i] for i in order], want)
+        test = {patients[order[j]].pid for j in chosen}
+        split = {p.pid: "test" if p.pid in test else "train" for p in patients}
+    return patients, split
 
 
-def generate(
-    out_dir: str | Path, preset: str = "demo", seed: int = 0, n_patients: int | None = None
-) -> Path:
-    """Write out_dir/dicom/<id>.dcm, out_dir/labels/<id>.png, out_dir/samples.tsv.
+def _subset_sum(values: list[int], target: int) -> list[int]:
+    """Indices of a subset of ``values`` summing to ``target`` (the closest below if none)."""
+    reach: dict[int, list[int]] = {0: []}
+    for j, v in enumerate(values):
+        for total, idx in list(reach.items()):
+            if v and total + v <= target and total + v not in reach:
+                reach[total + v] = [*idx, j]
+    return reach[max(reach)]
 
-    Returns the path of ``samples.tsv``.
 
-    Every file is written atomically; ``samples.tsv`` is written last.
-    """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    pre = PRESETS[preset]
-    n_patients = int(pre["n_patients"] if n_patients is None else n_patients)
-    if n_patients < 1:
-        raise ValueError("n_patients must be >= 1")
-    out_dir = Path(out_dir)
-    patients = _plan(pre, seed, n_patients)
-    rows = []
+def _radiographs(pre: dict, seed: int, n_patients: int):
+    """Every radiograph of the dataset: its patient, acquisition and header values, and the
+    random stream its pixels are drawn from (nothing is rendered here)."""
+    patients, split = _plan(pre, seed, n_patients)
+    y0, y1 = pre["years"]
+    day0 = _dt.date(y0, 1, 4)
+    span = (_dt.date(y1, 12, 31) - day0).days - 170  # room for a follow-up within the years
     counter = 0
     for pi, pat in enumerate(patients):
         prng = np.random.default_rng([seed, 3, pi])
-        first = _dt.date(2010, 1, 4) + _dt.timedelta(days=int(prng.integers(0, 560)))
+        first = day0 + _dt.timedelta(days=int(prng.integers(0, max(span, 1))))
         for k in pat.images:
             counter += 1
             iid = f"{pre['id_prefix']}{counter:04d}"
@@ -732,13 +934,18 @@ def generate(
             pose = _pose(rng)
             sps = np.asarray(pre["spacings_mm"], float) * pre["spacing_scale"]
             sp = float(sps[rng.choice(len(sps), p=pre["spacing_probs"])])
-            fj = pre["field_jitter"]
+            fjw, fjh = pre["field_jitter"]
             fld = (
-                pre["field_mm"][0] * (1 - fj * rng.random()),
-                pre["field_mm"][1] * (1 - fj * rng.random()),
+                pre["field_mm"][0] * (1 - fjw * rng.random()),
+                pre["field_mm"][1] * (1 - fjh * rng.random()),
             )
-            img, lab = render_radiograph(pat, pose, sp, fld, pre, rng)
             hh = int(rng.integers(7, 17))
+            tm = f"{hh:02d}{int(rng.integers(60)):02d}{int(rng.integers(60)):02d}"
+            marker = str(rng.choice(["R", "L"])) if rng.random() < pre["marker_fraction"] else ""
+            text = ""
+            if rng.random() < pre["text_fraction"]:
+                surname, given = pat.name.split("^")
+                text = f"{surname} {given}\n{date:%d.%m.%Y} {tm[:2]}:{tm[2:4]}  AP"
             meta = {
                 "seed": seed,
                 "id": iid,
@@ -746,7 +953,7 @@ def generate(
                 "mono1": bool(rng.random() < pre["monochrome1_fraction"]),
                 "window": (float(rng.uniform(-0.3, -0.1)), float(rng.uniform(4.7, 5.1))),
                 "date": date,
-                "time": f"{hh:02d}{int(rng.integers(60)):02d}{int(rng.integers(60)):02d}",
+                "time": tm,
                 "accession": f"A{seed % 1000:03d}{counter:06d}",
                 "study_id": f"{int(rng.integers(1000, 9999))}",
                 "station": _STATIONS[pat.station],
@@ -758,17 +965,81 @@ def generate(
                 "patient_id": f"{7000000 + seed * 1000 + pi:010d}",
                 "birth": pat.birth,
                 "sex": pat.sex,
+                "text": text,
             }
-            dcm, _ = _dicom_bytes(img, sp, meta)
-            _write_bytes(out_dir / "dicom" / f"{iid}.dcm", dcm)
-            _write_bytes(out_dir / "labels" / f"{iid}.png", _png_bytes(lab))
             imp = [s for s in ("right", "left") if pat.hips[s].implant]
             hips = {0: "both", 2: "none"}.get(len(imp)) or ("left" if imp == ["right"] else "right")
-            notes = [f"{s} hip arthroplasty (excluded)" for s in imp]
+            notes = []
+            for side in ("right", "left"):
+                excl = " (excluded)" if pat.hips[side].implant else ""
+                notes += [f"{side} hip {f}{excl}" for f in pat.hips[side].findings()]
+            if marker:
+                notes.append(f"lead marker {marker}")
+            if text:
+                notes.append("burned-in text")
             if k > 0:
                 notes.append("follow-up radiograph")
-            note = "; ".join(notes)
-            rows.append([iid, pat.pid, f"dicom/{iid}.dcm", f"labels/{iid}.png", hips, "", note])
+            row = [iid, pat.pid, f"dicom/{iid}.dcm", f"labels/{iid}.png", hips, split[pat.pid],
+                   "; ".join(notes)]  # fmt: skip
+            yield {
+                "id": iid, "patient": pat, "pose": pose, "spacing": sp, "field_mm": fld,
+                "marker": marker, "text": text, "meta": meta, "row": row, "rng": rng,
+            }  # fmt: skip
+
+
+def describe(preset: str = "demo", seed: int = 0, n_patients: int | None = None) -> list[dict]:
+    """The sheet row, pixel spacing and field size of every radiograph, without rendering."""
+    pre = _preset(preset)
+    n = int(pre["n_patients"] if n_patients is None else n_patients)
+    return [
+        {**dict(zip(TSV_COLUMNS, r["row"], strict=True)), "spacing": r["spacing"],
+         "field_mm": r["field_mm"]}
+        for r in _radiographs(pre, seed, n)
+    ]  # fmt: skip
+
+
+def _preset(preset: str) -> dict:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[preset]
+
+
+def generate(
+    out_dir: str | Path,
+    preset: str = "demo",
+    seed: int = 0,
+    n_patients: int | None = None,
+    only: Iterable[str] | None = None,
+) -> Path:
+    """Write out_dir/dicom/<id>.dcm, out_dir/labels/<id>.png, out_dir/samples.tsv.
+
+    Returns the path of ``samples.tsv``. ``only`` (radiograph ids) renders just those
+    radiographs of the full dataset, with exactly the pixels, labels and sheet rows they have in
+    it (every radiograph draws from its own random stream): a subset for quick checks.
+
+    Every file is written atomically; ``samples.tsv`` is written last.
+    """
+    pre = _preset(preset)
+    n_patients = int(pre["n_patients"] if n_patients is None else n_patients)
+    if n_patients < 1:
+        raise ValueError("n_patients must be >= 1")
+    out_dir = Path(out_dir)
+    wanted = None if only is None else set(only)
+    rows = []
+    for r in _radiographs(pre, seed, n_patients):
+        if wanted is not None and r["id"] not in wanted:
+            continue
+        img, lab = render_radiograph(
+            r["patient"], r["pose"], r["spacing"], r["field_mm"], pre, r["rng"],
+            marker=r["marker"], text=r["text"],
+        )  # fmt: skip
+        dcm, _ = _dicom_bytes(img, r["spacing"], r["meta"])
+        _write_bytes(out_dir / "dicom" / f"{r['id']}.dcm", dcm)
+        _write_bytes(out_dir / "labels" / f"{r['id']}.png", _png_bytes(lab))
+        rows.append(r["row"])
+    if wanted is not None and len(rows) != len(wanted):
+        missing = sorted(wanted - {r[0] for r in rows})
+        raise ValueError(f"no radiographs {missing} in preset {preset!r} (seed {seed})")
     buf = _io.StringIO()
     w = csv.writer(buf, delimiter="\t", lineterminator="\n")
     w.writerow(TSV_COLUMNS)
@@ -812,3 +1083,76 @@ def montage(samples_tsv: str | Path, out_png: str | Path, n: int = 6) -> None:
     with atomic_path(out_png, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
+
+
+GALLERY = (
+    ("no findings", None),
+    ("osteoarthritis", "osteoarthritis (severe)"),
+    ("acetabular protrusion", "acetabular protrusion"),
+    ("arthroplasty (excluded)", "arthroplasty"),
+    ("fixation (excluded)", ("dynamic hip screw", "cannulated neck screws")),
+    ("burned-in text", "burned-in text"),
+)
+
+
+def _gallery_pick(rows: list[dict]) -> list[tuple[str, dict, str]]:
+    """(title, row, side) per category of :data:`GALLERY` that the sheet has an example of."""
+    picks = []
+    for title, key in GALLERY:
+        for row in rows:
+            note = row["note"]
+            if key is None:
+                if "hip" not in note and row["hips"] == "both":
+                    picks.append((title, row, "right"))
+                    break
+                continue
+            keys = (key,) if isinstance(key, str) else key
+            hit = next((k for k in keys if k in note), None)
+            if hit is None:
+                continue
+            if hit == "burned-in text":  # drawn in the image's lower right: the left hip's half
+                picks.append((title, row, "left"))
+                break
+            for part in note.split("; "):
+                if hit in part:
+                    picks.append((title, row, part.split()[0]))
+                    break
+            break
+    return picks
+
+
+def gallery(samples_tsv: str | Path, out_png: str | Path) -> list[str]:
+    """PNG of one hip per finding (none, OA, protrusion, arthroplasty, fixation, text) with
+    label overlays, next to the same hip without them. Returns the ids shown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .dicomio import read_radiograph
+    from .display import overlay_rgba, window
+
+    samples_tsv = Path(samples_tsv)
+    with open(samples_tsv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    picks = _gallery_pick(rows)
+    if not picks:
+        raise ValueError(f"{samples_tsv}: no radiographs to show")
+    fig, axes = plt.subplots(2, len(picks), figsize=(2.6 * len(picks), 7.2), squeeze=False)
+    for j, (title, row, side) in enumerate(picks):
+        rad = read_radiograph(samples_tsv.parent / row["dicom"])
+        lab = np.asarray(Image.open(samples_tsv.parent / row["labels"]))
+        half = slice(0, lab.shape[1] // 2) if side == "right" else slice(lab.shape[1] // 2, None)
+        img = window(rad.pixels[:, half], 1, 99.7)
+        for i, overlay in enumerate((False, True)):
+            ax = axes[i, j]
+            ax.imshow(img, cmap="gray", interpolation="bilinear")
+            if overlay:
+                ax.imshow(overlay_rgba(lab[:, half], alpha=0.4), interpolation="nearest")
+            ax.axis("off")
+        axes[0, j].set_title(f"{title}\n{row['id']}, {side} hip", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out_png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return [row["id"] for _, row, _ in picks]
