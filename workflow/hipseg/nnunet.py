@@ -77,6 +77,7 @@ def plan_and_preprocess(
     num_processes: int = 1,
     gpu_memory_target_gb: float | None = None,
     manifest: str | Path | None = None,
+    preprocess: bool = True,
 ) -> Path:
     """Fingerprint, plan and preprocess one configuration with nnU-Net's own planner.
 
@@ -113,6 +114,8 @@ def plan_and_preprocess(
     if plans_overrides:
         apply_plans_overrides(plans, configuration, plans_overrides)
         write_json(plans_file, plans)
+    if not preprocess:
+        return plans_file
     preprocess_dataset(
         int(dataset_id),
         plans_identifier,

@@ -1,0 +1,24 @@
+# Proof of the paper's nnU-Net plan: nnU-Net's planner on full-size radiographs of the synthetic
+# `paper` preset (a spacing-stratified subset; radiographs: 0 = all 83), shown in the report.
+
+
+rule paper_plan:
+    output:
+        f"{RESULTS}/paper_plan/plan.json",
+    log:
+        f"{RESULTS}/logs/paper_plan.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/paper_plan.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=config["paper_plan"]["mem_mb"],
+    params:
+        work=f"{RESULTS}/paper_plan/work",
+        options=cli_args(
+            radiographs=config["paper_plan"]["radiographs"],
+            seed=config["paper_plan"]["seed"],
+        ),
+    shell:
+        "python -m hipseg paper-plan --out {output} --work {params.work} {params.options}"
+        " > {log} 2>&1"
