@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from hipseg.errors import InputError
 from hipseg.evaluate import MODELS, evaluate
@@ -200,3 +201,32 @@ def test_report_missing_image_names_file(tmp_path):
     with pytest.raises(InputError, match="_0000.nii.gz"):
         build_report(**kw)
     assert not kw["out_html"].exists()
+
+
+def test_report_shows_paper_plan_and_gallery(tmp_path):
+    from hipseg.paperplan import PAPER
+
+    kw = make_inputs(tmp_path, n_cases=2, seed=4)
+    planned = dict(PAPER, median_shape=[2314, 1388], patch_size=[1536, 1024])
+    kw["paper_plan"] = {
+        "planned": planned,
+        "paper": PAPER,
+        "match": {k: k != "batch_size" for k in PAPER},
+        "all_match": False,
+        "subset": {"how": "6 radiographs", "joints": 12},
+        "full_set": {"radiographs": 83, "patients": 70, "joints": 150, "train_joints": 100,
+                     "test_joints": 50, "excluded_joints": 16,
+                     "smallest_joint_px": [1223, 1943], "largest_joint_px": [2140, 3520]},
+        "seconds": {"generate": 12.5, "fingerprint_and_plan": 20.0},
+        "nnunet_version": "2.8.1",
+    }  # fmt: skip
+    gallery = tmp_path / "gallery.png"
+    Image.new("RGB", (8, 8)).save(gallery)
+    kw["gallery"] = gallery
+    build_report(**kw)
+    text = kw["out_html"].read_text(encoding="utf-8")
+    assert "reproduced on paper-scale synthetic radiographs" in text
+    assert "2314 × 1388" in text and "2320 × 1414" in text and "32 → 512" in text
+    assert "✗ differs" in text and "Some items differ" in text  # batch size flagged
+    assert "1223×1943" in text and "2140×3520" in text
+    assert "acetabular" in text and text.count("data:image/png;base64,") == 2 + 2 + 1

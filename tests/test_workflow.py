@@ -16,6 +16,7 @@ TINY_CONFIG = {
     "train": {"epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch": 1},
     "predict": {"mirroring": False},
     "report": {"worst_cases": 2},
+    "paper_plan": {"enabled": False},  # tests/test_paperplan.py runs it
 }
 
 
@@ -160,6 +161,7 @@ def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
     for model in t1.index:
         assert model in report
     assert "data:image/png;base64" in report
+    assert (res / "demo" / "gallery.png").is_file() and "osteoarthritis" in report
     for fold in ["0", "1", "2", "3", "4", "all"]:
         assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
 

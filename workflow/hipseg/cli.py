@@ -13,10 +13,26 @@ from .errors import HipsegError
 def _synth(a):
     from . import synth
 
-    tsv = synth.generate(a.out, preset=a.preset, seed=a.seed, n_patients=a.n_patients)
+    tsv = synth.generate(
+        a.out, preset=a.preset, seed=a.seed, n_patients=a.n_patients, only=a.only or None
+    )
     if a.montage:
         synth.montage(tsv, a.montage)
+    if a.gallery:
+        synth.gallery(tsv, a.gallery)
     print(tsv)
+
+
+def _paper_plan(a):
+    from . import paperplan
+
+    n = None if a.radiographs == 0 else a.radiographs
+    r = paperplan.check(a.work, a.out, radiographs=n, seed=a.seed, processes=a.processes)
+    for key, ok in r["match"].items():
+        print(f"{key:14s} planned {r['planned'][key]!s:24s} paper {r['paper'][key]!s:24s}"
+              f" {'ok' if ok else 'DIFFERS'}")  # fmt: skip
+    if a.strict and not r["all_match"]:
+        raise SystemExit(1)
 
 
 def _validate(a):
@@ -150,6 +166,8 @@ def _report(a):
         out_html=a.out,
         worst_k=a.worst_k,
         montage=a.montage,
+        gallery=a.gallery,
+        paper_plan=a.paper_plan,
     )
 
 
@@ -165,7 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--n-patients", type=int)
     s.add_argument("--montage", help="also write a PNG montage with label overlays here")
+    s.add_argument("--gallery", help="also write a PNG with one hip per finding here")
+    s.add_argument("--only", nargs="+", metavar="ID", help="render only these radiographs")
     s.set_defaults(func=_synth)
+
+    s = sub.add_parser(
+        "paper-plan",
+        help="run nnU-Net's planner on the paper-scale synthetic set and compare with the paper",
+    )
+    s.add_argument("--out", required=True, help="JSON with the plan, the paper's and the match")
+    s.add_argument("--work", required=True, help="scratch directory (emptied, then removed)")
+    s.add_argument("--radiographs", type=int, default=6, help="stratified subset size; 0 = all 83")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--processes", type=int, default=1)
+    s.add_argument("--strict", action="store_true", help="exit 1 if the plan differs")
+    s.set_defaults(func=_paper_plan)
 
     s = sub.add_parser("validate-samples", help="check a sample sheet and every file it names")
     s.add_argument("sheet")
@@ -276,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmarks-dir", required=True)
     s.add_argument("--template", required=True)
     s.add_argument("--montage")
+    s.add_argument("--gallery", help="PNG with one hip per finding (synthetic data)")
+    s.add_argument("--paper-plan", help="JSON of `hipseg paper-plan`: shown in the methods")
     s.add_argument("--worst-k", type=int, default=3)
     s.add_argument("--out", required=True)
     s.set_defaults(func=_report)

@@ -470,6 +470,45 @@ def _methods_rows(plans: Mapping, plans_path: str, config: Mapping) -> tuple[lis
 # ------------------------------------------------------------------------------------------------
 # Tables
 # ------------------------------------------------------------------------------------------------
+_PAPER_PLAN_ITEMS = (
+    ("spacing_mm", "Target spacing (mm)"),
+    ("median_shape", "Median image shape (px)"),
+    ("network", "Network"),
+    ("n_stages", "Stages"),
+    ("features", "Features per stage (first → last)"),
+    ("kernel", "Convolution kernel"),
+    ("patch_size", "Patch size (px)"),
+    ("batch_size", "Batch size"),
+    ("normalization", "Intensity normalisation"),
+)
+
+
+def _paper_plan_view(paper_plan) -> dict:
+    """Rows of planned vs. paper values from the JSON of :func:`hipseg.paperplan.check`."""
+    pp = _read_json(paper_plan, "paper-scale plan check")
+    try:
+        rows = [
+            {
+                "name": name,
+                "ours": _fmt_shape(pp["planned"][key], " → " if key == "features" else " × "),
+                "paper": _fmt_shape(pp["paper"][key], " → " if key == "features" else " × "),
+                "ok": bool(pp["match"][key]),
+            }
+            for key, name in _PAPER_PLAN_ITEMS
+        ]
+    except KeyError as exc:
+        raise InputError(str(paper_plan), f"paper-scale plan check lacks {exc}") from exc
+    full = pp.get("full_set", {})
+    return {
+        "rows": rows,
+        "all_match": bool(pp.get("all_match")),
+        "subset": pp.get("subset", {}),
+        "full": full,
+        "seconds": pp.get("seconds", {}),
+        "nnunet_version": pp.get("nnunet_version", "—"),
+    }
+
+
 def _table1_view(table1: pd.DataFrame, models: list[str], best: str) -> dict:
     cols = list(models)
     for m in PAPER_TABLE1:
@@ -847,6 +886,8 @@ def build_report(
     worst_k: int = 3,
     provenance: dict | None = None,
     montage: str | Path | None = None,
+    gallery: str | Path | None = None,
+    paper_plan: str | Path | Mapping | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
 
@@ -929,6 +970,8 @@ def build_report(
         "prov": prov,
         "undefined_dice": ev["summary"].get("n_undefined_dice"),
         "montage": _png_file_uri(montage) if montage else None,
+        "gallery": _png_file_uri(gallery) if gallery else None,
+        "paper_plan": _paper_plan_view(paper_plan) if paper_plan else None,
     }
 
     env = jinja2.Environment(

@@ -11,6 +11,8 @@ rule report:
         deid=rules.deid_summary.output,
         template=TEMPLATE,
         montage=(rules.synth.output.montage if config["demo"]["enabled"] else []),
+        gallery=(rules.synth.output.gallery if config["demo"]["enabled"] else []),
+        paper_plan=(rules.paper_plan.output if config["paper_plan"]["enabled"] else []),
     output:
         REPORT,
     log:
@@ -26,10 +28,14 @@ rule report:
         worst=config["report"]["worst_cases"],
         config=json.dumps(config, sort_keys=True),
         montage=lambda w, input: f"--montage {input.montage}" if input.montage else "",
+        gallery=lambda w, input: f"--gallery {input.gallery}" if input.gallery else "",
+        paper_plan=lambda w, input: (
+            f"--paper-plan {input.paper_plan}" if input.paper_plan else ""
+        ),
     shell:
         "python -m hipseg report --evaluation-dir {params.evaluation} --dataset-summary {input.dataset}"
         " --plans {input.plans} --images-dir {input.raw}/imagesTs"
         " --labels-dir {input.raw}/labelsTs --predictions-root {params.predictions}"
         " --config-json {params.config:q} --deid-summary {input.deid}"
         " --benchmarks-dir {params.benchmarks} --template {input.template}"
-        " {params.montage} --worst-k {params.worst} --out {output} > {log} 2>&1"
+        " {params.montage} {params.gallery} {params.paper_plan} --worst-k {params.worst} --out {output} > {log} 2>&1"

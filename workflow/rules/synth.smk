@@ -8,6 +8,7 @@ checkpoint synth:
         dicom=directory(f"{DEMO_DIR}/dicom"),
         labels=directory(f"{DEMO_DIR}/labels"),
         montage=f"{DEMO_DIR}/montage.png",
+        gallery=f"{DEMO_DIR}/gallery.png",
     log:
         f"{RESULTS}/logs/synth.log",
     benchmark:
@@ -23,4 +24,5 @@ checkpoint synth:
         ),
     shell:
         "python -m hipseg synth --out {params.out} --montage {output.montage}"
+        " --gallery {output.gallery}"
         " {params.options} > {log} 2>&1"
