@@ -542,6 +542,23 @@ def test_anonymise_command_directory(demo_data, tmp_path, snakemake_env):
         text=True,
     )
     assert proc.returncode == 2 and "HIPSEG_DEID_KEY" in proc.stderr and not one.exists()
+    # a single file into an existing directory keeps its name
+    key_file = tmp_path / "secret" / "key"
+    key_file.parent.mkdir()
+    key_file.write_text("another-secret-key-0123456789\n")
+    env[deid.KEY_FILE_ENV] = str(key_file)
+    into = tmp_path / "into"
+    into.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "hipseg", "anonymise", str(src / f"{first}.dcm"), str(into)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    audit = json.loads((into / f"{first}.dcm.audit.json").read_text())
+    assert audit["key_source"] == "file" and audit["profile"]["edition"] == "2026c"
+    assert pydicom.dcmread(into / f"{first}.dcm").PatientIdentityRemoved == "YES"
 
 
 def test_summary_counts_without_values(demo_data, tmp_path):

@@ -6,7 +6,7 @@ with options, keyed pseudonyms and a per-image audit trail.
   standard); :data:`TABLE_EDITION` records which. Its actions are applied recursively into every
   sequence item that is kept and to the file meta; compound actions take the strictest choice
   that keeps the file valid (X/Z → removed, Z/D → emptied, X/Z/U* → kept with UIDs replaced).
-  Only the UID generation of dicom-anonymizer is *not* used (it differs between processes).
+  Only its table is used, not its UID generation (that differs between processes).
 * **Pseudonyms** come from a keyed HMAC-SHA256: patient name/ID become ``P`` + 10 hex digits of
   the sample sheet's patient value; every UID that is not a well-known DICOM UID becomes
   ``2.25.<int>`` of the original UID (Study, Series, SOP Instance, Frame of Reference and all
@@ -818,7 +818,7 @@ def anonymise(
             if f.is_file() and f.name != "DICOMDIR" and not f.name.startswith(".")
         ]
     else:
-        pairs = [(src, dst)]
+        pairs = [(src, dst / src.name if dst.is_dir() else dst)]
     audits, errors = [], []
     for f, out in pairs:
         try:
