@@ -14,6 +14,7 @@ def test_help_lists_every_stage(snakemake_env):
         "synth",
         "validate-samples",
         "deid",
+        "anonymise",
         "crop",
         "dataset",
         "splits",

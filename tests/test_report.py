@@ -185,6 +185,34 @@ def test_report_without_benchmarks_and_banners(tmp_path):
     assert text.count("data:image/png;base64,") == 3
 
 
+def test_report_deid_paragraph(tmp_path, demo_data):
+    """The de-identification paragraph comes from a real summary: edition, options, flagged
+    images, demo-key warning."""
+    from hipseg import deid, samplesheet
+
+    audits = []
+    for row in samplesheet.read(demo_data).head(2).itertuples():
+        rec = deid.deidentify(row.dicom, tmp_path / f"{row.id}.dcm", deid.DEMO_KEY, row.patient)
+        rec.update(id=row.id, key_source="demo")
+        rec["burned_in"]["flagged"] = row.Index == 1  # as if the detector had fired
+        (tmp_path / f"{row.id}.json").write_text(json.dumps(rec))
+        audits.append(tmp_path / f"{row.id}.json")
+    kw = make_inputs(tmp_path, n_cases=2, seed=3)
+    kw["deid_summary"] = deid.summarise(audits, tmp_path / "deid.json")
+    build_report(**kw)
+    text = kw["out_html"].read_text(encoding="utf-8")
+    para = re.search(r"<h3>De-identification</h3>\s*<p>(.*?)</p>", text, re.S).group(1)
+    para = " ".join(para.split())
+    assert "2 radiographs of 2 patients" in para
+    assert "PS3.15 2026c Table E.1-1" in para and "(655 attributes in the table)" in para
+    assert "Retain Longitudinal Temporal Information with Modified Dates" in para
+    assert "Retain Patient Characteristics (PatientAge, PatientSex" in para
+    assert "Retain Device Identity" not in para
+    flagged = samplesheet.read(demo_data).iloc[1]["id"]
+    assert f"burned-in text: <b>1</b> ({flagged})" in para
+    assert "demo key was used" in para
+
+
 @pytest.mark.parametrize("missing", ["plans_json", "dataset_summary", "evaluation_dir"])
 def test_report_missing_required_input(tmp_path, missing):
     kw = make_inputs(tmp_path, n_cases=2, seed=2)

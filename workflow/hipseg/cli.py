@@ -46,14 +46,51 @@ def _validate(a):
     print(f"{a.sheet}: {len(df)} radiographs, {df['patient'].nunique()} patients — OK")
 
 
+def _deid_options(a):
+    from .deid import Options
+
+    chars = [c.strip() for c in a.retain_patient_characteristics.split(",") if c.strip()]
+    try:
+        keep_private = tuple(str(e) for e in json.loads(a.keep_private))
+        regions = tuple(tuple(float(v) for v in r) for r in json.loads(a.blank_regions))
+    except (TypeError, ValueError) as exc:
+        raise HipsegError(f"--keep-private/--blank-regions: not a JSON list ({exc})") from exc
+    return Options(
+        retain_longitudinal=a.retain_longitudinal,
+        retain_patient_characteristics=tuple(chars),
+        retain_device_identity=a.retain_device_identity,
+        keep_private=keep_private,
+        blank_regions=regions,
+        on_burned_in=a.on_burned_in,
+    )
+
+
 def _deid(a):
     from . import deid
     from .io import write_json
 
+    options = _deid_options(a)
     key, source = deid.load_key(a.demo_key)
-    record = deid.deidentify(a.dicom, a.out, key, a.patient)
+    record = deid.deidentify(a.dicom, a.out, key, a.patient, options)
     record.update(id=a.id, key_source=source)
     write_json(a.audit, record)
+
+
+def _anonymise(a):
+    from . import deid
+
+    options = _deid_options(a)
+    key, source = deid.load_key(a.demo_key)
+    if source == "demo":
+        print(
+            "hipseg anonymise: warning: the public demo key is for synthetic data only; "
+            "its pseudonyms can be reproduced by anyone",
+            file=sys.stderr,
+        )
+    written, errors = deid.anonymise(a.input, a.output, key, source, options)
+    print(f"{a.input}: {written} file(s) de-identified into {a.output}")
+    if errors:
+        raise HipsegError(f"{len(errors)} file(s) failed:\n" + "\n".join(errors))
 
 
 def _crop(a):
@@ -171,6 +208,30 @@ def _report(a):
     )
 
 
+def _deid_flags(s) -> None:
+    from .deid import DEFAULT_PATIENT_CHARACTERISTICS
+
+    s.add_argument(
+        "--retain-longitudinal",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Retain Longitudinal Temporal Information with Modified Dates (per-patient shift)",
+    )
+    s.add_argument(
+        "--retain-patient-characteristics",
+        default=",".join(DEFAULT_PATIENT_CHARACTERISTICS),
+        help="comma-separated keywords kept by Retain Patient Characteristics ('' = option off)",
+    )
+    s.add_argument("--retain-device-identity", action=argparse.BooleanOptionalAction, default=False)
+    s.add_argument(
+        "--keep-private", default="[]", help="JSON list of 'GGGG,EE,Creator' private tags to keep"
+    )
+    s.add_argument(
+        "--blank-regions", default="[]", help="JSON list of [x0, y0, x1, y1] fractions to blank"
+    )
+    s.add_argument("--on-burned-in", choices=["flag", "error"], default="flag")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hipseg", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -212,7 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--audit", required=True, help="JSON audit record (actions, never values)")
     s.add_argument("--demo-key", action="store_true", help="use the fixed demo key (demo only)")
+    _deid_flags(s)
     s.set_defaults(func=_deid)
+
+    s = sub.add_parser(
+        "anonymise",
+        help="de-identify a DICOM file or directory (PS3.15 Basic Profile; key from "
+        "$HIPSEG_DEID_KEY or $HIPSEG_DEID_KEY_FILE)",
+    )
+    s.add_argument("input", help="a DICOM file or a directory (searched recursively)")
+    s.add_argument("output", help="the output file, or a directory that mirrors the input")
+    s.add_argument("--demo-key", action="store_true", help="use the fixed demo key (demo only)")
+    _deid_flags(s)
+    s.set_defaults(func=_anonymise)
 
     s = sub.add_parser("crop", help="split one radiograph into hip-joint images (2D NIfTI)")
     s.add_argument("--id", required=True)

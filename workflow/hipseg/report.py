@@ -870,6 +870,36 @@ def _provenance(config: Mapping, extra: Mapping | None) -> dict:
 # ------------------------------------------------------------------------------------------------
 # Entry point
 # ------------------------------------------------------------------------------------------------
+def _deid_text(deid: dict) -> dict | None:
+    """The de-identification paragraph: profile edition, options, flagged images, demo key."""
+    if "n_images" not in deid:
+        return None
+    opts = deid.get("options") or {}
+    chosen = []
+    if opts.get("retain_longitudinal"):
+        chosen.append("Retain Longitudinal Temporal Information with Modified Dates")
+    if opts.get("retain_patient_characteristics"):
+        kept = ", ".join(opts["retain_patient_characteristics"])
+        chosen.append(f"Retain Patient Characteristics ({kept})")
+    if opts.get("retain_device_identity"):
+        chosen.append("Retain Device Identity")
+    if opts.get("blank_regions"):
+        chosen.append(f"Clean Pixel Data ({len(opts['blank_regions'])} blanked region(s))")
+    flagged = deid.get("images_flagged_burned_in") or []
+    return {
+        "images": deid.get("n_images"),
+        "patients": deid.get("n_pseudonymous_patients", "—"),
+        "profile": deid.get("profile", ""),
+        "table_attributes": deid.get("table_attributes"),
+        "options": "; ".join(chosen) if chosen else "none (Basic Profile only)",
+        "keep_private": bool(opts.get("keep_private")),
+        "shifted": bool(opts.get("retain_longitudinal")),
+        "flagged": deid.get("n_images_flagged_burned_in"),
+        "flagged_ids": ", ".join(map(str, flagged[:20])) + (" …" if len(flagged) > 20 else ""),
+        "demo": str(deid.get("key_source", "")).lower() == "demo",
+    }
+
+
 def build_report(
     *,
     evaluation_dir,
@@ -955,6 +985,7 @@ def build_report(
         "methods_rows": methods_rows,
         "methods_extra": methods_extra,
         "deid": [{"key": _humanize(k), "value": Markup(_html_value(v))} for k, v in deid.items()],
+        "deid_text": _deid_text(deid),
         "table1": _table1_view(t1, models, best),
         "table2": _table2_view(ev["table2"]),
         "table2_model": model_title(

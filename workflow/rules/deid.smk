@@ -1,4 +1,5 @@
-# De-identification, one job per radiograph: keyed pseudonyms, remapped UIDs, shifted dates.
+# De-identification, one job per radiograph: DICOM PS3.15 Basic Profile with options, keyed
+# pseudonyms, remapped UIDs, shifted dates, burned-in text flagged; an audit record per image.
 
 
 rule deid:
@@ -14,10 +15,20 @@ rule deid:
         CONDA_ENV
     params:
         patient=lambda w: sample(w, "patient"),
-        demo_key="--demo-key" if config["deid"]["use_demo_key"] else "",
+        options=cli_args(
+            demo_key=config["deid"]["use_demo_key"] or None,
+            retain_longitudinal=config["deid"]["retain_longitudinal"],
+            retain_patient_characteristics=",".join(
+                config["deid"]["retain_patient_characteristics"]
+            ),
+            retain_device_identity=config["deid"]["retain_device_identity"],
+            keep_private=json.dumps(config["deid"]["keep_private"]),
+            blank_regions=json.dumps(config["deid"]["blank_regions"]),
+            on_burned_in=config["deid"]["on_burned_in"],
+        ),
     shell:
         "python -m hipseg deid --id {wildcards.id} --dicom {input.dicom:q} --patient {params.patient:q}"
-        " --out {output.dicom} --audit {output.audit} {params.demo_key} > {log} 2>&1"
+        " --out {output.dicom} --audit {output.audit} {params.options} > {log} 2>&1"
 
 
 rule deid_summary:
