@@ -143,6 +143,8 @@ def test_wrapper_uses_scratch_as_tmpdir_and_cleans_it():
     assert 'export TMPDIR="$SCRATCHDIR"' in text and "clean_scratch" in text
     assert text.index("module add foo") < text.index("echo job")
     assert text.count("#!") == 1
+    job = "cd /w && /storage/venv/bin/python3.11 -m snakemake --target-jobs x\n"
+    assert 'export PATH=/storage/venv/bin:"$PATH"' in pbs.wrapper_script(job)
 
 
 def test_read_job_properties_rejects_other_scripts(tmp_path):
@@ -343,3 +345,97 @@ def test_status_script_never_fails_even_without_its_package(tmp_path):
     # no argument at all
     proc = subprocess.run([str(PROFILE / "pbs-status.py")], env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == "running\n"
+
+
+# --------------------------------------------------------------------------- the whole profile
+
+FAKE_QSUB = r"""
+state={state}
+n=$(ls $state | grep -c '\.id$'); n=$((n + 1)); id="$n.fakepbs"
+printf "%s\n" "$@" > $state/$n.argv; touch $state/$n.id
+eval "script=\${{$#}}"
+log=$(awk 'prev == "-o" {{print}} {{prev = $0}}' $state/$n.argv)
+mkdir -p {scratch}/$n
+( SCRATCHDIR={scratch}/$n PBS_JOBID=$id bash "$script" > "$log" 2>&1; echo $? > $state/$n.exit ) \
+  > /dev/null 2>&1 &
+echo $id
+"""
+FAKE_QSTAT = r"""
+state={state}
+n=${{5%%.*}}
+if [ -f $state/$n.exit ]; then
+  printf '{{"pbs_server":"fakepbs","Jobs":{{"%s":{{"job_state":"F","Exit_status":%s}}}}}}' "$5" \
+    "$(cat $state/$n.exit)"
+else
+  printf '{{"pbs_server":"fakepbs","Jobs":{{"%s":{{"job_state":"R"}}}}}}' "$5"
+fi
+"""
+
+
+@pytest.mark.slow
+def test_metacentrum_profile_runs_the_workflow_through_qsub_and_qstat(
+    repo, snakemake_env, tmp_path
+):
+    """`snakemake --profile metacentrum` as a user types it, with qsub/qstat/clean_scratch
+    replaced by scripts that run each job at once on this machine (in a scratch folder)."""
+    import yaml
+
+    from tests.test_workflow import TINY_CONFIG
+
+    state, scratch, work = tmp_path / "state", tmp_path / "scratch", tmp_path / "work"
+    for d in (state, scratch, work):
+        d.mkdir()
+    env = fake_bin(
+        tmp_path,
+        qsub=FAKE_QSUB.format(state=state, scratch=scratch),
+        qstat=FAKE_QSTAT.format(state=state),
+        clean_scratch=f'touch {state}/cleaned.$PBS_JOBID; rm -rf "$SCRATCHDIR"\n',
+        qdel="exit 0\n",
+    )
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    env["PYTHONPATH"] = snakemake_env["PYTHONPATH"]
+    install = subprocess.run(
+        [sys.executable, "-m", "hipseg", "install-profile", "metacentrum"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    proc = subprocess.run(
+        [
+            "snakemake",
+            "--profile",
+            "metacentrum",
+            "results/samples/validated.tsv",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            "tiny.yaml",
+            "--seconds-between-status-checks",
+            "1",
+            "--max-status-checks-per-second",
+            "10",
+            "--latency-wait",
+            "10",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert (work / "results" / "samples" / "validated.tsv").is_file()
+    argvs = [p.read_text().splitlines() for p in sorted(state.glob("*.argv"))]
+    assert [a[1] for a in argvs] == ["hipseg.synth", "hipseg.validate_samples"]
+    for argv in argvs:  # default resources of the profile, CPU-only
+        assert argv[3] == "select=1:ncpus=1:mem=3815mb:scratch_local=1908mb", argv
+        assert argv[5] == "walltime=01:00:00"
+    assert sorted(p.name for p in state.glob("cleaned.*")) == [
+        "cleaned.1.fakepbs",
+        "cleaned.2.fakepbs",
+    ]
+    assert not any(scratch.iterdir())  # every job's scratch was cleaned
+    logs = list((work / ".snakemake" / "pbs_logs").glob("hipseg.synth.*.log"))
+    assert len(logs) == 1 and "synth" in logs[0].read_text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -30,6 +31,7 @@ def slurm_cluster():
     try:
         cluster.start()
     except ClusterUnavailable as exc:
+        shutil.rmtree(root, ignore_errors=True)
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but the SLURM test cluster cannot start: {exc}")
         pytest.skip(f"no SLURM test cluster here: {exc}")
@@ -38,6 +40,7 @@ def slurm_cluster():
     finally:
         cluster.stop()
         still = [name for name, alive in cluster.running().items() if alive]
+        shutil.rmtree(root, ignore_errors=True)
         assert not still, f"daemons left running: {still}"
 
 

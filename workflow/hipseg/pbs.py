@@ -151,7 +151,7 @@ if [ -n "${{SCRATCHDIR:-}}" ]; then
     trap 'clean_scratch 2>/dev/null || rm -rf "${{SCRATCHDIR:?}}"/* 2>/dev/null; true' EXIT
     trap 'exit 143' TERM
 fi
-{prologue}
+{path}{prologue}
 {jobscript}
 """
 
@@ -160,7 +160,13 @@ def wrapper_script(jobscript_text: str, prologue: str = "") -> str:
     """The script qsub receives: scratch setup, the profile's prologue (software on the node),
     then Snakemake's job script."""
     body = "\n".join(line for line in jobscript_text.splitlines() if not line.startswith("#!"))
-    return WRAPPER.format(prologue=prologue.strip(), jobscript=body.strip())
+    # PBS starts jobs with a login environment: put the bin folder of the Python that runs
+    # Snakemake (named in the job script) first in PATH, so the rules' `python` is that one too
+    path = ""
+    m = re.search(r"(\S+)/python[0-9.]* -m snakemake", body)
+    if m:
+        path = f'export PATH={shlex.quote(m.group(1))}:"$PATH"\n'
+    return WRAPPER.format(path=path, prologue=prologue.strip(), jobscript=body.strip())
 
 
 def submit(
