@@ -5,8 +5,8 @@ made with ``mknod``).
 Everything lives in one temporary directory (configuration, munge key and socket, state, spool,
 logs, device files) and the daemons listen on free ports, so the cluster touches neither
 /etc/slurm nor /etc/munge and does not collide with another test run on the same machine.
-Clients find it through ``SLURM_CONF`` (see :meth:`SlurmCluster.env`). :meth:`stop` ends every
-daemon this module started, by process id.
+Clients find it through ``SLURM_CONF`` (see :meth:`SlurmCluster.env`). The daemons run in the
+foreground as children of the test process; :meth:`stop` ends each of them and waits for it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class SlurmCluster:
     def __init__(self, root: Path, cpus: int = 2, memory_mb: int = 12000, gpus: int = 2):
         self.root = Path(root)
         self.cpus, self.memory_mb, self.gpus = cpus, memory_mb, gpus
-        self.procs: dict[str, int] = {}  # daemon -> pid (daemons fork: pid files)
+        self.procs: dict[str, int] = {}  # daemon -> pid
+        self.children: dict[str, subprocess.Popen] = {}
 
     # ------------------------------------------------------------------ setup
     def check_prerequisites(self) -> None:
@@ -127,22 +128,42 @@ PartitionName=debug Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
             )
         return proc
 
-    def _pid_from(self, pidfile: Path, name: str, timeout: float = 20) -> int:
+    def _spawn(self, name: str, *args: str) -> None:
+        """Start a daemon in the foreground as our child (so that stop() can wait for it)."""
+        log = (self.root / "log" / f"{name}.out").open("w")
+        self.children[name] = subprocess.Popen(
+            [_which(name), *args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs[name] = self.children[name].pid
+
+    def _wait_for(self, what: str, ready, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if pidfile.is_file() and pidfile.read_text().strip():
-                return int(pidfile.read_text().split()[0])
-            time.sleep(0.2)
-        raise ClusterUnavailable(f"{name} did not start (no {pidfile}){self.logs()}")
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    raise ClusterUnavailable(
+                        f"{name} exited ({child.returncode}) while waiting for {what}{self.logs()}"
+                    )
+            if ready():
+                return
+            time.sleep(0.3)
+        raise ClusterUnavailable(f"{what} not ready after {timeout} s{self.logs()}")
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> SlurmCluster:
         self.check_prerequisites()
         self._write_config()
-        r = self.root
+        r, conf = self.root, str(self.root / "slurm.conf")
         try:
-            self._run(
-                _which("munged"),
+            self._spawn(
+                "munged",
+                "--foreground",
                 "--force",
                 f"--key-file={r}/munge.key",
                 f"--socket={r}/run/munge.sock",
@@ -150,11 +171,13 @@ PartitionName=debug Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
                 f"--log-file={r}/log/munged.log",
                 f"--seed-file={r}/run/munge.seed",
             )
-            self.procs["munged"] = self._pid_from(r / "run/munged.pid", "munged")
-            self._run(_which("slurmctld"), "-f", str(r / "slurm.conf"), "-i")
-            self.procs["slurmctld"] = self._pid_from(r / "run/slurmctld.pid", "slurmctld")
-            self._run(_which("slurmd"), "-f", str(r / "slurm.conf"), "-N", NODE)
-            self.procs["slurmd"] = self._pid_from(r / "run/slurmd.pid", "slurmd")
+            self._wait_for("munged", (r / "run" / "munge.sock").exists)
+            self._spawn("slurmctld", "-D", "-i", "-f", conf)
+            self._wait_for(
+                "slurmctld",
+                lambda: "UP" in self._run("scontrol", "ping", check=False).stdout,
+            )
+            self._spawn("slurmd", "-D", "-f", conf, "-N", NODE)
             self._wait_idle()
         except BaseException:
             self.stop()
@@ -162,44 +185,32 @@ PartitionName=debug Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
         return self
 
     def _wait_idle(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        state = ""
-        while time.monotonic() < deadline:
-            proc = self._run("sinfo", "-h", "-N", "-o", "%T", check=False)
-            state = proc.stdout.strip()
-            if state == "idle":
-                return
-            time.sleep(0.5)
-        raise ClusterUnavailable(f"node not idle after {timeout} s (state {state!r}){self.logs()}")
-
-    @staticmethod
-    def _alive(pid: int) -> bool:
-        """True while the process exists and is not a zombie (an orphaned daemon that exited
-        stays a zombie until init reaps it)."""
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return False
-        return "\nState:\tZ" not in status
+        self._wait_for(
+            f"node {NODE} (idle)",
+            lambda: (
+                self._run("sinfo", "-h", "-N", "-o", "%T", check=False).stdout.strip() == "idle"
+            ),
+            timeout,
+        )
 
     def running(self) -> dict[str, bool]:
-        return {name: self._alive(pid) for name, pid in self.procs.items()}
+        return {name: child.poll() is None for name, child in self.children.items()}
 
     def stop(self) -> None:
-        """End every daemon this cluster started (jobs first, then slurmd, slurmctld, munged)."""
-        if "slurmctld" in self.procs and self._alive(self.procs["slurmctld"]):
+        """End every daemon this cluster started (jobs first, then slurmd, slurmctld, munged)
+        and wait for each, so none is left running or unreaped."""
+        if "slurmctld" in self.children and self.children["slurmctld"].poll() is None:
             self._run("scancel", "--user=root", check=False)
         for name in ("slurmd", "slurmctld", "munged"):
-            pid = self.procs.get(name)
-            if pid is None:
+            child = self.children.get(name)
+            if child is None or child.poll() is not None:
                 continue
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                if not self._alive(pid):
-                    break
-                os.kill(pid, sig)
-                deadline = time.monotonic() + 15
-                while self._alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.2)
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=20)
 
     def logs(self) -> str:
         parts = []
