@@ -226,8 +226,9 @@ def test_moved_job_is_asked_at_its_new_server():
 
 
 def test_unknown_job_fails_and_qstat_trouble_reports_running():
-    unknown = qstat_from({JOB: (35, "", f"qstat: Unknown Job Id {JOB}\n")})
-    assert pbs.job_status(JOB, run=unknown, log=lambda m: None) == "failed"
+    for rc, err in [(35, f"qstat: Unknown Job Id {JOB}\n"), (153, ""), (1, "Unknown Job Id x")]:
+        unknown = qstat_from({JOB: (rc, "", err)})
+        assert pbs.job_status(JOB, run=unknown, log=lambda m: None) == "failed"
     for rc, out, err in [
         (1, "", "Connection refused\nqstat: cannot connect to server pbs-m1.metacentrum.cz"),
         (2, "", "qstat: Server pbs-m1.metacentrum.cz: Communication failure"),

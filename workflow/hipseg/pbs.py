@@ -50,7 +50,9 @@ EXIT_STATUS_MEANING = {
 # E exiting, B array begun, X array subjob finished, F finished, M moved to another server
 ACTIVE_STATES = set("QHWTRSUEB")
 FINISHED_STATES = set("FX")
-UNKNOWN_JOB_EXIT = 35  # qstat's exit status for "Unknown Job Id" (PBSE_UNKJOBID is 15001 % 256)
+# qstat's exit status for "Unknown Job Id": 35 as observed on MetaCentrum; 153 is PBSE_UNKJOBID
+# (15001) modulo 256, which other OpenPBS builds return. The message is matched as well.
+UNKNOWN_JOB_EXITS = (35, 153)
 MB_PER_MIB = 1_000_000 / 2**20
 
 
@@ -282,7 +284,7 @@ def job_status(job_id: str, run=subprocess.run, max_hops: int = 3, log=None) -> 
             log(f"hipseg pbs-status: qstat {query}: {exc}; reporting running")
             return RUNNING
         if proc.returncode != 0:
-            if proc.returncode == UNKNOWN_JOB_EXIT or "Unknown Job Id" in (proc.stderr or ""):
+            if proc.returncode in UNKNOWN_JOB_EXITS or "Unknown Job Id" in (proc.stderr or ""):
                 log(f"hipseg pbs-status: {query}: unknown job; reporting failed")
                 return FAILED
             log(
