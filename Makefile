@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
 
-.PHONY: demo test env lint format clean
+.PHONY: demo test env lint format clean install-profiles slurm-wlm
 
 # keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
 $(HIPSEG_VENV)/.complete:
@@ -32,8 +32,26 @@ demo: env
 	@echo
 	@echo "Report: $(CURDIR)/results/report/report.html"
 
-test: env
+test: env slurm-wlm
 	python -m pytest -ra
+
+# `snakemake --profile metacentrum` / `--profile slurm` from anywhere: link the profiles into
+# ~/.config/snakemake (where Snakemake looks for them)
+install-profiles:
+	python3 -m hipseg install-profile metacentrum slurm
+
+# The SLURM test runs a real one-node cluster (Debian's slurm-wlm + munge, as root). Install them
+# when missing and we may (root with apt-get); otherwise the test says why it cannot run.
+slurm-wlm:
+	@if ! command -v slurmctld >/dev/null && ! test -x /usr/sbin/slurmctld; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "hipseg: installing slurm-wlm and munge for the SLURM test (once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends slurm-wlm munge >/dev/null; \
+	  else \
+	    echo "hipseg: slurm-wlm is not installed (needs root + apt-get); the SLURM test will say so"; \
+	  fi; \
+	fi
 
 lint: env
 	ruff check workflow tests

@@ -208,6 +208,15 @@ def _report(a):
     )
 
 
+def _install_profile(a):
+    from . import profiles
+
+    for name in a.names:
+        link = profiles.install(name, a.dest, force=a.force)
+        print(f"{link} -> {link.resolve()}")
+        print(f"  use: snakemake --profile {name} ...")
+
+
 def _deid_flags(s) -> None:
     from .deid import DEFAULT_PATIENT_CHARACTERISTICS
 
@@ -386,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--worst-k", type=int, default=3)
     s.add_argument("--out", required=True)
     s.set_defaults(func=_report)
+
+    s = sub.add_parser(
+        "install-profile",
+        help="link a cluster profile (metacentrum, slurm) where `snakemake --profile NAME` looks",
+    )
+    s.add_argument("names", nargs="+", metavar="NAME", help="metacentrum and/or slurm")
+    s.add_argument(
+        "--dest", help="profile folder (default: $XDG_CONFIG_HOME/snakemake or ~/.config/snakemake)"
+    )
+    s.add_argument("--force", action="store_true", help="replace an existing link or file")
+    s.set_defaults(func=_install_profile)
     return p
 
 

@@ -18,6 +18,8 @@ rule predict:
         gpu=config["predict"]["resources"]["gpu"],
         mem_mb=config["predict"]["resources"]["mem_mb"],
         runtime=config["predict"]["resources"]["runtime"],
+        gpu_mem_mb=config["predict"]["resources"]["gpu_mem_mb"],
+        scratch_mb=config["predict"]["resources"]["scratch_mb"],
     params:
         root=lambda w, input: Path(input.raw).parents[1],
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],

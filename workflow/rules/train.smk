@@ -18,6 +18,8 @@ rule train:
         gpu=config["train"]["resources"]["gpu"],
         mem_mb=config["train"]["resources"]["mem_mb"],
         runtime=config["train"]["resources"]["runtime"],
+        gpu_mem_mb=config["train"]["resources"]["gpu_mem_mb"],
+        scratch_mb=config["train"]["resources"]["scratch_mb"],
     params:
         root=lambda w, input: Path(input.plans).parents[2],
         options=cli_args(

@@ -1,0 +1,118 @@
+"""The tiny demo workflow on a real one-node SLURM cluster, through profiles/slurm exactly as a
+user runs it (`hipseg install-profile slurm`, then `snakemake --profile slurm`).
+
+The cluster (tests/slurm_cluster.py) is Debian's slurm-wlm started as root with two fake GPUs;
+`make test` installs slurm-wlm and munge when missing. Under CI (CI=true) a cluster that cannot
+start fails the test; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.slurm_cluster import ClusterUnavailable, SlurmCluster
+from tests.test_workflow import TINY_CONFIG
+
+
+@pytest.fixture
+def slurm_cluster():
+    # a short path: munged's socket path must fit in 108 bytes
+    root = Path(tempfile.mkdtemp(prefix="hipseg-slurm-", dir="/tmp"))
+    cluster = SlurmCluster(root, cpus=2, memory_mb=12000, gpus=2)
+    try:
+        cluster.start()
+    except ClusterUnavailable as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the SLURM test cluster cannot start: {exc}")
+        pytest.skip(f"no SLURM test cluster here: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        still = [name for name, alive in cluster.running().items() if alive]
+        shutil.rmtree(root, ignore_errors=True)
+        assert not still, f"daemons left running: {still}"
+
+
+def slurm_jobs(cluster) -> list[dict[str, str]]:
+    """Every job slurmctld remembers (MinJobAge keeps finished ones), as key=value dicts."""
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o"],
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    jobs = []
+    for line in out.splitlines():
+        if line.strip() and not line.startswith("No jobs"):
+            jobs.append(dict(re.findall(r"(\w[\w:/]*)=(\S*)", line)))
+    return jobs
+
+
+@pytest.mark.slow
+def test_tiny_workflow_on_a_real_slurm_cluster(repo, snakemake_env, tmp_path, slurm_cluster):
+    cfg = dict(TINY_CONFIG)
+    cfg["train"] = {**TINY_CONFIG["train"], "resources": {"gpu": 1, "mem_mb": 2000}}
+    cfg["predict"] = {**TINY_CONFIG["predict"], "resources": {"mem_mb": 2000}}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+
+    env = slurm_cluster.env(snakemake_env)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")  # where `install-profile` links the profile
+    install = subprocess.run(
+        ["python", "-m", "hipseg", "install-profile", "slurm"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    assert (tmp_path / "xdg" / "snakemake" / "slurm" / "config.yaml").is_file()
+
+    start = time.monotonic()
+    proc = subprocess.run(
+        [
+            "snakemake",
+            "--profile",
+            "slurm",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            "tiny.yaml",
+            # the test cluster answers at once: no need to wait 40 s before the first check
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    elapsed = time.monotonic() - start
+    log = proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert proc.returncode == 0, f"{log}\n{slurm_cluster.logs()}"
+    assert (work / "results" / "report" / "report.html").is_file()
+    assert (work / "results" / "evaluation" / "table1.csv").is_file()
+
+    jobs = slurm_jobs(slurm_cluster)
+    train = [j for j in jobs if j.get("Comment", "").startswith("rule_train")]
+    assert len(train) == 6, [j.get("Comment") for j in jobs]
+    for job in train:
+        assert job["JobState"] == "COMPLETED", job
+        assert "gres/gpu=1" in job.get("TRES", "") or job.get("TresPerJob") == "gres:gpu:1", job
+    others = [j for j in jobs if not j.get("Comment", "").startswith("rule_train")]
+    assert others and all(j["JobState"] == "COMPLETED" for j in others)
+    assert all("gpu" not in j.get("TresPerJob", "") for j in others)
+    print(f"SLURM run: {len(jobs)} jobs, {elapsed:.0f} s")
