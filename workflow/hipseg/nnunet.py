@@ -85,7 +85,9 @@ def plan_and_preprocess(
     planned configuration before preprocessing; the planner's untouched output is kept next to
     it as ``<plans>.planner.json`` so that a report can show both. Returns the plans file.
     """
-    configure_environment(nnunet_root)
+    # nnU-Net's planner sets torch's thread count to nnUNet_n_proc_DA, which must be >= 1 (a
+    # training in the same process may have set it to 0)
+    configure_environment(nnunet_root, n_proc_da=max(int(num_processes), 1))
     import nnunetv2
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset,
