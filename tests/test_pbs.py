@@ -82,6 +82,10 @@ def jobscript(tmp_path: Path, props: dict) -> Path:
 # --------------------------------------------------------------------------- qsub lines
 
 
+# the paper config's training job: 8 cores, 1 GPU with 10 GB, 48 GB RAM, 10 GB scratch (MB → MiB)
+TRAIN_SELECT = "select=1:ncpus=8:ngpus=1:mem=45777mb:scratch_local=9537mb:gpu_mem=9537mb"
+
+
 def test_qsub_line_of_a_gpu_training_job(tmp_path):
     args = pbs.qsub_args(TRAIN, "/logs/t.log")
     assert args == [
@@ -89,7 +93,7 @@ def test_qsub_line_of_a_gpu_training_job(tmp_path):
         "-N",
         "hipseg.train.0",
         "-l",
-        "select=1:ncpus=8:ngpus=1:mem=45777mb:scratch_local=9537mb:gpu_mem=9537mb",
+        TRAIN_SELECT,
         "-l",
         "walltime=24:00:00",
         "-j",
@@ -287,7 +291,7 @@ def test_submit_script_runs_qsub_with_the_jobs_resources(tmp_path):
         "-N",
         "hipseg.train.0",
         "-l",
-        "select=1:ncpus=8:ngpus=1:mem=45777mb:scratch_local=9537mb:gpu_mem=9537mb",
+        TRAIN_SELECT,
         "-l",
         "walltime=24:00:00",
         "-j",
