@@ -27,18 +27,25 @@ Labels (paper, Fig. 2), painted in this order
 Demo enlargement
     At the demo's ~2 mm/px, a true-size teardrop (~7 x 18 mm) and fossa would be a handful of
     pixels.  The preset keys ``teardrop_scale`` and ``fossa_scale`` enlarge the teardrop (both
-    axes) and the width of the fossa crescent; the demo uses 1.5 and 1.6 (L3 and L4 each >= ~60 px
-    at 2 mm/px), a paper-size preset would use 1.0.
+    axes) and the width of the fossa crescent; the demo uses 1.9 for both, the ``paper`` preset
+    (true size, the paper's spacings) 1.0.
 
 Image formation
     Path lengths through each body along the ray are analytic (spheres, tubes, ellipsoids) or
     EDT domes (hemipelvis plate); bones have a dense cortical shell and a trabecular / medullary
     interior, the diaphysis is a tube (bright cortices, darker canal), the teardrop a dense rim,
     the fossa a thinner part of the pelvic wall.  Soft tissue is an elliptic trunk that splits
-    into two thighs.  Then Beer-Lambert with a heel-effect exposure gradient, Poisson-like
-    quantum noise, Gaussian detector blur, log transform, mild unsharp masking (CR processing)
-    and windowing to 12/14/16-bit stored values; MONOCHROME1 images store the inverted values.
-    Implants have a very high attenuation and saturate.
+    into two thighs.  Then Beer-Lambert with a heel-effect exposure gradient, scatter (a broad
+    blur of the photons that interact in the patient), Poisson-like quantum noise, Gaussian
+    detector blur, log transform, mild unsharp masking (CR processing) and windowing to
+    12/14/16-bit stored values; MONOCHROME1 images store the inverted values.
+    Metal (implants, fixation, lead side markers) attenuates strongly; burned-in text is set to
+    display white after processing.
+
+Findings (``note`` column)
+    Osteoarthritis, acetabular protrusion, excluded hardware (arthroplasty, dynamic hip screw and
+    plate, cannulated screws), lead side markers and burned-in text: see :func:`_render_hip`,
+    :func:`_fixation` and :func:`render_radiograph`.  Counts are exact (see :func:`_plan`).
 
 Everything is deterministic: the same ``seed`` gives byte-identical files (UIDs are derived
 from the seed, no wall-clock values are used).
