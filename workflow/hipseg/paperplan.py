@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dataset, nnunet, synth
+from . import dataset, nnunet, samplesheet, synth
 from .crop import CropRule, crop_case
 from .io import write_json
 
@@ -133,13 +133,12 @@ def check(
     t_gen = time.perf_counter() - t0
     manifests = []
     rule = CropRule()
-    for line in tsv.read_text().splitlines()[1:]:
-        iid, patient, dicom, labels, hips, _, note = line.split("\t")
+    for row in samplesheet.read(tsv).itertuples():  # every joint trains: a planning sample
+        out = work / "crops" / row.id
         crop_case(
-            iid, tsv.parent / dicom, tsv.parent / labels, hips, work / "crops" / iid, rule,
-            patient, "train", note,
-        )  # fmt: skip
-        manifests.append(work / "crops" / iid / "manifest.json")
+            row.id, row.dicom, row.labels, row.hips, out, rule, row.patient, "train", row.note
+        )
+        manifests.append(out / "manifest.json")
     root = work / "nnunet"
     dataset.build(
         manifests, root / "nnUNet_raw", DATASET_ID, DATASET_NAME, 0.5, 0, work / "dataset"
@@ -162,7 +161,7 @@ def check(
             "how": "all radiographs"
             if radiographs is None
             else f"{len(ids)} radiographs with both hips usable, stratified by pixel spacing",
-            "joints": cases.get("joints_used", cases.get("n_joints")),
+            "joints": cases["n_joints"],
         },
         "full_set": full_set_summary("paper", seed),
         "planned": planned,
