@@ -200,7 +200,7 @@ def test_evaluate_label_out_of_range(fabricated, tmp_path):
     a[0, 0] = 7
     write_image_2d(bad, a, SPACING)
     out = tmp_path / "eval_label"
-    with pytest.raises(InputError, match="outside 0-5") as exc:
+    with pytest.raises(InputError, match="outside 0–5") as exc:
         evaluate(gt_dir, pred_root, models, out)
     assert str(bad) in str(exc.value)
     assert not out.exists() or not any(out.iterdir())

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import LABELS
+from .labels import BY_VALUE, LABELS
 from .errors import HipsegError, InputError
 from .io import write_json, write_text
 
@@ -127,7 +127,7 @@ def build(
         "name": name,
         "description": "One hip joint per image from AP pelvis radiographs (hipseg)",
         "channel_names": {"0": channel_name},
-        "labels": {"background": 0, **{v: k for k, v in LABELS.items()}},
+        "labels": {"background": 0, **{lab.name: lab.value for lab in LABELS}},
         "numTraining": n_train,
         "file_ending": ".nii.gz",
     }
@@ -168,7 +168,7 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
         "joint_image_sizes": {"rows": _stats(used["rows"]), "cols": _stats(used["cols"])},
         "spacings": dict(sorted(spacing.items())),
         "label_area_fractions": {
-            LABELS[int(k)]: float(pixels[k].sum() / total) for k in sorted(pixels, key=int)
+            BY_VALUE[int(k)].name: float(pixels[k].sum() / total) for k in sorted(pixels, key=int)
         },
     }
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import LABEL_COLORS
+from .labels import LABELS
 
 
 def overlay_rgba(lab: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """RGBA image of a label map in the paper's Fig. 2 colours (background transparent)."""
     rgba = np.zeros((*lab.shape, 4), dtype=float)
-    for k, col in LABEL_COLORS.items():
-        m = lab == k
-        rgba[m, :3] = col
+    for label in LABELS:
+        m = lab == label.value
+        rgba[m, :3] = label.color
         rgba[m, 3] = alpha
     return rgba
 

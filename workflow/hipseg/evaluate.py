@@ -27,13 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import LABELS
+from .labels import BY_VALUE, MODELS, N_CLASSES, VALUE_RANGE, VALUES
 from .errors import InputError
 from .io import atomic_path, read_image_2d, write_json
 
-MODELS = ["fold_0", "fold_1", "fold_2", "fold_3", "fold_4", "fold_all", "ensemble"]
 STAT_COLUMNS = ["mean", "std", "median", "max", "min"]
-N_CLASSES = 6  # background + L1..L5
 NIFTI_SUFFIX = ".nii.gz"
 
 
@@ -62,7 +60,7 @@ def _dice_from_confusion(
 
 
 def dice_scores(
-    gt: np.ndarray, pred: np.ndarray, labels: Sequence[int] = (1, 2, 3, 4, 5)
+    gt: np.ndarray, pred: np.ndarray, labels: Sequence[int] = VALUES
 ) -> dict[int, float]:
     """Dice of each label between two label maps of equal shape.
 
@@ -101,13 +99,13 @@ def _read_labels(path: Path) -> np.ndarray:
         raise InputError(path, "is an empty image")
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-            raise InputError(path, "holds non-integer label values (expected integers 0-5)")
+            raise InputError(path, f"holds non-integer label values (expected integers {VALUE_RANGE})")
     lo, hi = arr.min(), arr.max()
     if lo < 0 or hi > N_CLASSES - 1:
         bad = np.unique(arr[(arr < 0) | (arr > N_CLASSES - 1)])[:10]
         raise InputError(
             path,
-            f"holds label value(s) {', '.join(str(v) for v in bad.tolist())} outside 0-5",
+            f"holds label value(s) {', '.join(str(v) for v in bad.tolist())} outside {VALUE_RANGE}",
         )
     return arr.astype(np.uint8, copy=False)
 
@@ -166,7 +164,7 @@ def evaluate(
     if not gt_files:
         raise InputError(gt_dir, f"contains no ground-truth *{NIFTI_SUFFIX} files")
     cases = [_case_name(p) for p in gt_files]
-    labels = sorted(LABELS)
+    labels = list(VALUES)
 
     # Cheap existence check of every prediction first, so a missing file fails fast.
     missing = [
@@ -202,7 +200,7 @@ def evaluate(
                     {
                         "model": model,
                         "case": case,
-                        "label": LABELS[lab],
+                        "label": BY_VALUE[lab].name,
                         "dice": dice,
                         "gt_pixels": n_gt,
                         "pred_pixels": n_pred,
@@ -242,7 +240,7 @@ def evaluate(
         best_model = ordered[0]
 
     best = dice[dice["model"] == best_model]
-    label_names = [LABELS[lab] for lab in labels]
+    label_names = [BY_VALUE[lab].name for lab in labels]
     table2 = pd.DataFrame(
         [_stats(best.loc[best["label"] == name, "dice"]) for name in label_names],
         index=pd.Index(label_names, name="label"),

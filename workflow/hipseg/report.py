@@ -35,12 +35,17 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
-from . import LABEL_COLORS, LABEL_DESCRIPTIONS, LABELS  # noqa: E402
+from .labels import LABELS as _LABEL_DEFS  # noqa: E402
 from . import __version__ as HIPSEG_VERSION  # noqa: E402
 from .display import overlay_rgba, window  # noqa: E402
 from .errors import InputError  # noqa: E402
-from .evaluate import MODELS, STAT_COLUMNS  # noqa: E402
+from .evaluate import STAT_COLUMNS  # noqa: E402
+from .labels import MODELS  # noqa: E402
 from .io import read_image_2d, write_text  # noqa: E402
+
+LABELS = {lab.value: lab.name for lab in _LABEL_DEFS}
+LABEL_DESCRIPTIONS = {lab.name: lab.description for lab in _LABEL_DEFS}
+LABEL_COLORS = {lab.value: lab.color for lab in _LABEL_DEFS}
 
 # ------------------------------------------------------------------------------------------------
 # Reference values published in the paper (Blažková, Tables I and II, Section III).
