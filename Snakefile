@@ -32,6 +32,16 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# Rules that only check or move a few files run in the Snakemake process itself, never as
+# cluster jobs (each cluster job waits in a queue).
+localrules:
+    validate_samples,
+    deid_summary,
+    dataset,
+    splits,
+    report,
+
+
 rule all:
     default_target: True
     input:

@@ -54,7 +54,7 @@ def crop_all(sheet: Path, out: Path) -> list[Path]:
             row.labels,
             row.hips,
             out / row.id,
-            CropRule(),
+            CropRule.from_config({}),
             deid.pseudonym(deid.DEMO_KEY, row.patient),
             row.split,
             row.note,

@@ -7,6 +7,7 @@ import SimpleITK as sitk
 from hipseg import deid, samplesheet
 from hipseg.crop import CropRule, crop_case, split_joints
 from hipseg.dicomio import read_radiograph
+from hipseg.errors import HipsegError
 
 
 def test_split_and_mirror_semantics():
@@ -30,10 +31,13 @@ def test_split_and_mirror_semantics():
 
 
 def test_crop_rule_validation():
-    with pytest.raises(ValueError, match="split_at"):
+    with pytest.raises(HipsegError, match="crop.split_at"):
         CropRule.from_config({"split_at": 0.95})
-    with pytest.raises(ValueError, match="mirror"):
+    with pytest.raises(HipsegError, match="crop.mirror"):
         CropRule.from_config({"mirror": "up"})
+    with pytest.raises(HipsegError, match="crop.rows"):
+        CropRule.from_config({"rows": [0.8, 0.2]})
+    assert CropRule.from_config('{"rows": [0.1, 0.9]}').rows == (0.1, 0.9)
 
 
 def test_crop_case_writes_2d_nifti_with_true_spacing(demo_data, tmp_path):

@@ -58,7 +58,8 @@ def test_build_writes_an_nnunet_raw_dataset(demo_data, tmp_path):
 
     df = samplesheet.read(demo_data)
     manifests = crop_all(demo_data, tmp_path / "joints")
-    ds_dir = dataset.build(manifests, tmp_path / "raw", 7, "Hip", 0.34, 0, tmp_path / "ds")
+    options = dataset.DatasetOptions.from_config({"id": 7, "name": "Hip", "test_fraction": 0.34})
+    ds_dir = dataset.build(manifests, tmp_path / "raw", options, tmp_path / "ds")
     assert ds_dir.name == "Dataset007_Hip"
     meta = json.loads((ds_dir / "dataset.json").read_text())
     assert meta["labels"] == {"background": 0, "L1": 1, "L2": 2, "L3": 3, "L4": 4, "L5": 5}
@@ -75,5 +76,5 @@ def test_build_writes_an_nnunet_raw_dataset(demo_data, tmp_path):
     assert summary["n_joints"] == len(cases)
     assert summary["n_joints"] + summary["n_excluded"] == 2 * len(df)
     # (6 synthetic patients: 3 folds, so that every fold keeps a patient to validate on)
-    splits = dataset.write_splits(tmp_path / "ds" / "cases.tsv", tmp_path / "splits.json", 3, 0)
+    splits = dataset.write_splits(tmp_path / "ds" / "cases.tsv", tmp_path / "splits.json", 0, 3)
     assert json.loads((tmp_path / "splits.json").read_text()) == splits

@@ -40,9 +40,27 @@ def test_conda_env_matches_pyproject_and_lock(repo):
     assert int(lock["pydicom"].split(".")[0]) >= 3
 
 
-def test_every_rule_names_the_conda_env(repo):
-    rules = sorted((repo / "workflow" / "rules").glob("*.smk"))
-    for path in rules:
-        text = path.read_text()
-        n_rules = len(re.findall(r"^(?:rule|checkpoint) \w+:", text, flags=re.M))
-        assert text.count("CONDA_ENV") >= n_rules, f"{path.name}: a rule lacks conda: CONDA_ENV"
+def test_every_rule_names_the_conda_env(repo, snakemake_env, tmp_path):
+    """Snakemake's linter, which sees the rules as Snakemake parses them, finds no rule without
+    an environment; the same linter does flag a copy of the workflow where one rule lacks it."""
+    import shutil
+    import subprocess
+
+    def lint(root):
+        proc = subprocess.run(
+            ["snakemake", "--lint"], cwd=root, env=snakemake_env, capture_output=True, text=True
+        )
+        return proc.stdout + proc.stderr
+
+    missing = "Specify a conda environment or container for each rule"
+    assert missing not in lint(repo)
+    copy = tmp_path / "wf"
+    copy.mkdir()
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        src = repo / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / name)
+    rule = copy / "workflow" / "rules" / "evaluate.smk"
+    rule.write_text(rule.read_text().replace("    conda:\n        CONDA_ENV\n", ""))
+    assert "Lints for rule evaluate" in lint(copy) and missing in lint(copy)
+    env_file = (repo / "workflow" / "rules" / "../../envs/hipseg.yaml").resolve()
+    assert env_file.is_file()

@@ -14,16 +14,20 @@ from hipseg.errors import InputError
 pytestmark = pytest.mark.slow
 
 TINY = dict(
+    trainer="nnUNetTrainerHipsegShort",
     epochs=2,
     iterations_per_epoch=2,
     val_iterations_per_epoch=1,
     checkpoint_every=1,
     device="cpu",
-    threads=1,
     n_proc_da=0,
     validate=False,
     seed=0,
 )
+
+
+def tiny(**changes) -> nnunet.TrainOptions:
+    return nnunet.TrainOptions.from_config({**TINY, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +38,13 @@ def planned(demo_data, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("nn")
     manifests = crop_all(demo_data, root / "joints")
-    dataset.build(manifests, root / "nnunet" / "nnUNet_raw", 42, "Tiny", 0.2, 0, root / "ds")
+    ds = dataset.DatasetOptions.from_config({"id": 42, "name": "Tiny", "test_fraction": 0.2})
+    dataset.build(manifests, root / "nnunet" / "nnUNet_raw", ds, root / "ds")
     manifest = root / "pre.json"
-    plans = nnunet.plan_and_preprocess(
-        root / "nnunet",
-        42,
-        plans_overrides={"base_num_features": 8, "max_num_features": 64},
-        manifest=manifest,
+    options = nnunet.PlanOptions.from_config(
+        {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}}
     )
+    plans = nnunet.plan_and_preprocess(root / "nnunet", 42, options, manifest=manifest)
     return root, plans, manifest
 
 
@@ -68,15 +71,15 @@ def test_plan_is_2d_with_true_spacing_and_overrides(planned):
 def test_training_requires_splits(planned):
     root, _, _ = planned
     with pytest.raises(InputError, match="splits_final.json"):
-        nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **TINY)
+        nnunet.train(root / "nnunet", 42, "0", tiny(), threads=1)
 
 
 def test_train_resume_and_predict(planned, tmp_path):
     from hipseg import dataset
 
     root, plans_file, _ = planned
-    dataset.write_splits(root / "ds" / "cases.tsv", plans_file.parent / "splits_final.json", 5, 0)
-    final = nnunet.train(root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **TINY)
+    dataset.write_splits(root / "ds" / "cases.tsv", plans_file.parent / "splits_final.json", 0)
+    final = nnunet.train(root / "nnunet", 42, "0", tiny(), threads=1)
     fold_dir = final.parent
     ckpt = torch.load(final, map_location="cpu", weights_only=False)
     assert ckpt["current_epoch"] == 2 and ckpt["trainer_name"] == "nnUNetTrainerHipsegShort"
@@ -87,9 +90,7 @@ def test_train_resume_and_predict(planned, tmp_path):
     (fold_dir / nnunet.SETTINGS_FILE).write_text(json.dumps(settings))
     shutil.copyfile(final, fold_dir / "checkpoint_latest.pth")
     final.unlink()
-    nnunet.train(
-        root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **{**TINY, "epochs": 3}
-    )
+    nnunet.train(root / "nnunet", 42, "0", tiny(epochs=3), threads=1)
     log = sorted(fold_dir.glob("training_log_*.txt"), key=os.path.getmtime)[-1].read_text()
     assert "hipseg: resuming from" in log
     assert "Epoch 2" in log and "Epoch 0\n" not in log.split("hipseg: resuming from")[-1]
@@ -97,9 +98,7 @@ def test_train_resume_and_predict(planned, tmp_path):
 
     # changed settings: stale checkpoints are dropped and training starts over
     (fold_dir / "checkpoint_latest.pth").write_bytes(b"stale")
-    nnunet.train(
-        root / "nnunet", 42, "0", trainer="nnUNetTrainerHipsegShort", **{**TINY, "epochs": 1}
-    )
+    nnunet.train(root / "nnunet", 42, "0", tiny(epochs=1), threads=1)
     assert torch.load(final, map_location="cpu", weights_only=False)["current_epoch"] == 1
     assert not (fold_dir / "checkpoint_latest.pth").exists()
 
@@ -111,9 +110,8 @@ def test_train_resume_and_predict(planned, tmp_path):
         raw / "imagesTs",
         out,
         root / "nnunet",
-        device="cpu",
+        nnunet.PredictOptions.from_config({"device": "cpu", "mirroring": False}),
         threads=1,
-        mirroring=False,
     )
     cases = sorted(p.name.replace("_0000.nii.gz", "") for p in (raw / "imagesTs").iterdir())
     assert sorted(p.name.replace(".nii.gz", "") for p in out.glob("*.nii.gz")) == cases

@@ -1,20 +1,49 @@
-"""The ``hipseg`` command: one subcommand per workflow stage (the Snakemake rules call these)."""
+"""The ``hipseg`` command: one subcommand per workflow stage (the Snakemake rules call these).
+
+A stage's arguments are of two kinds:
+
+* **paths and ids** (what the rule's inputs, outputs and wildcards decide) are flags;
+* **its options** (its config section) come as one JSON value, ``--options``, read into the
+  stage's options object (:mod:`hipseg.options`). Every option can also be given as its own flag,
+  generated from the same object (``hipseg train --help`` lists them); a flag overrides the JSON.
+
+Every user-facing failure is a :class:`~hipseg.errors.HipsegError` naming the file or option; it
+is printed as one line (no traceback) and the command exits with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from .errors import HipsegError
+from .options import StageOptions, add_flags
 
 
+def _options(cls: type[StageOptions], a: argparse.Namespace) -> StageOptions:
+    """The stage's options: ``--options`` JSON, then any option flag given on top of it."""
+    values = {}
+    if a.options:
+        try:
+            values = json.loads(a.options)
+        except json.JSONDecodeError as exc:
+            raise HipsegError(f"--options: not valid JSON ({exc})") from exc
+    for name in list(vars(a)):
+        if name.startswith("opt_") and getattr(a, name) is not None:
+            values[name.removeprefix("opt_")] = getattr(a, name)
+    return cls.from_config(values, source=f"hipseg {a.command} options")
+
+
+# ------------------------------------------------------------------------------------------------
+# Stage handlers (imports are local: `hipseg --help` must not import torch)
+# ------------------------------------------------------------------------------------------------
 def _synth(a):
     from . import synth
 
+    o = _options("synth:SynthOptions", a)
     tsv = synth.generate(
-        a.out, preset=a.preset, seed=a.seed, n_patients=a.n_patients, only=a.only or None
+        a.out, preset=o.preset, seed=o.seed, n_patients=o.n_patients, only=a.only or None
     )
     if a.montage:
         synth.montage(tsv, a.montage)
@@ -26,8 +55,7 @@ def _synth(a):
 def _paper_plan(a):
     from . import paperplan
 
-    n = None if a.radiographs == 0 else a.radiographs
-    r = paperplan.check(a.work, a.out, radiographs=n, seed=a.seed, processes=a.processes)
+    r = paperplan.check(a.work, a.out, _options("paperplan:PaperPlanOptions", a), a.processes)
     for key, ok in r["match"].items():
         print(f"{key:14s} planned {r['planned'][key]!s:24s} paper {r['paper'][key]!s:24s}"
               f" {'ok' if ok else 'DIFFERS'}")  # fmt: skip
@@ -40,47 +68,21 @@ def _validate(a):
 
     df = samplesheet.validate(a.sheet, check_pixels=not a.no_pixels)
     if a.out:
-        from .io import write_text
-
-        write_text(a.out, df.to_csv(sep="\t", index=False))
+        samplesheet.write_pseudonymised(df, a.out, use_demo_key=a.demo_key)
     print(f"{a.sheet}: {len(df)} radiographs, {df['patient'].nunique()} patients — OK")
-
-
-def _deid_options(a):
-    from .deid import Options
-
-    chars = [c.strip() for c in a.retain_patient_characteristics.split(",") if c.strip()]
-    try:
-        keep_private = tuple(str(e) for e in json.loads(a.keep_private))
-        regions = tuple(tuple(float(v) for v in r) for r in json.loads(a.blank_regions))
-    except (TypeError, ValueError) as exc:
-        raise HipsegError(f"--keep-private/--blank-regions: not a JSON list ({exc})") from exc
-    return Options(
-        retain_longitudinal=a.retain_longitudinal,
-        retain_patient_characteristics=tuple(chars),
-        retain_device_identity=a.retain_device_identity,
-        keep_private=keep_private,
-        blank_regions=regions,
-        on_burned_in=a.on_burned_in,
-    )
 
 
 def _deid(a):
     from . import deid
-    from .io import write_json
 
-    options = _deid_options(a)
-    key, source = deid.load_key(a.demo_key)
-    record = deid.deidentify(a.dicom, a.out, key, a.patient, options)
-    record.update(id=a.id, key_source=source)
-    write_json(a.audit, record)
+    deid.deidentify_case(a.sheet, a.id, a.out, a.audit, _options(deid.Options, a))
 
 
 def _anonymise(a):
     from . import deid
 
-    options = _deid_options(a)
-    key, source = deid.load_key(a.demo_key)
+    options = _options(deid.Options, a)
+    key, source = deid.load_key(options.use_demo_key)
     if source == "demo":
         print(
             "hipseg anonymise: warning: the public demo key is for synthetic data only; "
@@ -94,32 +96,21 @@ def _anonymise(a):
 
 
 def _crop(a):
-    from .crop import CropRule, crop_case
+    from .crop import CropRule, crop_deidentified
 
-    audit = json.loads(Path(a.audit).read_text())
-    rule = CropRule.from_config(json.loads(a.rule))
-    crop_case(a.id, a.dicom, a.labels, a.hips, a.out_dir, rule, audit["patient"], a.split, a.note)
+    crop_deidentified(a.id, a.dicom, a.audit, a.labels, a.out_dir, _options(CropRule, a))
 
 
 def _dataset(a):
     from . import dataset
 
-    dataset.build(
-        a.manifests,
-        a.raw_root,
-        a.dataset_id,
-        a.name,
-        a.test_fraction,
-        a.seed,
-        a.out_dir,
-        channel_name=a.channel_name,
-    )
+    dataset.build(a.manifests, a.raw_root, _options("dataset:DatasetOptions", a), a.out_dir)
 
 
 def _splits(a):
     from . import dataset
 
-    dataset.write_splits(a.cases, a.out, a.folds, a.seed)
+    dataset.write_splits(a.cases, a.out, _options("dataset:DatasetOptions", a).seed)
 
 
 def _plan(a):
@@ -128,11 +119,8 @@ def _plan(a):
     nnunet.plan_and_preprocess(
         a.nnunet_root,
         a.dataset_id,
-        a.configuration,
-        a.planner,
-        json.loads(a.overrides) if a.overrides else None,
+        _options("nnunet:PlanOptions", a),
         num_processes=a.processes,
-        gpu_memory_target_gb=a.gpu_memory_gb,
         manifest=a.manifest,
     )
 
@@ -140,37 +128,16 @@ def _plan(a):
 def _train(a):
     from . import nnunet
 
-    nnunet.train(
-        a.nnunet_root,
-        a.dataset_id,
-        a.fold,
-        trainer=a.trainer,
-        configuration=a.configuration,
-        epochs=a.epochs,
-        iterations_per_epoch=a.iterations,
-        val_iterations_per_epoch=a.val_iterations,
-        checkpoint_every=a.checkpoint_every,
-        device=a.device,
-        threads=a.threads,
-        n_proc_da=a.n_proc_da,
-        validate=a.validate,
-        seed=a.seed,
-    )
+    options = _options("nnunet:TrainOptions", a)
+    nnunet.train(a.nnunet_root, a.dataset_id, a.fold, options, a.configuration, a.threads)
 
 
 def _predict(a):
     from . import nnunet
 
+    options = _options("nnunet:PredictOptions", a)
     nnunet.predict(
-        a.model_dir,
-        a.folds,
-        a.input,
-        a.output,
-        a.nnunet_root,
-        device=a.device,
-        threads=a.threads,
-        mirroring=a.mirroring,
-        tile_step_size=a.step,
+        a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options, threads=a.threads
     )
 
 
@@ -196,12 +163,12 @@ def _report(a):
         images_dir=a.images_dir,
         labels_dir=a.labels_dir,
         predictions_root=a.predictions_root,
-        config=json.loads(a.config_json),
+        config=json.loads(a.config_json) if a.config_json else {},
         deid_summary=a.deid_summary,
         benchmarks_dir=a.benchmarks_dir,
         template=a.template,
         out_html=a.out,
-        worst_k=a.worst_k,
+        worst_k=_options("report:ReportOptions", a).worst_cases,
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
@@ -217,200 +184,121 @@ def _install_profile(a):
         print(f"  use: snakemake --profile {name} ...")
 
 
-def _deid_flags(s) -> None:
-    from .deid import DEFAULT_PATIENT_CHARACTERISTICS
-
-    s.add_argument(
-        "--retain-longitudinal",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="Retain Longitudinal Temporal Information with Modified Dates (per-patient shift)",
-    )
-    s.add_argument(
-        "--retain-patient-characteristics",
-        default=",".join(DEFAULT_PATIENT_CHARACTERISTICS),
-        help="comma-separated keywords kept by Retain Patient Characteristics ('' = option off)",
-    )
-    s.add_argument("--retain-device-identity", action=argparse.BooleanOptionalAction, default=False)
-    s.add_argument(
-        "--keep-private", default="[]", help="JSON list of 'GGGG,EE,Creator' private tags to keep"
-    )
-    s.add_argument(
-        "--blank-regions", default="[]", help="JSON list of [x0, y0, x1, y1] fractions to blank"
-    )
-    s.add_argument("--on-burned-in", choices=["flag", "error"], default="flag")
+# ------------------------------------------------------------------------------------------------
+# The parser: (name, help, handler, options class, [(flag, argparse keywords), ...])
+# ------------------------------------------------------------------------------------------------
+def _req(help_text: str = "", **kw) -> dict:
+    return {"required": True, "help": help_text, **kw}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hipseg", description=__doc__)
+def _options_class(ref: str | None) -> type[StageOptions] | None:
+    """``"nnunet:TrainOptions"`` → the class (imported only for the command being run)."""
+    if ref is None:
+        return None
+    from importlib import import_module
+
+    module, name = ref.split(":")
+    return getattr(import_module(f"hipseg.{module}"), name)
+
+
+def _commands() -> list[tuple]:
+    root = ("--nnunet-root", _req("folder holding nnUNet_raw, nnUNet_preprocessed, nnUNet_results"))
+    dataset_id = ("--dataset-id", _req(type=int))
+    return [
+        ("synth", "write the synthetic demo dataset (DICOM + label maps + sheet)", _synth,
+         "synth:SynthOptions",
+         [("--out", _req()), ("--montage", {"help": "also write a montage PNG"}),
+                              ("--gallery", {"help": "also write a PNG of one hip per finding"}),
+                              ("--only", {"nargs": "+", "metavar": "ID",
+                                          "help": "render only these radiographs"})]),
+        ("paper-plan", "run nnU-Net's planner on the paper-scale synthetic set and compare it "
+         "with the paper's plan", _paper_plan, "paperplan:PaperPlanOptions",
+         [("--out", _req("JSON with the plan, the paper's and the match")),
+          ("--work", _req("scratch directory (emptied, then removed)")),
+          ("--processes", {"type": int, "default": 1}),
+          ("--strict", {"action": "store_true", "help": "exit 1 if the plan differs"})]),
+        ("validate-samples", "check a sample sheet and every file it names", _validate, None,
+         [("sheet", {}), ("--no-pixels", {"action": "store_true",
+                                          "help": "skip reading the label maps"}),
+          ("--out", {"help": "write the sheet here, patients as keyed pseudonyms"}),
+          ("--demo-key", {"action": "store_true", "help": "pseudonymise with the demo key"})]),
+        ("deid", "de-identify the radiograph of one sample-sheet row (originals are never "
+         "modified; the patient value is read from the sheet, never from the command line)",
+         _deid, "deid:Options",
+         [("--sheet", _req("the sample sheet")), ("--id", _req("the row's id")),
+          ("--out", _req()), ("--audit", _req("JSON audit record (actions, never values)"))]),
+        ("anonymise", "de-identify a DICOM file or directory (PS3.15 Basic Profile; key from "
+         "$HIPSEG_DEID_KEY or $HIPSEG_DEID_KEY_FILE)", _anonymise, "deid:Options",
+         [("input", {"help": "a DICOM file or a directory (searched recursively)"}),
+          ("output", {"help": "the output file, or a directory that mirrors the input"})]),
+        ("crop", "split one de-identified radiograph into hip-joint images (2D NIfTI)", _crop,
+         "crop:CropRule",
+         [("--id", _req()), ("--dicom", _req("the de-identified DICOM")),
+          ("--audit", _req("its de-identification record (pseudonym, hips, split, note)")),
+          ("--labels", _req()), ("--out-dir", _req())]),
+        ("dataset", "write the nnU-Net raw dataset, split by patient", _dataset,
+         "dataset:DatasetOptions",
+         [("--manifests", _req(nargs="+")), ("--raw-root", _req()), ("--out-dir", _req())]),
+        ("splits", "write nnU-Net's splits_final.json, folds grouped by patient", _splits,
+         "dataset:DatasetOptions", [("--cases", _req()), ("--out", _req())]),
+        ("plan", "nnU-Net fingerprint, plan and preprocess", _plan, "nnunet:PlanOptions",
+         [root, dataset_id, ("--processes", {"type": int, "default": 1}),
+          ("--manifest", {"help": "write a JSON record of the preprocessed data here"})]),
+        ("train", "train one nnU-Net fold (0–4 or all); resumes after a kill", _train,
+         "nnunet:TrainOptions",
+         [root, dataset_id, ("--fold", _req()), ("--configuration", {"default": "2d"}),
+          ("--threads", {"type": int})]),
+        ("predict", "predict a folder with one fold or a fold ensemble", _predict,
+         "nnunet:PredictOptions",
+         [root, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
+          ("--output", _req()), ("--threads", {"type": int})]),
+        ("evaluate", "Dice per image and label; Table I and Table II", _evaluate, None,
+         [("--gt-dir", _req()), ("--pred-root", _req()), ("--models", _req(nargs="+")),
+          ("--out-dir", _req())]),
+        ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
+         [("--audits", _req(nargs="+")), ("--out", _req())]),
+        ("report", "write the self-contained HTML report", _report, "report:ReportOptions",
+         [("--evaluation-dir", _req()), ("--dataset-summary", _req()), ("--plans", _req()),
+          ("--images-dir", _req()), ("--labels-dir", _req()), ("--predictions-root", _req()),
+          ("--config-json", {"help": "the workflow config as JSON (provenance)"}),
+          ("--deid-summary", _req()), ("--benchmarks-dir", _req()), ("--template", _req()),
+          ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
+          ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
+          ("--out", _req())]),
+        ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
+         "--profile NAME` looks", _install_profile, None,
+         [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),
+          ("--dest", {"help": "profile folder (default: $XDG_CONFIG_HOME/snakemake or "
+                              "~/.config/snakemake)"}),
+          ("--force", {"action": "store_true", "help": "replace an existing link or file"})]),
+    ]  # fmt: skip
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the option flags are declared for ``command`` only (or for every command
+    when it is None), so that running one stage imports only that stage's module."""
+    p = argparse.ArgumentParser(prog="hipseg", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser(
-        "synth", help="write the synthetic demo dataset (DICOM + label maps + sheet)"
-    )
-    s.add_argument("--preset", default="demo")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--n-patients", type=int)
-    s.add_argument("--montage", help="also write a PNG montage with label overlays here")
-    s.add_argument("--gallery", help="also write a PNG with one hip per finding here")
-    s.add_argument("--only", nargs="+", metavar="ID", help="render only these radiographs")
-    s.set_defaults(func=_synth)
-
-    s = sub.add_parser(
-        "paper-plan",
-        help="run nnU-Net's planner on the paper-scale synthetic set and compare with the paper",
-    )
-    s.add_argument("--out", required=True, help="JSON with the plan, the paper's and the match")
-    s.add_argument("--work", required=True, help="scratch directory (emptied, then removed)")
-    s.add_argument("--radiographs", type=int, default=6, help="stratified subset size; 0 = all 83")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--processes", type=int, default=1)
-    s.add_argument("--strict", action="store_true", help="exit 1 if the plan differs")
-    s.set_defaults(func=_paper_plan)
-
-    s = sub.add_parser("validate-samples", help="check a sample sheet and every file it names")
-    s.add_argument("sheet")
-    s.add_argument("--no-pixels", action="store_true", help="skip reading the label maps")
-    s.add_argument("--out", help="write the normalised sheet (absolute paths) here")
-    s.set_defaults(func=_validate)
-
-    s = sub.add_parser("deid", help="de-identify one DICOM file (originals are never modified)")
-    s.add_argument("--id", required=True)
-    s.add_argument("--dicom", required=True)
-    s.add_argument("--patient", required=True, help="the sample sheet's patient value")
-    s.add_argument("--out", required=True)
-    s.add_argument("--audit", required=True, help="JSON audit record (actions, never values)")
-    s.add_argument("--demo-key", action="store_true", help="use the fixed demo key (demo only)")
-    _deid_flags(s)
-    s.set_defaults(func=_deid)
-
-    s = sub.add_parser(
-        "anonymise",
-        help="de-identify a DICOM file or directory (PS3.15 Basic Profile; key from "
-        "$HIPSEG_DEID_KEY or $HIPSEG_DEID_KEY_FILE)",
-    )
-    s.add_argument("input", help="a DICOM file or a directory (searched recursively)")
-    s.add_argument("output", help="the output file, or a directory that mirrors the input")
-    s.add_argument("--demo-key", action="store_true", help="use the fixed demo key (demo only)")
-    _deid_flags(s)
-    s.set_defaults(func=_anonymise)
-
-    s = sub.add_parser("crop", help="split one radiograph into hip-joint images (2D NIfTI)")
-    s.add_argument("--id", required=True)
-    s.add_argument("--dicom", required=True, help="the de-identified DICOM")
-    s.add_argument("--audit", required=True, help="its de-identification record (pseudonym)")
-    s.add_argument("--labels", required=True)
-    s.add_argument("--hips", default="both", choices=["both", "left", "right", "none"])
-    s.add_argument("--split", default="", choices=["", "train", "test"])
-    s.add_argument("--note", default="")
-    s.add_argument("--rule", default="{}", help="crop rule as JSON (split_at, rows, mirror, …)")
-    s.add_argument("--out-dir", required=True)
-    s.set_defaults(func=_crop)
-
-    s = sub.add_parser("dataset", help="write the nnU-Net raw dataset, split by patient")
-    s.add_argument("--manifests", nargs="+", required=True)
-    s.add_argument("--raw-root", required=True)
-    s.add_argument("--dataset-id", type=int, required=True)
-    s.add_argument("--name", required=True)
-    s.add_argument("--test-fraction", type=float, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--channel-name", default="xray")
-    s.add_argument("--out-dir", required=True)
-    s.set_defaults(func=_dataset)
-
-    s = sub.add_parser("splits", help="write nnU-Net's splits_final.json, folds grouped by patient")
-    s.add_argument("--cases", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--folds", type=int, default=5)
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_splits)
-
-    s = sub.add_parser("plan", help="nnU-Net fingerprint, plan and preprocess")
-    s.add_argument("--nnunet-root", required=True)
-    s.add_argument("--dataset-id", type=int, required=True)
-    s.add_argument("--configuration", default="2d")
-    s.add_argument("--planner", default="ExperimentPlanner")
-    s.add_argument("--overrides", default="", help="JSON plans overrides")
-    s.add_argument("--processes", type=int, default=1)
-    s.add_argument("--gpu-memory-gb", type=float)
-    s.add_argument("--manifest", help="write a JSON record of the preprocessed data here")
-    s.set_defaults(func=_plan)
-
-    s = sub.add_parser("train", help="train one nnU-Net fold (0–4 or all); resumes after a kill")
-    s.add_argument("--nnunet-root", required=True)
-    s.add_argument("--dataset-id", type=int, required=True)
-    s.add_argument("--fold", required=True)
-    s.add_argument("--trainer", default="nnUNetTrainer")
-    s.add_argument("--configuration", default="2d")
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--iterations", type=int)
-    s.add_argument("--val-iterations", type=int)
-    s.add_argument("--checkpoint-every", type=int)
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int)
-    s.add_argument("--n-proc-da", type=int)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--validate", action=argparse.BooleanOptionalAction, default=True)
-    s.set_defaults(func=_train)
-
-    s = sub.add_parser("predict", help="predict a folder with one fold or a fold ensemble")
-    s.add_argument("--nnunet-root", required=True)
-    s.add_argument("--model-dir", required=True)
-    s.add_argument("--folds", nargs="+", required=True)
-    s.add_argument("--input", required=True)
-    s.add_argument("--output", required=True)
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--threads", type=int)
-    s.add_argument("--step", type=float, default=0.5)
-    s.add_argument("--mirroring", action=argparse.BooleanOptionalAction, default=True)
-    s.set_defaults(func=_predict)
-
-    s = sub.add_parser("evaluate", help="Dice per image and label; Table I and Table II")
-    s.add_argument("--gt-dir", required=True)
-    s.add_argument("--pred-root", required=True)
-    s.add_argument("--models", nargs="+", required=True)
-    s.add_argument("--out-dir", required=True)
-    s.set_defaults(func=_evaluate)
-
-    s = sub.add_parser("deid-summary", help="summarise the de-identification audit records")
-    s.add_argument("--audits", nargs="+", required=True)
-    s.add_argument("--out", required=True)
-    s.set_defaults(func=_deid_summary)
-
-    s = sub.add_parser("report", help="write the self-contained HTML report")
-    s.add_argument("--evaluation-dir", required=True)
-    s.add_argument("--dataset-summary", required=True)
-    s.add_argument("--plans", required=True)
-    s.add_argument("--images-dir", required=True)
-    s.add_argument("--labels-dir", required=True)
-    s.add_argument("--predictions-root", required=True)
-    s.add_argument("--config-json", required=True, help="the workflow config as JSON")
-    s.add_argument("--deid-summary", required=True)
-    s.add_argument("--benchmarks-dir", required=True)
-    s.add_argument("--template", required=True)
-    s.add_argument("--montage")
-    s.add_argument("--gallery", help="PNG with one hip per finding (synthetic data)")
-    s.add_argument("--paper-plan", help="JSON of `hipseg paper-plan`: shown in the methods")
-    s.add_argument("--worst-k", type=int, default=3)
-    s.add_argument("--out", required=True)
-    s.set_defaults(func=_report)
-
-    s = sub.add_parser(
-        "install-profile",
-        help="link a cluster profile (metacentrum, slurm) where `snakemake --profile NAME` looks",
-    )
-    s.add_argument("names", nargs="+", metavar="NAME", help="metacentrum and/or slurm")
-    s.add_argument(
-        "--dest", help="profile folder (default: $XDG_CONFIG_HOME/snakemake or ~/.config/snakemake)"
-    )
-    s.add_argument("--force", action="store_true", help="replace an existing link or file")
-    s.set_defaults(func=_install_profile)
+    for name, help_text, handler, options_ref, arguments in _commands():
+        s = sub.add_parser(name, help=help_text, description=help_text)
+        for flag, kw in arguments:
+            s.add_argument(flag, **kw)
+        options_cls = _options_class(options_ref) if command in (None, name) else None
+        if options_cls is not None:
+            s.add_argument(
+                "--options",
+                metavar="JSON",
+                help=f"the '{options_cls.SECTION}' config section as JSON (as the rules pass it)",
+            )
+            add_flags(s, options_cls)
+        s.set_defaults(func=handler)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command else "").parse_args(argv)
     try:
         args.func(args)
     except HipsegError as exc:

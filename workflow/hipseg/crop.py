@@ -11,40 +11,33 @@ Side convention: standard AP display, the patient's right on the image left
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from .dicomio import read_radiograph
-from .errors import InputError
+from .errors import HipsegError, InputError
 from .io import read_image_2d, write_image_2d, write_json
+from .labels import MAX_LABEL, VALUE_RANGE, VALUES
+from .options import StageOptions
 
 
 @dataclass(frozen=True)
-class CropRule:
+class CropRule(StageOptions):
+    """The ``crop:`` section of the config (types, ranges and defaults in the config schema)."""
+
+    SECTION: ClassVar[str] = "crop"
     split_at: float = 0.5  # vertical split line as a fraction of the width
     rows: tuple[float, float] = (0.0, 1.0)  # kept row range as fractions of the height
     mirror: str = "right"  # which side is mirrored: right, left or none
     patient_right_on: str = "image_left"
 
-    @classmethod
-    def from_config(cls, cfg: dict) -> CropRule:
-        rule = cls(
-            split_at=float(cfg.get("split_at", 0.5)),
-            rows=tuple(float(v) for v in cfg.get("rows", (0.0, 1.0))),
-            mirror=str(cfg.get("mirror", "right")),
-            patient_right_on=str(cfg.get("patient_right_on", "image_left")),
-        )
-        if not 0.1 <= rule.split_at <= 0.9:
-            raise ValueError(f"crop.split_at must be within 0.1–0.9, got {rule.split_at}")
-        if not (len(rule.rows) == 2 and 0.0 <= rule.rows[0] < rule.rows[1] <= 1.0):
-            raise ValueError(f"crop.rows must be [start, stop] within 0–1, got {rule.rows}")
-        if rule.mirror not in ("right", "left", "none"):
-            raise ValueError(f"crop.mirror must be right, left or none, got {rule.mirror}")
-        if rule.patient_right_on not in ("image_left", "image_right"):
-            raise ValueError("crop.patient_right_on must be image_left or image_right")
-        return rule
+    def __post_init__(self):
+        if not self.rows[0] < self.rows[1]:
+            raise HipsegError(f"crop.rows must be [start, stop] with start < stop, got {self.rows}")
 
 
 def split_joints(
@@ -86,8 +79,8 @@ def crop_case(
         raise InputError(
             labels_path, f"label map shape {labels.shape} ≠ image shape {rad.pixels.shape}"
         )
-    if labels.min() < 0 or labels.max() > 5:
-        raise InputError(labels_path, "label values outside 0–5")
+    if labels.min() < 0 or labels.max() > MAX_LABEL:
+        raise InputError(labels_path, f"label values outside {VALUE_RANGE}")
     joints = split_joints(rad.pixels, labels.astype(np.uint8), rule)
     use = {"both": ("right", "left"), "left": ("left",), "right": ("right",), "none": ()}[hips]
     entries = []
@@ -113,9 +106,41 @@ def crop_case(
                 rows=int(img.shape[0]),
                 cols=int(img.shape[1]),
                 spacing=list(rad.spacing_xy),
-                label_pixels={str(v): int((lab == v).sum()) for v in range(1, 6)},
+                label_pixels={str(v): int((lab == v).sum()) for v in VALUES},
             )
         entries.append(entry)
     manifest = {"radiograph": case_id, "photometric": rad.photometric, "joints": entries}
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def crop_deidentified(
+    case_id: str,
+    dicom_path: str | Path,
+    audit_path: str | Path,
+    labels_path: str | Path,
+    out_dir: str | Path,
+    rule: CropRule,
+) -> dict:
+    """Crop a radiograph that hipseg de-identified: the pseudonym, hips, split and note come
+    from its audit record (the sample sheet's values never reach this stage)."""
+    from .deid import require_deidentified
+
+    require_deidentified(dicom_path)
+    try:
+        audit = json.loads(Path(audit_path).read_text(encoding="utf-8"))
+        case = audit["case"]
+        patient = audit["patient"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(audit_path, f"is not a de-identification audit record ({exc})") from exc
+    return crop_case(
+        case_id,
+        dicom_path,
+        labels_path,
+        case["hips"],
+        out_dir,
+        rule,
+        patient,
+        case["split"],
+        case["note"],
+    )

@@ -15,14 +15,17 @@ import json
 import random
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .labels import BY_VALUE, LABELS
 from .errors import HipsegError, InputError
 from .io import write_json, write_text
+from .labels import BACKGROUND, BY_VALUE, LABELS, N_FOLDS
+from .options import StageOptions
 
 
 def load_manifests(manifests: list[str | Path]) -> pd.DataFrame:
@@ -96,24 +99,42 @@ def grouped_folds(cases: pd.DataFrame, n_folds: int, seed: int) -> list[dict[str
     ]
 
 
+@dataclass(frozen=True)
+class DatasetOptions(StageOptions):
+    """The ``dataset:`` section of the config."""
+
+    SECTION: ClassVar[str] = "dataset"
+    id: int
+    name: str
+    test_fraction: float
+    seed: int
+    channel_name: str
+
+    @property
+    def folder(self) -> str:
+        """nnU-Net's folder name of the dataset, ``DatasetXXX_Name``."""
+        return dataset_name(self.id, self.name)
+
+
+def dataset_name(dataset_id: int, name: str) -> str:
+    """``DatasetXXX_Name``, nnU-Net's convention (the id zero-padded to three digits)."""
+    return f"Dataset{int(dataset_id):03d}_{name}"
+
+
 def build(
     manifests: list[str | Path],
     raw_root: str | Path,
-    dataset_id: int,
-    name: str,
-    test_fraction: float,
-    seed: int,
+    options: DatasetOptions,
     out_dir: str | Path,
-    channel_name: str = "xray",
 ) -> Path:
     """Write the nnU-Net raw dataset plus ``cases.tsv``/``summary.json`` into ``out_dir``."""
     joints = load_manifests(manifests)
     used = joints[~joints["excluded"]].copy()
     if used.empty:
         raise HipsegError("every hip is excluded: nothing to train on")
-    assignment = split_by_patient(used, test_fraction, seed)
+    assignment = split_by_patient(used, options.test_fraction, options.seed)
     used["subset"] = used["patient"].map(assignment)
-    ds_dir = Path(raw_root) / f"Dataset{int(dataset_id):03d}_{name}"
+    ds_dir = Path(raw_root) / options.folder
     tmp = ds_dir.with_name(ds_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
@@ -123,15 +144,19 @@ def build(
         shutil.copyfile(row.image, tmp / f"images{suffix}" / f"{row.case}_0000.nii.gz")
         shutil.copyfile(row.labels, tmp / f"labels{suffix}" / f"{row.case}.nii.gz")
     n_train = int((used["subset"] == "train").sum())
-    dataset_json = {
-        "name": name,
-        "description": "One hip joint per image from AP pelvis radiographs (hipseg)",
-        "channel_names": {"0": channel_name},
-        "labels": {"background": 0, **{lab.name: lab.value for lab in LABELS}},
-        "numTraining": n_train,
-        "file_ending": ".nii.gz",
-    }
-    write_json(tmp / "dataset.json", dataset_json)
+    from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+
+    generate_dataset_json(
+        str(tmp),
+        channel_names={0: options.channel_name},
+        labels={"background": BACKGROUND, **{lab.name: lab.value for lab in LABELS}},
+        num_training_cases=n_train,
+        file_ending=".nii.gz",
+        dataset_name=options.name,
+        description="One hip joint per image from AP pelvis radiographs (hipseg)",
+        license="the data provider's terms (radiographs of the sample sheet)",
+        converted_by="hipseg",
+    )
     shutil.rmtree(ds_dir, ignore_errors=True)
     tmp.rename(ds_dir)
 
@@ -177,7 +202,9 @@ def _stats(s: pd.Series) -> dict:
     return {"min": int(s.min()), "median": float(np.median(s)), "max": int(s.max())}
 
 
-def write_splits(cases_tsv: str | Path, out_json: str | Path, n_folds: int, seed: int) -> list:
+def write_splits(
+    cases_tsv: str | Path, out_json: str | Path, seed: int, n_folds: int = N_FOLDS
+) -> list:
     cases = pd.read_csv(cases_tsv, sep="\t", dtype=str)
     train = cases[cases["subset"] == "train"]
     folds = grouped_folds(train, n_folds, seed)

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labels import BY_VALUE, MODELS, N_CLASSES, VALUE_RANGE, VALUES
 from .errors import InputError
 from .io import atomic_path, read_image_2d, write_json
+from .labels import BY_VALUE, MODELS, N_CLASSES, VALUE_RANGE, VALUES
 
 STAT_COLUMNS = ["mean", "std", "median", "max", "min"]
 NIFTI_SUFFIX = ".nii.gz"
@@ -99,7 +99,9 @@ def _read_labels(path: Path) -> np.ndarray:
         raise InputError(path, "is an empty image")
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-            raise InputError(path, f"holds non-integer label values (expected integers {VALUE_RANGE})")
+            raise InputError(
+                path, f"holds non-integer label values (expected integers {VALUE_RANGE})"
+            )
     lo, hi = arr.min(), arr.max()
     if lo < 0 or hi > N_CLASSES - 1:
         bad = np.unique(arr[(arr < 0) | (arr > N_CLASSES - 1)])[:10]

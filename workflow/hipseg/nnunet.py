@@ -12,18 +12,54 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import HipsegError, InputError
 from .io import write_json
+from .labels import ALL_FOLD, TRAIN_FOLDS
+from .options import StageOptions
 
 TRAINERS_DIR = Path(__file__).parent / "trainers"
 SETTINGS_FILE = "hipseg_train_settings.json"
-FOLDS = ("0", "1", "2", "3", "4", "all")
 
 
-def dataset_name(dataset_id: int, name: str) -> str:
-    return f"Dataset{int(dataset_id):03d}_{name}"
+@dataclass(frozen=True)
+class PlanOptions(StageOptions):
+    """The ``nnunet:`` section: nnU-Net's planner and the workflow's changes to its plan."""
+
+    SECTION: ClassVar[str] = "nnunet"
+    configuration: str = "2d"
+    planner: str = "ExperimentPlanner"
+    gpu_memory_target_gb: float | None = None
+    plans_overrides: dict | None = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainOptions(StageOptions):
+    """The ``train:`` section (resources and threads are Snakemake's, not the stage's)."""
+
+    SECTION: ClassVar[str] = "train"
+    trainer: str = "nnUNetTrainer"
+    epochs: int = 1000
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    checkpoint_every: int = 50
+    device: str = "auto"
+    n_proc_da: int = 0
+    validate: bool = True
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class PredictOptions(StageOptions):
+    """The ``predict:`` section."""
+
+    SECTION: ClassVar[str] = "predict"
+    device: str = "auto"
+    mirroring: bool = True
+    tile_step_size: float = 0.5
 
 
 def configure_environment(
@@ -71,11 +107,8 @@ def _device(name: str):
 def plan_and_preprocess(
     nnunet_root: str | Path,
     dataset_id: int,
-    configuration: str = "2d",
-    planner: str = "ExperimentPlanner",
-    plans_overrides: dict | None = None,
+    options: PlanOptions | None = None,
     num_processes: int = 1,
-    gpu_memory_target_gb: float | None = None,
     manifest: str | Path | None = None,
     preprocess: bool = True,
 ) -> Path:
@@ -87,6 +120,9 @@ def plan_and_preprocess(
     """
     # nnU-Net's planner sets torch's thread count to nnUNet_n_proc_DA, which must be >= 1 (a
     # training in the same process may have set it to 0)
+    options = options or PlanOptions.from_config({})
+    configuration, planner = options.configuration, options.planner
+    plans_overrides = options.plans_overrides
     configure_environment(nnunet_root, n_proc_da=max(int(num_processes), 1))
     import nnunetv2
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
@@ -107,7 +143,7 @@ def plan_and_preprocess(
         int(dataset_id), num_processes=num_processes, check_dataset_integrity=True, clean=True
     )
     _, plans_identifier = plan_experiment_dataset(
-        int(dataset_id), planner_class, gpu_memory_target_in_gb=gpu_memory_target_gb
+        int(dataset_id), planner_class, gpu_memory_target_in_gb=options.gpu_memory_target_gb
     )
     name = _dataset_dir_name(nnunet_root, dataset_id)
     plans_file = Path(os.environ["nnUNet_preprocessed"]) / name / f"{plans_identifier}.json"
@@ -167,11 +203,16 @@ def apply_plans_overrides(plans: dict, configuration: str, overrides: dict) -> N
 
 
 def _dataset_dir_name(nnunet_root: str | Path, dataset_id: int) -> str:
-    raw = Path(nnunet_root) / "nnUNet_raw"
-    matches = sorted(raw.glob(f"Dataset{int(dataset_id):03d}_*"))
-    if len(matches) != 1:
-        raise InputError(raw, f"expected exactly one folder Dataset{int(dataset_id):03d}_*")
-    return matches[0].name
+    """nnU-Net's own lookup of the dataset folder (after :func:`configure_environment`)."""
+    from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
+
+    try:
+        return convert_id_to_dataset_name(int(dataset_id))
+    except RuntimeError as exc:
+        raw = Path(nnunet_root) / "nnUNet_raw"
+        raise InputError(
+            raw, f"no single nnU-Net dataset with id {int(dataset_id)} ({exc})"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- training
@@ -181,18 +222,10 @@ def train(
     nnunet_root: str | Path,
     dataset_id: int,
     fold: str,
-    trainer: str = "nnUNetTrainer",
+    options: TrainOptions | None = None,
     configuration: str = "2d",
-    plans_identifier: str = "nnUNetPlans",
-    epochs: int | None = None,
-    iterations_per_epoch: int | None = None,
-    val_iterations_per_epoch: int | None = None,
-    checkpoint_every: int | None = None,
-    device: str = "auto",
     threads: int | None = None,
-    n_proc_da: int | None = None,
-    validate: bool = True,
-    seed: int | None = None,
+    plans_identifier: str = "nnUNetPlans",
 ) -> Path:
     """Train one fold; resume from ``checkpoint_latest.pth`` when a run with the same settings
     was interrupted. Returns the path of ``checkpoint_final.pth``.
@@ -200,12 +233,15 @@ def train(
     Settings are recorded in the fold folder: if they differ from the recorded ones (say the number
     of epochs changed) the old checkpoints are removed and training starts over.
     """
-    if str(fold) not in FOLDS:
-        raise HipsegError(f"fold must be one of {FOLDS}, got {fold!r}")
-    configure_environment(nnunet_root, threads=threads, n_proc_da=n_proc_da)
+    fold = str(fold)
+    if fold not in TRAIN_FOLDS:
+        raise HipsegError(f"fold must be one of {', '.join(TRAIN_FOLDS)}, got {fold!r}")
+    o = options or TrainOptions.from_config({})
+    trainer = o.trainer
+    configure_environment(nnunet_root, threads=threads, n_proc_da=o.n_proc_da)
     dataset = _dataset_dir_name(nnunet_root, dataset_id)
     pre = Path(os.environ["nnUNet_preprocessed"]) / dataset
-    if fold != "all" and not (pre / "splits_final.json").is_file():
+    if fold != ALL_FOLD and not (pre / "splits_final.json").is_file():
         raise InputError(
             pre / "splits_final.json",
             "missing: write the patient-grouped splits before training (rule 'splits')",
@@ -213,29 +249,25 @@ def train(
     import torch
     from nnunetv2.run.run_training import get_trainer_from_args
 
-    if seed is not None:
-        torch.manual_seed(int(seed))
+    if o.seed is not None:
+        torch.manual_seed(int(o.seed))
         import numpy as np
 
-        np.random.seed(int(seed))
-    dev = _device(device)
+        np.random.seed(int(o.seed))
+    dev = _device(o.device)
     nn_trainer = get_trainer_from_args(
         dataset,
         configuration,
-        "all" if fold == "all" else int(fold),
+        ALL_FOLD if fold == ALL_FOLD else int(fold),
         trainer,
         plans_identifier,
         continue_training=False,
         device=dev,
     )
-    if epochs is not None:
-        nn_trainer.num_epochs = int(epochs)
-    if iterations_per_epoch is not None:
-        nn_trainer.num_iterations_per_epoch = int(iterations_per_epoch)
-    if val_iterations_per_epoch is not None:
-        nn_trainer.num_val_iterations_per_epoch = int(val_iterations_per_epoch)
-    if checkpoint_every is not None:
-        nn_trainer.save_every = int(checkpoint_every)
+    nn_trainer.num_epochs = int(o.epochs)
+    nn_trainer.num_iterations_per_epoch = int(o.iterations_per_epoch)
+    nn_trainer.num_val_iterations_per_epoch = int(o.val_iterations_per_epoch)
+    nn_trainer.save_every = int(o.checkpoint_every)
 
     _atomic_checkpoints(nn_trainer)
     out = Path(nn_trainer.output_folder)
@@ -248,7 +280,7 @@ def train(
         "num_iterations_per_epoch": nn_trainer.num_iterations_per_epoch,
         "num_val_iterations_per_epoch": nn_trainer.num_val_iterations_per_epoch,
         "plans_sha": _sha(pre / f"{plans_identifier}.json"),
-        "splits_sha": _sha(pre / "splits_final.json") if fold != "all" else None,
+        "splits_sha": _sha(pre / "splits_final.json") if fold != ALL_FOLD else None,
     }
     settings_file = out / SETTINGS_FILE
     previous = json.loads(settings_file.read_text()) if settings_file.is_file() else None
@@ -265,7 +297,7 @@ def train(
     final.unlink(missing_ok=True)
 
     nn_trainer.run_training()
-    if validate:
+    if o.validate:
         nn_trainer.perform_actual_validation(False)
     if not final.is_file():
         raise HipsegError(f"nnU-Net finished fold {fold} without writing {final}")
@@ -301,10 +333,8 @@ def predict(
     input_dir: str | Path,
     output_dir: str | Path,
     nnunet_root: str | Path,
-    device: str = "auto",
+    options: PredictOptions | None = None,
     threads: int | None = None,
-    mirroring: bool = True,
-    tile_step_size: float = 0.5,
     checkpoint: str = "checkpoint_final.pth",
 ) -> Path:
     """Predict every ``*_0000.nii.gz`` in ``input_dir`` with one fold or an ensemble of folds.
@@ -312,6 +342,7 @@ def predict(
     Several folds are ensembled the nnU-Net way (softmax averaged over the folds' networks).
     The output folder is written under a temporary name and renamed when complete.
     """
+    o = options or PredictOptions.from_config({})
     configure_environment(nnunet_root, threads=threads)
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -327,18 +358,18 @@ def predict(
     tmp = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    dev = _device(device)
+    dev = _device(o.device)
     predictor = nnUNetPredictor(
-        tile_step_size=tile_step_size,
+        tile_step_size=o.tile_step_size,
         use_gaussian=True,
-        use_mirroring=mirroring,
+        use_mirroring=o.mirroring,
         perform_everything_on_device=dev.type == "cuda",
         device=dev,
         allow_tqdm=False,
     )
     predictor.initialize_from_trained_model_folder(
         str(model_folder),
-        use_folds=tuple(f if f == "all" else int(f) for f in folds),
+        use_folds=tuple(f if f == ALL_FOLD else int(f) for f in folds),
         checkpoint_name=checkpoint,
     )
     if dev.type == "cuda":

@@ -13,7 +13,7 @@ radiographs with two usable hips, stratified by pixel spacing (sorted by spacing
 spaced quantiles), so that the subset's spacing distribution, and hence nnU-Net's median target
 spacing, mirrors the full set's. Every joint covers the same physical field (214 mm × 340–352 mm)
 whatever the spacing, so the median shape after resampling to the target spacing is that of the
-full set too. ``radiographs=None`` fingerprints all of them.
+full set too. ``radiographs: 0`` fingerprints all of them.
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from . import dataset, nnunet, samplesheet, synth
 from .crop import CropRule, crop_case
+from .errors import HipsegError
 from .io import write_json
+from .options import StageOptions
 
 DATASET_ID = 990
 DATASET_NAME = "HipPaperPlan"
@@ -52,7 +56,7 @@ def choose_subset(preset: str, seed: int, n: int | None) -> list[str]:
     if n is None or n >= len(rows):
         return [r["id"] for r in rows]
     if n < 1:
-        raise ValueError("radiographs must be >= 1")
+        raise HipsegError(f"paper_plan.radiographs must be 0 (all) or >= 1, got {n}")
     both = sorted((r for r in rows if r["hips"] == "both"), key=lambda r: (r["spacing"], r["id"]))
     pos = ((np.arange(n) + 0.5) / n * len(both)).astype(int)
     return sorted(both[i]["id"] for i in pos)
@@ -114,16 +118,27 @@ def full_set_summary(preset: str = "paper", seed: int = 0) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class PaperPlanOptions(StageOptions):
+    """The ``paper_plan:`` section (``radiographs: 0`` fingerprints all 83)."""
+
+    SECTION: ClassVar[str] = "paper_plan"
+    radiographs: int = 6
+    seed: int = 0
+
+
 def check(
     work_dir: str | Path,
     out_json: str | Path | None = None,
-    radiographs: int | None = 6,
-    seed: int = 0,
+    options: PaperPlanOptions | None = None,
     processes: int = 1,
     keep: bool = False,
 ) -> dict:
     """Render, crop, fingerprint and plan a (subset of the) ``paper`` preset; compare with the
     paper. ``work_dir`` is emptied first and removed afterwards unless ``keep``."""
+    options = options or PaperPlanOptions()
+    seed = options.seed
+    radiographs = options.radiographs or None  # 0: all radiographs
     work = Path(work_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -140,9 +155,10 @@ def check(
         )
         manifests.append(out / "manifest.json")
     root = work / "nnunet"
-    dataset.build(
-        manifests, root / "nnUNet_raw", DATASET_ID, DATASET_NAME, 0.5, 0, work / "dataset"
+    ds_options = dataset.DatasetOptions(
+        id=DATASET_ID, name=DATASET_NAME, test_fraction=0.5, seed=0, channel_name="xray"
     )
+    dataset.build(manifests, root / "nnUNet_raw", ds_options, work / "dataset")
     t1 = time.perf_counter()
     plans_file = nnunet.plan_and_preprocess(
         root, DATASET_ID, num_processes=processes, preprocess=False

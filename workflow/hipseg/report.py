@@ -21,8 +21,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib
 
@@ -35,13 +36,14 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
-from .labels import LABELS as _LABEL_DEFS  # noqa: E402
 from . import __version__ as HIPSEG_VERSION  # noqa: E402
 from .display import overlay_rgba, window  # noqa: E402
 from .errors import InputError  # noqa: E402
 from .evaluate import STAT_COLUMNS  # noqa: E402
-from .labels import MODELS  # noqa: E402
 from .io import read_image_2d, write_text  # noqa: E402
+from .labels import LABELS as _LABEL_DEFS  # noqa: E402
+from .labels import MODELS  # noqa: E402
+from .options import StageOptions  # noqa: E402
 
 LABELS = {lab.value: lab.name for lab in _LABEL_DEFS}
 LABEL_DESCRIPTIONS = {lab.name: lab.description for lab in _LABEL_DEFS}
@@ -148,6 +150,14 @@ _MODEL_COLORS = [
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "report.html.j2"
 _FIG_DPI = 110
 _MAX_DISPLAY_PX = 700  # longest side of an image panel in Fig. 5 (downsampled for the report)
+
+
+@dataclass(frozen=True)
+class ReportOptions(StageOptions):
+    """The ``report:`` section."""
+
+    SECTION: ClassVar[str] = "report"
+    worst_cases: int = 3
 
 
 def model_title(model: str) -> str:

@@ -14,20 +14,18 @@ Columns (tab-separated, header required):
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError, ValidationError
+from .labels import ID_RE, MAX_LABEL, VALUE_RANGE
 
 REQUIRED = ["id", "patient", "dicom", "labels"]
 OPTIONAL = {"hips": "both", "split": "", "note": ""}
 HIPS = ("both", "left", "right", "none")
 SPLITS = ("", "train", "test")
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-MAX_LABEL = 5
 
 
 def read(path: str | Path) -> pd.DataFrame:
@@ -52,6 +50,16 @@ def read(path: str | Path) -> pd.DataFrame:
     for col in ("dicom", "labels"):
         df[col] = [str((base / p).resolve()) if p else "" for p in df[col]]
     return df
+
+
+def row(path: str | Path, case_id: str) -> dict[str, str]:
+    """One row of the sheet by its id (paths resolved), as a dict of strings."""
+    df = read(path)
+    found = df[df["id"] == case_id]
+    if len(found) != 1:
+        what = "no row" if found.empty else f"{len(found)} rows"
+        raise InputError(path, f"{what} with id {case_id!r}")
+    return {k: str(v) for k, v in found.iloc[0].items()}
 
 
 def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
@@ -87,11 +95,11 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
         rows = [str(i + 2) for i in df.index[df["id"] == dup]]
         problems.append(f"{path}: duplicate id {dup!r} in rows {', '.join(rows)}")
     fixed = df[df["split"] != ""]
-    for patient, group in fixed.groupby("patient"):
+    for _, group in fixed.groupby("patient"):
         if group["split"].nunique() > 1:
             ids = ", ".join(group["id"])
-            problems.append(
-                f"{path}: patient {patient!r} has a fixed split in both train and test ({ids})"
+            problems.append(  # the ids, never the patient value (it may be a record number)
+                f"{path}: rows {ids} are one patient with a fixed split in both train and test"
             )
     if check_pixels:
         for _, row in df.iterrows():
@@ -115,7 +123,7 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
             bad = np.setdiff1d(np.unique(labels), np.arange(MAX_LABEL + 1))
             if bad.size:
                 shown = ", ".join(str(v) for v in bad[:8])
-                problems.append(f"{row['labels']}: label values outside 0–5: {shown}")
+                problems.append(f"{row['labels']}: label values outside {VALUE_RANGE}: {shown}")
     if problems:
         raise ValidationError(path, problems)
     return df
@@ -129,3 +137,15 @@ def _read_labels(path: str) -> np.ndarray:
         if not np.all(np.mod(arr, 1) == 0):
             raise InputError(path, "label map has non-integer values")
     return arr
+
+
+def write_pseudonymised(df: pd.DataFrame, out: str | Path, use_demo_key: bool = False) -> None:
+    """Write the validated sheet with every patient value replaced by its keyed pseudonym (the
+    same as the de-identified DICOM's PatientID): no sheet identifier leaves validation."""
+    from .deid import load_key, pseudonym
+    from .io import write_text
+
+    key, _ = load_key(use_demo_key)
+    table = df.copy()
+    table["patient"] = [pseudonym(key, p) for p in table["patient"]]
+    write_text(out, table.to_csv(sep="\t", index=False))

@@ -60,12 +60,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from .errors import HipsegError
 from .io import atomic_path, write_text
+from .options import StageOptions
 
 __all__ = ["PRESETS", "describe", "gallery", "generate", "montage", "render_radiograph"]
 
@@ -1005,9 +1008,21 @@ def describe(preset: str = "demo", seed: int = 0, n_patients: int | None = None)
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class SynthOptions(StageOptions):
+    """The ``demo:`` section (``enabled`` is the workflow's switch, not the generator's)."""
+
+    SECTION: ClassVar[str] = "demo"
+    preset: str = "demo"
+    seed: int = 0
+    n_patients: int | None = None
+
+
 def _preset(preset: str) -> dict:
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        raise HipsegError(
+            f"demo.preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}"
+        )
     return PRESETS[preset]
 
 

@@ -2,18 +2,22 @@ import json
 import shlex
 from pathlib import Path
 
-from snakemake.utils import validate
+from snakemake.utils import min_version, validate
 
-from hipseg import samplesheet
-from hipseg.nnunet import dataset_name
+from hipseg import labels, samplesheet
+from hipseg.dataset import dataset_name
+from hipseg.options import SCHEDULING_KEYS
+
+min_version("9.0")
+
 
 validate(config, "../schemas/config.schema.yaml")
 
 
 wildcard_constraints:
-    id=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    fold=r"[0-4]|all",
-    model=r"fold_[0-4]|fold_all|ensemble",
+    id=labels.ID_PATTERN,
+    fold="|".join(labels.TRAIN_FOLDS),
+    model="|".join(labels.MODELS),
 
 
 PKG_DIR = str(Path(workflow.basedir) / "workflow")
@@ -31,6 +35,7 @@ CONDA_ENV = "../../envs/hipseg.yaml"
 RESULTS = "results"
 DEMO_DIR = f"{RESULTS}/demo"
 NNUNET = f"{RESULTS}/nnunet"
+BENCH = f"{RESULTS}/benchmarks"
 DATASET = dataset_name(config["dataset"]["id"], config["dataset"]["name"])
 RAW_DIR = f"{NNUNET}/nnUNet_raw/{DATASET}"
 PRE_DIR = f"{NNUNET}/nnUNet_preprocessed/{DATASET}"
@@ -40,13 +45,22 @@ MODEL_DIR = f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nn
 PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
-MODELS = [*(f"fold_{f}" for f in range(5)), "fold_all", "ensemble"]
+MODELS = list(labels.MODELS)
 TEMPLATE = str(Path(workflow.basedir) / "workflow" / "templates" / "report.html.j2")
 # absolute: samples() also runs from input functions, where relative paths would resolve
 # against another file
 SAMPLES_SCHEMA = str(
     Path(workflow.basedir) / "workflow" / "schemas" / "samples.schema.yaml"
 )
+
+
+def options(section):
+    """A config section as one JSON parameter of its stage (read there into its options
+    object, hipseg.options). Snakemake compares params by value: the JSON carries every key
+    with its value, so any change reruns the stage; scheduling keys (resources, threads, …) are
+    left out, so changing them reruns nothing."""
+    values = {k: v for k, v in config[section].items() if k not in SCHEDULING_KEYS}
+    return json.dumps(values, sort_keys=True)
 
 
 def sample_sheet():
@@ -64,7 +78,7 @@ _SHEETS = {}
 
 
 def samples():
-    """The validated sample sheet as a table indexed by id (structural checks only; the
+    """The sample sheet as a table indexed by id (structural checks only; the
     'validate_samples' rule also reads every label map before anything else runs)."""
     if config["demo"]["enabled"]:
         checkpoints.synth.get()
@@ -87,28 +101,10 @@ def all_ids():
 
 def train_inputs(wildcards):
     inputs = {"plans": PLANS, "data": rules.plan.output.manifest}
-    if wildcards.fold != "all":
+    if wildcards.fold != labels.ALL_FOLD:
         inputs["splits"] = rules.splits.output[0]
     return inputs
 
 
 def model_folds(wildcards):
-    if wildcards.model == "ensemble":
-        return ["0", "1", "2", "3", "4"]
-    return [wildcards.model.removeprefix("fold_")]
-
-
-def cli_args(**options):
-    """Command-line options as one string. Snakemake compares params by their values only
-    (not their names), so a change of one number could go unnoticed when another param holds
-    the same number; carrying each option's name with its value avoids that."""
-    parts = []
-    for name, value in options.items():
-        flag = f"--{name.replace('_', '-')}"
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            parts.append(flag if value else f"--no-{name.replace('_', '-')}")
-        else:
-            parts.append(f"{flag} {shlex.quote(str(value))}")
-    return " ".join(parts)
+    return labels.model_folds(wildcards.model)

@@ -1,4 +1,5 @@
 # One-joint cropping: left and right hip images (2D NIfTI, true spacing), one side mirrored.
+# The pseudonym, hips, split and note come from the de-identification audit record.
 
 
 rule crop:
@@ -10,14 +11,13 @@ rule crop:
         directory(f"{RESULTS}/joints/{{id}}"),
     log:
         f"{RESULTS}/logs/crop/{{id}}.log",
+    benchmark:
+        f"{BENCH}/crop/{{id}}.tsv"
     conda:
         CONDA_ENV
     params:
-        hips=lambda w: sample(w, "hips"),
-        split=lambda w: sample(w, "split"),
-        note=lambda w: sample(w, "note"),
-        rule=json.dumps(config["crop"], sort_keys=True),
+        options=options("crop"),
     shell:
         "python -m hipseg crop --id {wildcards.id} --dicom {input.dicom} --audit {input.audit}"
-        " --labels {input.labels:q} --hips {params.hips} --split={params.split:q}"
-        " --note={params.note:q} --rule {params.rule:q} --out-dir {output} > {log} 2>&1"
+        " --labels {input.labels:q} --out-dir {output} --options {params.options:q}"
+        " > {log} 2>&1"

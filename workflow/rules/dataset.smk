@@ -11,20 +11,14 @@ rule dataset:
     log:
         f"{RESULTS}/logs/dataset.log",
     benchmark:
-        f"{RESULTS}/benchmarks/dataset.tsv"
+        f"{BENCH}/dataset.tsv"
     conda:
         CONDA_ENV
     params:
         raw_root=lambda w, output: Path(output.raw).parent,
         out_dir=lambda w, output: Path(output.summary).parent,
         manifests=lambda w, input: [f"{d}/manifest.json" for d in input],
-        options=cli_args(
-            dataset_id=config["dataset"]["id"],
-            name=config["dataset"]["name"],
-            test_fraction=config["dataset"]["test_fraction"],
-            seed=config["dataset"]["seed"],
-            channel_name=config["dataset"]["channel_name"],
-        ),
+        options=options("dataset"),
     shell:
         "python -m hipseg dataset --manifests {params.manifests} --raw-root {params.raw_root}"
-        " --out-dir {params.out_dir} {params.options} > {log} 2>&1"
+        " --out-dir {params.out_dir} --options {params.options:q} > {log} 2>&1"

@@ -1,34 +1,29 @@
 # De-identification, one job per radiograph: DICOM PS3.15 Basic Profile with options, keyed
 # pseudonyms, remapped UIDs, shifted dates, burned-in text flagged; an audit record per image.
+# The job reads the patient value from the sample sheet itself: it is never a param, a
+# command-line argument or a log line.
 
 
 rule deid:
     input:
         validated=rules.validate_samples.output,
+        sheet=lambda w: sample_sheet(),
         dicom=lambda w: sample(w, "dicom"),
     output:
         dicom=f"{RESULTS}/deid/{{id}}.dcm",
         audit=f"{RESULTS}/deid/{{id}}.audit.json",
     log:
         f"{RESULTS}/logs/deid/{{id}}.log",
+    benchmark:
+        f"{BENCH}/deid/{{id}}.tsv"
     conda:
         CONDA_ENV
     params:
-        patient=lambda w: sample(w, "patient"),
-        options=cli_args(
-            demo_key=config["deid"]["use_demo_key"] or None,
-            retain_longitudinal=config["deid"]["retain_longitudinal"],
-            retain_patient_characteristics=",".join(
-                config["deid"]["retain_patient_characteristics"]
-            ),
-            retain_device_identity=config["deid"]["retain_device_identity"],
-            keep_private=json.dumps(config["deid"]["keep_private"]),
-            blank_regions=json.dumps(config["deid"]["blank_regions"]),
-            on_burned_in=config["deid"]["on_burned_in"],
-        ),
+        options=options("deid"),
     shell:
-        "python -m hipseg deid --id {wildcards.id} --dicom {input.dicom:q} --patient {params.patient:q}"
-        " --out {output.dicom} --audit {output.audit} {params.options} > {log} 2>&1"
+        "python -m hipseg deid --sheet {input.sheet:q} --id {wildcards.id}"
+        " --out {output.dicom} --audit {output.audit} --options {params.options:q}"
+        " > {log} 2>&1"
 
 
 rule deid_summary:
@@ -38,6 +33,8 @@ rule deid_summary:
         f"{RESULTS}/deid/summary.json",
     log:
         f"{RESULTS}/logs/deid_summary.log",
+    benchmark:
+        f"{BENCH}/deid_summary.tsv"
     conda:
         CONDA_ENV
     shell:

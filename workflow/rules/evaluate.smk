@@ -14,7 +14,7 @@ rule evaluate:
     log:
         f"{RESULTS}/logs/evaluate.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate.tsv"
+        f"{BENCH}/evaluate.tsv"
     conda:
         CONDA_ENV
     params:

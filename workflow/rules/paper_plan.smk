@@ -8,17 +8,14 @@ rule paper_plan:
     log:
         f"{RESULTS}/logs/paper_plan.log",
     benchmark:
-        f"{RESULTS}/benchmarks/paper_plan.tsv"
+        f"{BENCH}/paper_plan.tsv"
     conda:
         CONDA_ENV
     resources:
         mem_mb=config["paper_plan"]["mem_mb"],
     params:
         work=f"{RESULTS}/paper_plan/work",
-        options=cli_args(
-            radiographs=config["paper_plan"]["radiographs"],
-            seed=config["paper_plan"]["seed"],
-        ),
+        options=options("paper_plan"),
     shell:
-        "python -m hipseg paper-plan --out {output} --work {params.work} {params.options}"
-        " > {log} 2>&1"
+        "python -m hipseg paper-plan --out {output} --work {params.work}"
+        " --options {params.options:q} > {log} 2>&1"

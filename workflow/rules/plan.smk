@@ -14,7 +14,7 @@ rule plan:
     log:
         f"{RESULTS}/logs/plan.log",
     benchmark:
-        f"{RESULTS}/benchmarks/plan.tsv"
+        f"{BENCH}/plan.tsv"
     conda:
         CONDA_ENV
     threads: config["nnunet"]["processes"]
@@ -22,18 +22,12 @@ rule plan:
         mem_mb=config["nnunet"]["mem_mb"],
     params:
         root=lambda w, input: Path(input.raw).parents[1],
-        options=cli_args(
-            dataset_id=config["dataset"]["id"],
-            configuration=CONF,
-            planner=config["nnunet"]["planner"],
-            overrides=json.dumps(
-                config["nnunet"].get("plans_overrides") or {}, sort_keys=True
-            ),
-            gpu_memory_gb=config["nnunet"].get("gpu_memory_target_gb"),
-        ),
+        dataset_id=config["dataset"]["id"],
+        options=options("nnunet"),
     shell:
-        "python -m hipseg plan --nnunet-root {params.root} --processes {threads}"
-        " --manifest {output.manifest} {params.options} > {log} 2>&1"
+        "python -m hipseg plan --nnunet-root {params.root} --dataset-id {params.dataset_id}"
+        " --processes {threads} --manifest {output.manifest} --options {params.options:q}"
+        " > {log} 2>&1"
 
 
 rule splits:
@@ -44,10 +38,12 @@ rule splits:
         f"{PRE_DIR}/splits_final.json",
     log:
         f"{RESULTS}/logs/splits.log",
+    benchmark:
+        f"{BENCH}/splits.tsv"
     conda:
         CONDA_ENV
     params:
-        options=cli_args(folds=5, seed=config["dataset"]["seed"]),
+        options=options("dataset"),
     shell:
-        "python -m hipseg splits --cases {input.cases} --out {output} {params.options}"
-        " > {log} 2>&1"
+        "python -m hipseg splits --cases {input.cases} --out {output}"
+        " --options {params.options:q} > {log} 2>&1"

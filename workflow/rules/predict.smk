@@ -10,7 +10,7 @@ rule predict:
     log:
         f"{RESULTS}/logs/predict/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/predict/{{model}}.tsv"
+        f"{BENCH}/predict/{{model}}.tsv"
     conda:
         CONDA_ENV
     threads: config["predict"]["threads"]
@@ -24,12 +24,8 @@ rule predict:
         root=lambda w, input: Path(input.raw).parents[1],
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         folds=lambda w: " ".join(model_folds(w)),
-        options=cli_args(
-            device=config["predict"]["device"],
-            mirroring=config["predict"]["mirroring"],
-            step=config["predict"]["tile_step_size"],
-        ),
+        options=options("predict"),
     shell:
         "python -m hipseg predict --nnunet-root {params.root} --model-dir {params.model_dir}"
         " --folds {params.folds} --input {input.raw}/imagesTs --output {output}"
-        " --threads {threads} {params.options} > {log} 2>&1"
+        " --threads {threads} --options {params.options:q} > {log} 2>&1"

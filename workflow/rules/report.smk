@@ -18,14 +18,14 @@ rule report:
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
-        f"{RESULTS}/benchmarks/report.tsv"
+        f"{BENCH}/report.tsv"
     conda:
         CONDA_ENV
     params:
         evaluation=lambda w, input: Path(input.evaluation[0]).parent,
         predictions=lambda w, input: Path(input.predictions[0]).parent,
-        benchmarks=f"{RESULTS}/benchmarks",
-        worst=config["report"]["worst_cases"],
+        benchmarks=BENCH,
+        options=options("report"),
         config=json.dumps(config, sort_keys=True),
         montage=lambda w, input: f"--montage {input.montage}" if input.montage else "",
         gallery=lambda w, input: f"--gallery {input.gallery}" if input.gallery else "",
@@ -38,4 +38,5 @@ rule report:
         " --labels-dir {input.raw}/labelsTs --predictions-root {params.predictions}"
         " --config-json {params.config:q} --deid-summary {input.deid}"
         " --benchmarks-dir {params.benchmarks} --template {input.template}"
-        " {params.montage} {params.gallery} {params.paper_plan} --worst-k {params.worst} --out {output} > {log} 2>&1"
+        " {params.montage} {params.gallery} {params.paper_plan} --options {params.options:q}"
+        " --out {output} > {log} 2>&1"

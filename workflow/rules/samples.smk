@@ -1,4 +1,5 @@
 # Full validation of the sample sheet (every file, sizes, label values) before anything runs.
+# The validated copy carries keyed pseudonyms, never the sheet's patient values.
 
 
 rule validate_samples:
@@ -12,7 +13,12 @@ rule validate_samples:
         f"{RESULTS}/samples/validated.tsv",
     log:
         f"{RESULTS}/logs/validate_samples.log",
+    benchmark:
+        f"{BENCH}/validate_samples.tsv"
     conda:
         CONDA_ENV
+    params:
+        key="--demo-key" if config["deid"]["use_demo_key"] else "",
     shell:
-        "python -m hipseg validate-samples {input} --out {output} > {log} 2>&1 || (cat {log} >&2; exit 1)"
+        "python -m hipseg validate-samples {input:q} --out {output} {params.key}"
+        " > {log} 2>&1 || (cat {log} >&2; exit 1)"

@@ -12,17 +12,12 @@ checkpoint synth:
     log:
         f"{RESULTS}/logs/synth.log",
     benchmark:
-        f"{RESULTS}/benchmarks/synth.tsv"
+        f"{BENCH}/synth.tsv"
     conda:
         CONDA_ENV
     params:
         out=lambda w, output: Path(output.sheet).parent,
-        options=cli_args(
-            preset=config["demo"]["preset"],
-            seed=config["demo"]["seed"],
-            n_patients=config["demo"]["n_patients"],
-        ),
+        options=options("demo"),
     shell:
         "python -m hipseg synth --out {params.out} --montage {output.montage}"
-        " --gallery {output.gallery}"
-        " {params.options} > {log} 2>&1"
+        " --gallery {output.gallery} --options {params.options:q} > {log} 2>&1"

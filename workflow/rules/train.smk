@@ -10,7 +10,7 @@ rule train:
     log:
         f"{RESULTS}/logs/train/fold_{{fold}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/fold_{{fold}}.tsv"
+        f"{BENCH}/train/fold_{{fold}}.tsv"
     conda:
         CONDA_ENV
     threads: config["train"]["threads"]
@@ -22,19 +22,10 @@ rule train:
         scratch_mb=config["train"]["resources"]["scratch_mb"],
     params:
         root=lambda w, input: Path(input.plans).parents[2],
-        options=cli_args(
-            dataset_id=config["dataset"]["id"],
-            configuration=CONF,
-            trainer=config["train"]["trainer"],
-            epochs=config["train"]["epochs"],
-            iterations=config["train"]["iterations_per_epoch"],
-            val_iterations=config["train"]["val_iterations_per_epoch"],
-            checkpoint_every=config["train"]["checkpoint_every"],
-            device=config["train"]["device"],
-            n_proc_da=config["train"]["n_proc_da"],
-            seed=config["train"]["seed"],
-            validate=config["train"]["validate"],
-        ),
+        dataset_id=config["dataset"]["id"],
+        configuration=CONF,
+        options=options("train"),
     shell:
-        "python -m hipseg train --nnunet-root {params.root} --fold {wildcards.fold}"
-        " --threads {threads} {params.options} > {log} 2>&1"
+        "python -m hipseg train --nnunet-root {params.root} --dataset-id {params.dataset_id}"
+        " --configuration {params.configuration} --fold {wildcards.fold} --threads {threads}"
+        " --options {params.options:q} > {log} 2>&1"
