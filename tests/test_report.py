@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -11,10 +12,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from hipseg import labels
 from hipseg.errors import InputError
 from hipseg.evaluate import MODELS, evaluate
 from hipseg.io import write_image_2d
-from hipseg.report import DEFAULT_TEMPLATE, PAPER_TABLE1, build_report
+from hipseg.report import DEFAULT_TEMPLATE, PAPER_TABLE1, build_report, paper
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "workflow" / "templates" / "report.html.j2"
 SPACING = (0.15, 0.15)
@@ -39,18 +41,18 @@ def _labels(rng: np.random.Generator, jitter: int = 0) -> np.ndarray:
 def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
     """Fabricate every input of build_report under ``root``; returns the keyword arguments."""
     rng = np.random.default_rng(seed)
-    images, labels, preds = root / "imagesTs", root / "labelsTs", root / "predictions"
+    images, labels_dir, preds = root / "imagesTs", root / "labelsTs", root / "predictions"
     for i in range(n_cases):
         case = f"hip_{i:03d}"
         gt = _labels(rng)
         img = (gt.astype(np.float32) * 40 + rng.normal(0, 10, SHAPE)).astype(np.float32)
         write_image_2d(images / f"{case}_0000.nii.gz", img, SPACING)
-        write_image_2d(labels / f"{case}.nii.gz", gt, SPACING)
+        write_image_2d(labels_dir / f"{case}.nii.gz", gt, SPACING)
         for k, m in enumerate(MODELS):
             write_image_2d(
                 preds / m / f"{case}.nii.gz", _labels(rng, jitter=1 + (k + i) % 3), SPACING
             )
-    evaluate(labels, preds, MODELS, root / "evaluation")
+    evaluate(labels_dir, preds, MODELS, root / "evaluation")
 
     plans = {
         "dataset_name": "Dataset501_Hip",
@@ -87,7 +89,10 @@ def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
         "excluded": [{"radiograph": "r002", "side": "left", "reason": "prosthesis"}],
         "n_train_joints": 2,
         "n_test_joints": n_cases,
-        "label_area_fractions": {"L1": 0.12, "L2": 0.08, "L3": 0.004, "L4": 0.02, "L5": 0.2},
+        "label_area_fractions": {
+            lab.name: f
+            for lab, f in zip(labels.LABELS, (0.12, 0.08, 0.004, 0.02, 0.2), strict=True)
+        },
         "folds": [{"fold": 0, "n_train": 1, "n_val": 1}, {"fold": 1, "n_train": 1, "n_val": 1}],
     }
     (root / "dataset_summary.json").write_text(json.dumps(ds))
@@ -107,7 +112,7 @@ def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
         "dataset_summary": root / "dataset_summary.json",
         "plans_json": root / "nnUNetPlans.json",
         "images_dir": images,
-        "labels_dir": labels,
+        "labels_dir": labels_dir,
         "predictions_root": preds,
         "config": {
             "demo": {"enabled": True},
@@ -258,3 +263,121 @@ def test_report_shows_paper_plan_and_gallery(tmp_path):
     assert "✗ differs" in text and "Some items differ" in text  # batch size flagged
     assert "1223×1943" in text and "2140×3520" in text
     assert "acetabular" in text and text.count("data:image/png;base64,") == 2 + 2 + 1
+
+
+def _section(text: str, sid: str) -> str:
+    return re.search(rf'<section id="{sid}">(.*?)</section>', text, re.S).group(1)
+
+
+def _without_images(text: str) -> str:
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+
+
+def _rename_label(monkeypatch, value: int, new_name: str) -> labels.Label:
+    """Rename a label the way an edit of labels.py would (evaluate reads BY_VALUE)."""
+    old = labels.BY_VALUE[value]
+    new = dataclasses.replace(old, name=new_name)
+    renamed = tuple(new if lab.value == value else lab for lab in labels.LABELS)
+    monkeypatch.setattr(labels, "LABELS", renamed)
+    monkeypatch.setattr(labels, "NAMES", tuple(lab.name for lab in renamed))
+    monkeypatch.setitem(labels.BY_VALUE, value, new)
+    monkeypatch.delitem(labels.BY_NAME, old.name)
+    monkeypatch.setitem(labels.BY_NAME, new_name, new)
+    return old
+
+
+def test_renamed_label_renames_the_report(tmp_path, monkeypatch):
+    old = _rename_label(monkeypatch, 3, "TD")
+    # the paper data still names the old label: loading it fails loudly ...
+    with pytest.raises(InputError, match=f"label\\(s\\) {old.name} that hipseg.labels"):
+        paper.load()
+    # ... until it is renamed there too
+    renamed = tmp_path / "paper_reference.yaml"
+    text = paper.PATH.read_text(encoding="utf-8")
+    renamed.write_text(re.sub(rf"\b{old.name}\b", "TD", text), encoding="utf-8")
+    monkeypatch.setattr(paper, "REFERENCE", paper.load(renamed))
+
+    kw = make_inputs(tmp_path, n_cases=2, seed=5)
+    build_report(**kw)
+    text = _without_images(kw["out_html"].read_text(encoding="utf-8"))
+    assert old.name not in text
+    table2 = _section(text, "table2")
+    assert f'<th class="num" title="{old.description}">TD</th>' in table2
+    t2 = pd.read_csv(kw["evaluation_dir"] / "table2.csv", index_col="label")
+    assert f"{t2.loc['TD', 'mean']:.4f}" in table2
+    assert "0.8505" in table2  # the paper's mean for this label, now under its new name
+    legend = (
+        f'<span class="swatch" style="background: {old.css}"></span><b>TD</b> {old.description}'
+    )
+    assert text.count(legend) == 2  # legend of the dataset section and of Fig. 5
+    assert "mean over the labels L1, L2, TD, L4 and L5 present" in " ".join(text.split())
+    assert "of the individual labels (L1, L2, TD, L4 and L5) for" in " ".join(text.split())
+    assert "best for TD, L4 and L5" in text
+
+
+@pytest.mark.parametrize(
+    "old, new, problem",
+    [
+        ("L5: {", "L9: {", "table2.labels names label(s) L9"),
+        ("fold_3: [L1]", "fold_9: [L1]", "best_models names model(s) fold_9"),
+        ("model: fold_all", "model: fold_x", "table2.model names model(s) fold_x"),
+        ('n_stages: "9"', "n_stages: 9", "methods: n_stages must be text"),
+        ("mean: 0.9248, ", "", "table1.fold_0 must map mean"),
+    ],
+)
+def test_paper_reference_is_checked(tmp_path, old, new, problem):
+    text = paper.PATH.read_text(encoding="utf-8")
+    assert old in text
+    bad = tmp_path / "paper_reference.yaml"
+    bad.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(problem)) as err:
+        paper.load(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_shipped_paper_reference_is_the_papers():
+    ref = paper.load()
+    assert ref == paper.REFERENCE
+    assert ref.table2_model == "fold_all" and ref.table1["fold_all"]["mean"] == 0.9287
+    assert set(ref.table2) == set(labels.NAMES)
+    assert ref.methods["patch_size"] == "1536 × 1024"
+
+
+@pytest.mark.parametrize("which", ["montage", "gallery"])
+def test_missing_picture_is_named(tmp_path, which):
+    kw = make_inputs(tmp_path, n_cases=2, seed=6)
+    kw[which] = tmp_path / "no.png"
+    with pytest.raises(InputError, match=f"no.png: {which} image does not exist"):
+        build_report(**kw)
+    assert not kw["out_html"].exists()
+
+
+def test_nested_values_become_tables(tmp_path):
+    kw = make_inputs(tmp_path, n_cases=2, seed=7)
+    ds = json.loads(kw["dataset_summary"].read_text())
+    ds.update(
+        long=list(range(45)),
+        many=[{"i": i} for i in range(65)],
+        per_fold={"f0": {"n": 1}, "f1": {"n": 2, "x": "<b>"}},
+        deep=[{"a": [{"b": [{"c": {"d": 1}}]}]}],  # three tables deep, then JSON
+        empty=[],
+        flag=True,
+    )
+    kw["dataset_summary"] = ds
+    build_report(**kw)
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r"<tr><th>([^<]*)</th><td>(.*?)</td><td class=\"ref\">",
+            _section(kw["out_html"].read_text(encoding="utf-8"), "dataset"),
+            re.S,
+        )
+    }
+    assert rows["long"] == ", ".join(map(str, range(30))) + ", … (45 in all)"
+    assert (
+        rows["many"].count("<tr>") == 1 + 60 + 1 and '<td colspan="1">… 5 more</td>' in rows["many"]
+    )
+    assert rows["per fold"].startswith('<table class="sub"><tr><th></th><th>n</th><th>x</th></tr>')
+    assert "<td>2</td><td>&lt;b&gt;</td>" in rows["per fold"] and "<td>—</td>" in rows["per fold"]
+    assert rows["deep"].count('<table class="sub">') == 3 and "<pre>{" in rows["deep"]
+    assert rows["empty"] == "—" and rows["flag"] == "yes"
