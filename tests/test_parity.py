@@ -227,3 +227,30 @@ def test_the_final_checkpoint_is_kept_until_the_run_finishes(tmp_path):
     kept = tmp_path / nnunet.FINAL_KEPT
     assert kept.stat().st_ino == (tmp_path / nnunet.FINAL).stat().st_ino  # a hard link
     assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_runs_its_cpu_checkable_parts(planned, tmp_path, capsys):  # noqa: F811
+    """bench/gpu_paper_scale.py --cpu-check: both training paths (one epoch of 1 iteration,
+    validation included), the timings the trainer records, one predicted joint, the report."""
+    from hipseg import dataset
+
+    planned_root, plans_file, _ = planned
+    splits = plans_file.parent / "splits_final.json"
+    if not splits.is_file():
+        dataset.write_splits(planned_root / "ds" / "cases.tsv", splits, 0)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        import gpu_paper_scale
+    finally:
+        sys.path.pop(0)
+    argv = ["--cpu-check", "--nnunet-root", str(planned_root / "nnunet"), "--work", str(tmp_path)]
+    rows = gpu_paper_scale.main(argv)
+    assert [r["path"] for r in rows] == ["hipseg", "nnunet"]
+    for r in rows:
+        assert r["gpu"] == "cpu" and r["s_per_iteration"] > 0 and r["final_validation_s"] > 0
+        assert r["walltime_1000_epochs_h"] > 1000 * r["epoch_s"] / 3600 * 0.99
+    out = capsys.readouterr().out
+    assert "trained with: patch" in out and "s/iteration" in out
+    assert "prediction: 1 joints" in out
+    assert len(list((tmp_path / "predict-out").glob("*.nii.gz"))) == 1
