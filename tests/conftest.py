@@ -61,3 +61,42 @@ def crop_all(sheet: Path, out: Path) -> list[Path]:
         )
         manifests.append(out / row.id / "manifest.json")
     return manifests
+
+
+TINY_TRAIN = {
+    "trainer": "nnUNetTrainerHipsegShort",
+    "epochs": 2,
+    "iterations_per_epoch": 2,
+    "val_iterations_per_epoch": 1,
+    "checkpoint_every": 1,
+    "device": "cpu",
+    "n_proc_da": 0,
+    "validate": False,
+    "seed": 0,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(demo_data, tmp_path_factory) -> dict:
+    """A tiny nnU-Net (8 → 64 features, fold ``all``, 2 epochs × 2 iterations) trained once per
+    session on ``demo_data``: the model folder, the nnU-Net root, the raw dataset and cases.tsv."""
+    from hipseg import dataset, nnunet
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    manifests = crop_all(demo_data, root / "joints")
+    ds = dataset.DatasetOptions.from_config({"id": 43, "name": "TinySeg", "test_fraction": 0.34})
+    raw = dataset.build(manifests, root / "nnunet" / "nnUNet_raw", ds, root / "ds")
+    plan = nnunet.PlanOptions.from_config(
+        {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}}
+    )
+    nnunet.plan_and_preprocess(root / "nnunet", 43, plan)
+    final = nnunet.train(
+        root / "nnunet", 43, "all", nnunet.TrainOptions.from_config(TINY_TRAIN), threads=1
+    )
+    return {
+        "model_dir": final.parents[1],
+        "nnunet_root": root / "nnunet",
+        "raw": raw,
+        "cases": root / "ds" / "cases.tsv",
+        "joints": root / "joints",
+    }

@@ -23,7 +23,8 @@ def _keys(cls) -> set[str]:
 def test_every_section_has_one_options_class_that_matches_the_schema():
     sections = {c.SECTION for c in CLASSES}
     assert sections == {
-        "demo", "deid", "crop", "dataset", "nnunet", "train", "predict", "report", "paper_plan"
+        "demo", "deid", "crop", "dataset", "nnunet", "train", "predict", "report", "paper_plan",
+        "segment",
     }  # fmt: skip
     for cls in CLASSES:
         props = set(options.section_schema(cls.SECTION)["properties"])

@@ -23,6 +23,8 @@ from .options import StageOptions, add_flags
 
 def _options(cls: type[StageOptions], a: argparse.Namespace) -> StageOptions:
     """The stage's options: ``--options`` JSON, then any option flag given on top of it."""
+    if isinstance(cls, str):  # "module:Class", as in the _commands() table
+        cls = _options_class(cls)
     values = {}
     if a.options:
         try:
@@ -172,7 +174,43 @@ def _report(a):
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
+        measurements=a.measurements,
     )
+
+
+def _segment(a):
+    from . import segment
+    from .crop import CropRule
+
+    options = _options("segment:SegmentOptions", a)
+    rule = CropRule.from_config(a.crop or {}, source="hipseg segment --crop")
+    sources, errors = segment.collect(a.inputs)
+    if a.sheet:
+        sources += segment.read_sheet(a.sheet)
+    if a.test_of:
+        keep = segment.test_radiographs(a.test_of)
+        sources = [s for s in sources if s.name in keep]
+    names = [s.name for s in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise HipsegError(f"two inputs would write the same output folder(s): {twice}")
+    if not sources:
+        raise HipsegError("no radiographs to segment" + "".join(f"\n  {e}" for e in errors))
+    run = segment.segment(sources, a.out, a.model_dir, options, rule, threads=a.threads,
+                          deidentified_only=a.deidentified_only, errors=errors)  # fmt: skip
+    print(f"{a.out}: {run['n_ok']} radiograph(s) segmented; run.json written")
+
+
+def _validate_measurements(a):
+    from .measure.validate import validate_set
+
+    result = validate_set(a.truth_dir, a.labels_dir, a.out_dir, a.segmented,
+                          overlays=a.overlays)  # fmt: skip
+    for kind in ("ground_truth", "predicted"):
+        for e in result[kind] or []:
+            mae = "—" if e["mae"] is None else f"{e['mae']:.3f}"
+            p95 = "—" if e["p95"] is None else f"{e['p95']:.3f}"
+            print(f"{kind:12s} {e['quantity']:40s} n={e['n']:3d} MAE {mae} P95 {p95} {e['unit']}")
 
 
 def _install_profile(a):
@@ -264,7 +302,30 @@ def _commands() -> list[tuple]:
           ("--deid-summary", _req()), ("--benchmarks-dir", _req()), ("--template", _req()),
           ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
           ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
+          ("--measurements", {"help": "validation.json of `hipseg validate-measurements`"}),
           ("--out", _req())]),
+        ("segment", "segment new radiographs (DICOM files, folders or --sheet) with a trained "
+         "model: label maps, overlay, DICOM SEG and measurements per radiograph, run.json",
+         _segment, "segment:SegmentOptions",
+         [("inputs", {"nargs": "*", "metavar": "IN", "help": "DICOM files or folders of them"}),
+          ("-o", {"dest": "out", "required": True, "metavar": "OUT", "help": "output folder"}),
+          ("--model-dir", _req("the model folder (nnUNet_results/<dataset>/<trainer>__<plans>"
+                               "__<configuration>)")),
+          ("--sheet", {"help": "TSV of new radiographs: id, dicom[, hips]"}),
+          ("--test-of", {"metavar": "CASES_TSV", "help": "keep only the radiographs with a "
+                         "test joint in this cases.tsv (the dataset stage's)"}),
+          ("--crop", {"metavar": "JSON", "help": "the crop rule the model was trained with (the "
+                      "'crop' config section as JSON; default: the schema's)"}),
+          ("--threads", {"type": int}),
+          ("--deidentified-only", {"action": "store_true",
+                                   "help": "refuse radiographs not marked de-identified"})]),
+        ("validate-measurements", "measurements from ground-truth (and predicted) label maps "
+         "against the synthetic generator's truth: MAE and 95th percentile",
+         _validate_measurements, None,
+         [("--truth-dir", _req("the synthetic set's truth/ folder")),
+          ("--labels-dir", _req("its ground-truth label maps (<id>.png)")),
+          ("--segmented", {"help": "a `hipseg segment` output folder (predicted label maps)"}),
+          ("--out-dir", _req()), ("--overlays", {"type": int, "default": 4})]),
         ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
          "--profile NAME` looks", _install_profile, None,
          [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),

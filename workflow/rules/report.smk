@@ -13,6 +13,9 @@ rule report:
         montage=(rules.synth.output.montage if config["demo"]["enabled"] else []),
         gallery=(rules.synth.output.gallery if config["demo"]["enabled"] else []),
         paper_plan=(rules.paper_plan.output if config["paper_plan"]["enabled"] else []),
+        measurements=(
+            rules.validate_measurements.output.json if VALIDATE_MEASUREMENTS else []
+        ),
     output:
         REPORT,
     log:
@@ -32,11 +35,15 @@ rule report:
         paper_plan=lambda w, input: (
             f"--paper-plan {input.paper_plan}" if input.paper_plan else ""
         ),
+        measurements=lambda w, input: (
+            f"--measurements {input.measurements}" if input.measurements else ""
+        ),
     shell:
         "python -m hipseg report --evaluation-dir {params.evaluation} --dataset-summary {input.dataset}"
         " --plans {input.plans} --images-dir {input.raw}/imagesTs"
         " --labels-dir {input.raw}/labelsTs --predictions-root {params.predictions}"
         " --config-json {params.config:q} --deid-summary {input.deid}"
         " --benchmarks-dir {params.benchmarks} --template {input.template}"
-        " {params.montage} {params.gallery} {params.paper_plan} --options {params.options:q}"
+        " {params.montage} {params.gallery} {params.paper_plan} {params.measurements}"
+        " --options {params.options:q}"
         " --out {output} > {log} 2>&1"

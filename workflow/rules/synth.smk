@@ -7,6 +7,7 @@ checkpoint synth:
         sheet=f"{DEMO_DIR}/samples.tsv",
         dicom=directory(f"{DEMO_DIR}/dicom"),
         labels=directory(f"{DEMO_DIR}/labels"),
+        truth=directory(f"{DEMO_DIR}/truth"),
         montage=f"{DEMO_DIR}/montage.png",
         gallery=f"{DEMO_DIR}/gallery.png",
     log:

@@ -10,8 +10,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..display import overlay_rgba, window
+from ..io import atomic_path
 
 WHITE, CYAN, YELLOW, ORANGE = (255, 255, 255), (0, 230, 255), (255, 235, 60), (255, 150, 0)
+
+
+def save_png(img: Image.Image | np.ndarray, path) -> None:
+    """Write a PIL image or an array as PNG, atomically."""
+    img = img if isinstance(img, Image.Image) else Image.fromarray(img)
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
 
 
 def base_image(pixels: np.ndarray, labels: np.ndarray | None = None, alpha: float = 0.35):

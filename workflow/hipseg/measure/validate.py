@@ -90,6 +90,8 @@ def compare(record: dict, truth: dict, radiograph: str) -> list[dict]:
         row(side, "head_diameter_percent", 0.0,
             None if m_hd is None else 100 * (m_hd - t_hd) / t_hd, why)  # fmt: skip
         for name, t in ref["hips"][side].items():
+            if t["value"] is None:  # not defined for this hip (e.g. no teardrop line)
+                continue
             m = record["hips"][side][name]
             row(side, name, t["value"], m["value"], m.get("reason"))
     for name, t in ref["radiograph"].items():
@@ -132,3 +134,100 @@ def write_errors(rows: list[dict], summary: list[dict], csv_path: Path, json_pat
     writer.writerows(rows)
     write_text(csv_path, buf.getvalue())
     write_json(json_path, {**meta, "summary": summary})
+
+
+def _measure_file(labels_path: Path, truth: dict, excluded: dict) -> dict:
+    from ..io import read_image_2d
+    from .record import measure_label_map
+
+    lab, _ = read_image_2d(labels_path)
+    spacing = tuple(truth["spacing_mm"])
+    right_left = truth.get("patient_right_on", "image_left") == "image_left"
+    return measure_label_map(lab.astype(np.uint8), spacing, right_on_image_left=right_left,
+                             excluded=excluded)  # fmt: skip
+
+
+def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | Path,
+                 segmented: str | Path | None = None, ids: list[str] | None = None,
+                 overlays: int = 4) -> dict:  # fmt: skip
+    """Errors of the measurements from ground-truth label maps ``labels_dir/<id>.png`` and, with
+    ``segmented`` (a ``hipseg segment`` output folder), from its predicted label maps.
+
+    ``ids``: the radiographs (default: every ``truth_dir/<id>.json``; with ``segmented``: the
+    radiographs it segmented). Writes ``errors_ground_truth.csv``, ``errors_predicted.csv``,
+    ``validation.json`` and overlays of up to ``overlays`` radiographs into ``out_dir``."""
+    truth_dir, labels_dir, out_dir = Path(truth_dir), Path(labels_dir), Path(out_dir)
+    run = None
+    if segmented is not None:
+        run = json.loads(_read(Path(segmented) / "run.json"))
+        done = [e["name"] for e in run["radiographs"] if e["status"] == "ok"]
+        ids = [i for i in done if ids is None or i in ids]
+    if ids is None:
+        ids = sorted(p.stem for p in truth_dir.glob("*.json"))
+    if not ids:
+        raise InputError(truth_dir, "no radiographs to validate")
+    rows = {"ground_truth": [], "predicted": []}
+    spacings, shown = [], []
+    for k, rid in enumerate(ids):
+        truth = read_truth(truth_dir / f"{rid}.json")
+        spacings.append(float(truth["spacing_mm"][0]))
+        excluded = {s: f"implant ({h['hardware']})" for s, h in truth["hips"].items()
+                    if h["hardware"]}  # fmt: skip
+        gt = _measure_file(labels_dir / f"{rid}.png", truth, excluded)
+        rows["ground_truth"] += compare(gt, truth, rid)
+        if segmented is not None:
+            pred = json.loads(_read(Path(segmented) / rid / "measurements.json"))
+            rows["predicted"] += compare(pred, truth, rid)
+            if k < overlays:
+                shown.append(_overlay(Path(segmented), rid, pred, truth, out_dir))
+    sp = float(np.median(spacings))
+    result = {
+        "radiographs": ids,
+        "spacing_mm": {"median": sp, "min": min(spacings), "max": max(spacings)},
+        "targets": {k: {"value": v, "unit": u} for k, (v, u) in TARGETS.items()},
+        "model": None if run is None else run["model"]["name"],
+        "overlays": shown,
+    }
+    for kind, kind_rows in rows.items():
+        if kind == "predicted" and segmented is None:
+            result[kind] = None
+            continue
+        summary = summarise(kind_rows, sp)
+        write_errors(kind_rows, summary, out_dir / f"errors_{kind}.csv",
+                     out_dir / f"summary_{kind}.json", {"radiographs": len(ids)})  # fmt: skip
+        result[kind] = summary
+    write_json(out_dir / "validation.json", result)
+    return result
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc})") from exc
+
+
+def _overlay(segmented: Path, rid: str, record: dict, truth: dict, out_dir: Path) -> dict:
+    """The radiograph with the predicted labels, the measured landmarks and (red) the truth."""
+    from PIL import Image
+
+    from ..dicomio import read_radiograph
+    from ..io import read_image_2d
+    from .draw import _Pen, base_image, draw_record, save_png
+
+    run = json.loads(_read(segmented / "run.json"))
+    entry = next(e for e in run["radiographs"] if e["name"] == rid)
+    pixels = read_radiograph(entry["input"]).pixels
+    labels, spacing = read_image_2d(segmented / rid / "labels.nii.gz")
+    scale = max(1, int(round(900 / pixels.shape[1])))
+    img = base_image(pixels, labels.astype(np.uint8))
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    draw_record(img, record, spacing, scale)
+    pen = _Pen(img, spacing, scale)
+    for h in truth["hips"].values():
+        if h["hardware"]:
+            continue
+        for key in ("head_centre", "teardrop_inferior", "lesser_trochanter_tip", "acetabular_rim"):
+            pen.dot(h[key], (230, 30, 30), r=2 * pen.width)
+    save_png(img, out_dir / "overlays" / f"{rid}.png")
+    return {"id": rid, "file": f"overlays/{rid}.png"}

@@ -15,6 +15,7 @@ from ..io import write_text
 from ..options import StageOptions
 from . import data, figures, paper, views
 from .formatting import fmt4, fmt_value, is_listlike, is_scalar, key_union, pretty_json
+from .measurements import measurements_view
 from .provenance import collect as collect_provenance
 
 # The template shipped with the workflow (workflow/templates/report.html.j2); its macros
@@ -132,6 +133,7 @@ def build_report(
     montage: str | Path | None = None,
     gallery: str | Path | None = None,
     paper_plan: str | Path | Mapping | None = None,
+    measurements: str | Path | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
 
@@ -178,5 +180,6 @@ def build_report(
         "montage": figures.png_file_uri(montage, "montage image") if montage else None,
         "gallery": figures.png_file_uri(gallery, "gallery image") if gallery else None,
         "paper_plan": views.paper_plan_view(paper_plan) if paper_plan else None,
+        "measurements": measurements_view(measurements) if measurements else None,
     }
     write_text(out_html, _render(template, context))
