@@ -61,8 +61,14 @@ def test_ground_truth_label_maps_measure_the_known_geometry_to_a_pixel(demo_data
     s = _measure_truth_set(demo_data)
     assert s["head_centre"]["mae_px"] < 0.25 and s["head_centre"]["missing"] == 0
     assert s["head_diameter"]["mae_px"] < 0.3
-    for q in ("hip_centre_horizontal", "hip_centre_vertical", "femoral_offset",
-              "lesser_trochanter_to_teardrop_line", "leg_length_difference_head_centre"):  # fmt: skip
+    distances = (
+        "hip_centre_horizontal",
+        "hip_centre_vertical",
+        "femoral_offset",
+        "lesser_trochanter_to_teardrop_line",
+        "leg_length_difference_head_centre",
+    )
+    for q in distances:
         assert s[q]["mae_px"] < 1.0, q
         assert s[q]["missing"] == 0, q
     px_deg = math.degrees(2.0 / 25.0)  # one pixel at a head's rim
@@ -111,8 +117,9 @@ def test_truth_does_not_change_the_images(tmp_path, monkeypatch):
     from hipseg.synth import cohort
 
     def digest(root):
+        files = [p for p in sorted(root.rglob("*")) if p.is_file() and "truth" not in p.parts]
         return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file() and "truth" not in p.parts}  # fmt: skip
+                for p in files}  # fmt: skip
 
     synth.generate(tmp_path / "a", preset="demo", seed=2, n_patients=5)
     monkeypatch.setattr(cohort, "write_truth", lambda *a, **k: None)
@@ -146,3 +153,19 @@ def test_validation_of_ground_truth_only(demo_data, tmp_path):
     summary = json.loads((tmp_path / "validation.json").read_text())
     assert summary["spacing_mm"]["median"] > 1.0
     assert (tmp_path / "errors_ground_truth.csv").is_file()
+
+
+def test_report_shows_the_measurement_errors(demo_data, tmp_path):
+    from hipseg.report import build_report
+    from tests.test_report import make_inputs
+
+    validate_set(demo_data.parent / "truth", demo_data.parent / "labels", tmp_path / "val")
+    kw = make_inputs(tmp_path / "report")
+    build_report(**kw, measurements=tmp_path / "val" / "validation.json")
+    html = kw["out_html"].read_text(encoding="utf-8")
+    section = html.split('<section id="measurements">')[1].split("</section>")[0]
+    assert "(a) ground-truth label maps" in section and "(b) predicted" not in section
+    assert "Lateral centre-edge angle (Wiberg)" in section and "Sharp 1961" in section
+    assert "≤ 0.5 mm" in section and " px" in section
+    build_report(**kw)
+    assert 'id="measurements"' not in kw["out_html"].read_text(encoding="utf-8")
