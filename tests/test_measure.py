@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hipseg import labels, synth
+from hipseg import synth
 from hipseg.measure import measure_label_map
 from hipseg.measure.fit import boundary_points, extreme_point, fit_circle, robust_circle
+from hipseg.measure.landmarks import HEAD as L1
+from hipseg.measure.landmarks import PELVIS
+from hipseg.measure.landmarks import TEARDROP as L3
 from hipseg.measure.record import csv_rows
 from hipseg.measure.validate import compare, read_truth, summarise, truth_record, validate_set
-
-L1, L3 = labels.BY_NAME["L1"].value, labels.BY_NAME["L3"].value
 
 
 def _disc(shape, centre_rc, radius_px):
@@ -91,7 +92,7 @@ def test_targets_met_at_full_resolution(tmp_path):
 def test_missing_landmarks_leave_measurements_empty_with_the_reason(demo_data):
     truth = read_truth(demo_data.parent / "truth" / "demo0001.json")
     lab = np.array(Image.open(demo_data.parent / "labels" / "demo0001.png"))
-    lab[lab == L3] = labels.BY_NAME["L5"].value  # no teardrop anywhere
+    lab[lab == L3] = PELVIS  # no teardrop anywhere
     record = measure_label_map(lab, tuple(truth["spacing_mm"]))
     for side in ("right", "left"):
         hip = record["hips"][side]

@@ -14,6 +14,7 @@ segmented by the same model gets the same series and instance UIDs.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,13 @@ def build_seg(source: pydicom.Dataset, labels: np.ndarray, spacing_xy, model: st
         raise HipsegError("the source radiograph has no PatientOrientation (needed by a SEG)")
     src_uid = str(source.SOPInstanceUID)
     sx, sy = spacing_xy
+    with warnings.catch_warnings():
+        # pseudonymised patient names (hipseg's "P…" IDs) have a single name component
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        return _segmentation(hd, source, labels, sx, sy, model, src_uid)
+
+
+def _segmentation(hd, source, labels, sx, sy, model, src_uid):
     return hd.seg.Segmentation(
         source_images=[source],
         pixel_array=_segment_numbers(labels)[None],

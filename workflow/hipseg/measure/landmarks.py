@@ -28,6 +28,8 @@ acetabular rim
     the lateral end of the acetabular roof: among L5's outline points that face the background
     lateral of and above the head centre (within 1.5 head radii of it), the one closest in angle
     to the head centre's vertical. Lateral of it, the ilium's outline climbs away from the head.
+    Sub-pixel: the rim is where a line fitted to that climbing outline meets a line fitted to the
+    outline running down to the head, or, where the head hides that, the head circle.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from ..labels import BACKGROUND, BY_NAME
+from ..labels import BACKGROUND, LABELS
 from .fit import (
     bbox,
     boundary_points,
@@ -49,7 +51,9 @@ from .fit import (
     robust_circle,
 )
 
-HEAD, CORTEX, TEARDROP, PELVIS = (BY_NAME[n].value for n in ("L1", "L2", "L3", "L5"))
+# The labels' roles, in the order of hipseg.labels (the paper's Fig. 2): femoral head etc.,
+# femoral cortex with the lesser trochanter, teardrop, fossa (unused here), pelvis.
+HEAD, CORTEX, TEARDROP, _FOSSA, PELVIS = (lab.value for lab in LABELS)
 ARC_HALF_ANGLE = 90.0  # degrees either side of the direction away from the neck
 SHAFT_START_RADII = 3.5  # the diaphysis rows start this many head radii below the head centre
 SHAFT_MIN_MM = 20.0  # shortest diaphysis that defines an axis
