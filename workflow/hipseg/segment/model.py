@@ -43,7 +43,7 @@ class Model:
         for f in ("plans.json", "dataset.json"):
             if not (self.dir / f).is_file():
                 raise InputError(self.dir / f, "missing: not an nnU-Net model folder")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         configure_environment(nnunet_root(self.dir), threads=threads)
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -63,6 +63,7 @@ class Model:
             checkpoint_name=CHECKPOINT,
         )
         self.load_seconds = time.perf_counter() - start
+        self.load_cpu_seconds = time.process_time() - cpu
 
     def predict(self, image: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray:
         """The label map (uint8, the image's shape) of one hip image."""

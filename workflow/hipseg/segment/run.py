@@ -119,6 +119,10 @@ def test_radiographs(cases_tsv: str | Path) -> set[str]:
         raise InputError(cases_tsv, f"is not the dataset stage's cases.tsv ({exc})") from exc
 
 
+def _mean(entries: list[dict], key: str) -> float | None:
+    return float(np.mean([e["seconds"][key] for e in entries])) if entries else None
+
+
 def versions() -> dict:
     out = {"hipseg": __version__, "python": platform.python_version()}
     for pkg in VERSIONED:
@@ -132,7 +136,7 @@ def versions() -> dict:
 def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out_dir: Path,
          deidentified_only: bool) -> dict:  # fmt: skip
     """Segment and measure one radiograph; write its outputs; return its run.json entry."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     min_area = options.implant_min_area_mm2 if options.detect_implants else None
     it = intake_mod.read(src.path, rule, min_area, src.excluded)
     if deidentified_only and str(it.header.get("PatientIdentityRemoved", "")).upper() != "YES":
@@ -157,7 +161,7 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         "rows": int(it.shape[0]), "cols": int(it.shape[1]), "spacing": it.spacing,
         "excluded": it.excluded, "metal_mm2": it.metal_mm2, "files": files,
         "seconds": {"intake": t1 - t0, "predict": t2 - t1, "measure": t3 - t2,
-                    "write": t4 - t3, "total": t4 - t0},
+                    "write": t4 - t3, "total": t4 - t0, "cpu": time.process_time() - cpu0},
         "_rows": csv_rows(record, src.name),
     }  # fmt: skip
 
@@ -205,9 +209,10 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         "threads": threads, "deidentified_only": deidentified_only,
         "timings": {
             "model_load_s": model.load_seconds,
+            "model_load_cpu_s": model.load_cpu_seconds,
             "total_s": time.perf_counter() - start,
-            "per_radiograph_s": (float(np.mean([e["seconds"]["total"] for e in done]))
-                                 if done else None),
+            "per_radiograph_s": _mean(done, "total"),
+            "per_radiograph_cpu_s": _mean(done, "cpu"),
         },
         "n_radiographs": len(sources), "n_ok": len(done), "n_failed": len(errors),
         "errors": errors, "radiographs": entries, "measurements_csv": "measurements.csv",

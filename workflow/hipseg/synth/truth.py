@@ -33,11 +33,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.path import Path
 
 from .. import __version__
 from ..io import write_json
 from .anatomy import Hip, Patient, Pose
 from .femur import _femur_axes, _trochanters
+from .findings import _rim_osteophyte
 from .geometry import _ellipse_q, _Frame
 from .pelvis import _acetabulum, _outline
 
@@ -51,13 +53,15 @@ def _support(conic: np.ndarray, centre: np.ndarray, direction: np.ndarray) -> np
     return centre + q_inv @ direction / scale
 
 
-def _conic_of(quadric, centre_guess: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _conic_of(
+    quadric, centre_guess: tuple[float, float], step: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Matrix and centre of an ellipse given as a function ``q(U, V)`` (``q < 1`` inside).
 
     ``q`` is a quadratic in (u, v): six samples determine it exactly."""
     cu, cv = centre_guess
-    u = cu + np.array([0.0, 1.0, -1.0, 0.0, 0.0, 1.0, 2.0, -2.0])
-    v = cv + np.array([0.0, 0.0, 0.0, 1.0, -1.0, 1.0, -1.0, 2.0])
+    u = cu + step * np.array([0.0, 1.0, -1.0, 0.0, 0.0, 1.0, 2.0, -2.0])
+    v = cv + step * np.array([0.0, 0.0, 0.0, 1.0, -1.0, 1.0, -1.0, 2.0])
     q = np.asarray(quadric(u, v), float)
     design = np.stack([u * u, u * v, v * v, u, v, np.ones_like(u)], axis=1)
     a, b, c, d, e, f = np.linalg.lstsq(design, q, rcond=None)[0]
@@ -79,23 +83,64 @@ def _to_mm(fr: _Frame, u, v) -> list[float]:
     return [float(col) * fr.sp, float(row) * fr.sp]
 
 
-def _rim(fr: _Frame, hip: Hip, ac, flare: float) -> tuple[np.ndarray, np.ndarray]:
+def _rim(fr: _Frame, hip: Hip, ac, flare: float, lateral: int) -> tuple[np.ndarray, np.ndarray]:
     """(visible rim, rim vertex) in image mm: see the module docstring.
+
+    The hemipelvis outline (L5) near the rim is two polygon edges meeting at the rim vertex,
+    joined by the marginal osteophyte (an ellipse) of a hip with osteoarthritis; the femoral head
+    is painted over all of it. The visible rim is the point of that outline outside the head,
+    above and lateral of the head centre, closest in angle to the image vertical through the
+    head centre, found on densely sampled outlines (about 1 µm apart).
 
     The generator fills polygons with PIL, which samples pixel (i, j) at (i + 0.5, j + 0.5) of
     the coordinates it is given, whereas pixel centres are at (i, j) in :class:`._Frame`: the
-    hemipelvis outline lies half a pixel up and left of its (u, v) definition, in the label map
-    and in the image alike. The truth is that outline."""
+    polygon lies half a pixel up and left of its (u, v) definition, in the label map and in the
+    image alike. The truth is that outline."""
     poly, _ = _outline(hip, ac, flare)
-    half = 0.5 * fr.sp
-    vertex, nxt = (np.array(_to_mm(fr, *poly[k])) - half for k in (0, 1))
-    centre = np.array(_to_mm(fr, 0.0, 0.0))
-    if np.hypot(*(vertex - centre)) >= hip.R:
-        return vertex, vertex
-    d, f = nxt - vertex, vertex - centre  # the outline up the ilium: where it leaves the head
-    a, b, c = d @ d, 2 * f @ d, f @ f - hip.R**2
-    t = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    return vertex + min(max(t, 0.0), 1.0) * d, vertex
+    poly = poly + _canonical_direction(fr, (-0.5 * fr.sp, -0.5 * fr.sp))
+    t = np.linspace(0.0, 1.0, 20001)[:, None]
+    edges = [poly[-1] + t * (poly[0] - poly[-1]), poly[0] + t * (poly[1] - poly[0])]
+    outline = np.concatenate(edges)
+    if hip.oa > 0:
+        conic, centre = _osteophyte(hip, ac)
+        outline = outline[_quadric(conic, centre, outline) >= 1.0]
+        ring = _ellipse_points(conic, centre, 40000)
+        outline = np.concatenate([outline, ring[~Path(poly).contains_points(ring)]])
+    outline = outline[np.hypot(outline[:, 0], outline[:, 1]) >= hip.R]
+    rows, cols = fr.to_pix(outline[:, 0], outline[:, 1])
+    xy = np.stack([cols, rows], axis=1) * fr.sp
+    d = xy - np.array(_to_mm(fr, 0.0, 0.0))
+    up, side = -d[:, 1], lateral * d[:, 0]
+    dist = np.hypot(d[:, 0], d[:, 1])
+    keep = (up > 0) & (side > 0) & (dist <= 1.5 * hip.R)
+    rim = xy[keep][int(np.argmin(np.arctan2(side[keep], up[keep])))]
+    return rim, np.array(_to_mm(fr, *poly[0]))
+
+
+def _osteophyte(hip: Hip, ac) -> tuple[np.ndarray, np.ndarray]:
+    """The marginal osteophyte's ellipse (conic matrix, centre) from the generator's own
+    :func:`.findings._rim_osteophyte`: its thickness is ``c·sqrt(1 − q)`` inside the ellipse."""
+    c = 6.0 * hip.oa * hip.scale
+
+    def q(u, v):
+        thick, _ = _rim_osteophyte(np.asarray(u, float), np.asarray(v, float), ac.rim, ac.ce,
+                                   hip.oa, hip.scale, 0.0)  # fmt: skip
+        return 1.0 - (np.asarray(thick, float) / c) ** 2
+
+    probe = np.array(ac.rim) + np.array([-1.0, 1.5]) * hip.oa * hip.scale  # inside it
+    return _conic_of(q, tuple(probe), step=0.1)
+
+
+def _quadric(conic, centre, pts):
+    d = pts - centre
+    return np.einsum("ni,ij,nj->n", d, conic, d)
+
+
+def _ellipse_points(conic, centre, n: int) -> np.ndarray:
+    w, vec = np.linalg.eigh(conic)
+    t = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    circle = np.stack([np.cos(t) / np.sqrt(w[0]), np.sin(t) / np.sqrt(w[1])], axis=1)
+    return centre + circle @ vec.T
 
 
 def _lesser_trochanter_tip(hip: Hip, ax, rot: float) -> np.ndarray:
@@ -118,7 +163,7 @@ def hip_truth(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, flare: flo
     td_low = _support(td_conic, td_centre, _canonical_direction(fr, (0.0, 1.0)))
     ax = _femur_axes(hip, pose.rot[side])
     tip = _lesser_trochanter_tip(hip, ax, pose.rot[side])
-    rim, vertex = _rim(fr, hip, ac, flare)
+    rim, vertex = _rim(fr, hip, ac, flare, -fr.side)
     p0 = _to_mm(fr, ax.Jx, ax.Jy)
     p1 = _to_mm(fr, ax.Jx + 100 * ax.sx, ax.Jy + 100 * ax.sy)
     direction = (np.subtract(p1, p0) / np.hypot(*np.subtract(p1, p0))).tolist()
@@ -131,8 +176,8 @@ def hip_truth(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, flare: flo
         "teardrop_inferior": _to_mm(fr, *td_low),
         "lesser_trochanter_tip": _to_mm(fr, *tip),
         "shaft_axis": {"point": p0, "direction": direction},
-        "acetabular_rim": rim.tolist(),
-        "rim_vertex": vertex.tolist(),
+        "acetabular_rim": [float(v) for v in rim],
+        "rim_vertex": [float(v) for v in vertex],
         "rim_osteophyte": hip.oa > 0,
         "protrusion_mm": float(hip.protrusion),
     }
