@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from ..crop import CropRule, split_joints
 from ..dicomio import Radiograph, read_dataset, read_radiograph
-from ..errors import InputError
+from ..errors import HipsegError
 
 SIDES = ("right", "left")
 METAL_Z = 2.5
@@ -148,5 +148,5 @@ def paste(full: np.ndarray, side: str, joint: np.ndarray, rule: CropRule) -> Non
         joint = joint[:, ::-1]
     target = full[r0:r1, cols_slice]
     if joint.shape != target.shape:
-        raise InputError(side, f"hip label map {joint.shape} does not fit its crop {target.shape}")
+        raise HipsegError(f"{side} hip: labels {joint.shape} do not fit the crop {target.shape}")
     target[...] = joint

@@ -187,7 +187,9 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     for i, src in enumerate(sources, start=1):
         try:
             entry = _one(src, model, options, rule, out_dir, deidentified_only)
-        except HipsegError as exc:
+        except Exception as exc:  # one bad input must not stop the others
+            if not isinstance(exc, HipsegError):
+                exc = HipsegError(f"{src.path}: cannot be segmented ({type(exc).__name__}: {exc})")
             errors.append(str(exc))
             entries.append({"name": src.name, "input": str(src.path), "status": "failed",
                             "error": str(exc)})  # fmt: skip

@@ -22,10 +22,12 @@ the midline, ``v`` towards the feet):
 ``shaft_axis``
     the anatomical axis of the diaphysis (a point on it and its unit direction, downwards);
 ``acetabular_rim``
-    the lateral end of the acetabular roof as the label map shows it: the hemipelvis outline's
-    rim vertex, or, where the femoral head (painted over the pelvis) hides that vertex, the
-    point where the outline emerges from under the head. ``rim_vertex`` is the vertex itself.
-    (The outline as rasterised: see :func:`_rim`.)
+    the lateral end of the acetabular roof as the label map shows it (the lateral edge of L5
+    above the head): of the hemipelvis outline with the marginal osteophyte of a hip with
+    osteoarthritis, outside the femoral head (painted over the pelvis), the point closest in
+    angle to the vertical through the head centre — the rim vertex, or where the outline
+    emerges from under the head or meets the osteophyte. ``rim_vertex`` is the polygon's rim
+    vertex itself (see :func:`_rim`).
 """
 
 from __future__ import annotations
