@@ -219,3 +219,26 @@ def test_rules_segment_the_test_set_and_a_sheet(repo, snakemake_env, tmp_path, n
     proc = snakemake(tmp_path, snakemake_env, "-n", "segment_new", check=False)
     assert proc.returncode != 0 and "new_radiographs" in proc.stdout + proc.stderr
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+def test_an_unexpected_failure_names_the_file(new_demo, tiny_model, tmp_path, monkeypatch,
+                                              capsys):  # fmt: skip
+    import hipseg.segment.run as run_mod
+
+    rows, root = new_demo
+    first, second = (root / d for d in rows["dicom"].iloc[:2])
+    real = run_mod.write_outputs
+
+    def failing(out_dir, name, *args, **kwargs):
+        if name == second.stem:
+            raise ValueError("a library failed")
+        return real(out_dir, name, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "write_outputs", failing)
+    out = tmp_path / "out"
+    argv = ["segment", str(first), str(second), "-o", str(out), "--model-dir",
+            str(tiny_model["model_dir"]), *FAST]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{second}: cannot be segmented (ValueError: a library failed)" in err
+    assert (out / first.stem / "seg.dcm").is_file() and not (out / second.stem).exists()
