@@ -20,9 +20,12 @@ Where things are:
 * :mod:`.profile` — **applying the profile**: actions applied recursively into every sequence
   item that is kept and to the file meta; compound actions take the strictest choice that keeps
   the file valid (X/Z → removed, Z/D → emptied, X/Z/U* → kept with UIDs replaced).
-* :mod:`.pixels` — **burned-in text**: BurnedInAnnotation is honoured, a detector finds pixels
-  that likely contain text, configurable regions can be blanked; the decision is recorded per
-  image. Pixel data is otherwise copied bit for bit.
+* :mod:`.pixels` — **burned-in text**: detectors (:mod:`.textfind`: rows of character-sized
+  blobs of one stored value or of thin strokes; :mod:`.ocr`: Tesseract) find text in the
+  pixels; it is blanked (``deid.on_burned_in: redact``, the default), flagged or refused;
+  configured regions are blanked; BurnedInAnnotation is honoured; the decision and the blanked
+  boxes are recorded per image. Blanked images are written uncompressed; the pixel data of all
+  others is copied bit for bit.
 * :mod:`.image` — **one file**: :func:`deidentify`.
 * :mod:`.case` — **one case of the sample sheet** (the ``deid`` rule, :func:`deidentify_case`)
   and the **boundary marker** every later stage checks (:func:`require_deidentified`).
@@ -43,8 +46,8 @@ from .keys import (
     pseudo_uid,
     pseudonym,
 )
-from .options import Options, method_values
-from .pixels import TEXT_THRESHOLD, text_score
+from .options import DETECTORS, ON_BURNED_IN, Options, method_values
+from .pixels import find_text
 from .summary import summarise
 from .table import (
     DEFAULT_PATIENT_CHARACTERISTICS,
@@ -58,15 +61,18 @@ from .table import (
     TABLE_SOURCE,
     option_attributes_missing_from_table,
 )
+from .textfind import text_score
 from .tree import anonymise
 
 __all__ = [
     "DEFAULT_PATIENT_CHARACTERISTICS",
+    "DETECTORS",
     "DEMO_KEY",
     "DEVICE_IDENTITY",
     "IDENTITY_ATTRIBUTES",
     "KEY_ENV",
     "KEY_FILE_ENV",
+    "ON_BURNED_IN",
     "PATIENT_CHARACTERISTICS",
     "TABLE",
     "TABLE_EDITION",
@@ -74,13 +80,13 @@ __all__ = [
     "TABLE_NAME",
     "TABLE_SIZE",
     "TABLE_SOURCE",
-    "TEXT_THRESHOLD",
     "Options",
     "anonymise",
     "check_case_id",
     "date_shift_days",
     "deidentify",
     "deidentify_case",
+    "find_text",
     "load_key",
     "method_values",
     "option_attributes_missing_from_table",

@@ -70,8 +70,9 @@ def deidentify(
     ds.PatientName = pseudo
     ds.PatientID = pseudo
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = method_values(options)
-    ds.DeidentificationMethodCodeSequence = options.code_items()
+    ds.DeidentificationMethod = method_values(options, burned)
+    cleaned = burned["pixel_data"] != "original bytes"
+    ds.DeidentificationMethodCodeSequence = options.code_items(cleaned)
     ds.LongitudinalTemporalInformationModified = (
         "MODIFIED" if options.retain_longitudinal else "REMOVED"
     )
@@ -86,7 +87,7 @@ def deidentify(
             check.pixel_array  # noqa: B018
         except Exception as exc:
             raise HipsegError(f"{out_path}: de-identified output is not readable ({exc})") from exc
-        if not burned["blanked_regions"] and check.PixelData != original_pixels:
+        if not cleaned and check.PixelData != original_pixels:
             raise HipsegError(f"{out_path}: pixel data changed during de-identification")
     return {
         "patient": pseudo,

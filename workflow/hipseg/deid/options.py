@@ -19,6 +19,10 @@ from .table import (
     TABLE_EDITION,
 )
 
+# Detectors of burned-in text (hipseg.deid.textfind, hipseg.deid.ocr) and what happens to it.
+DETECTORS = ("values", "strokes", "ocr")
+ON_BURNED_IN = ("redact", "flag", "error")
+
 
 @dataclass(frozen=True)
 class Options(StageOptions):
@@ -31,7 +35,8 @@ class Options(StageOptions):
     retain_device_identity: bool = False
     keep_private: tuple[str, ...] = ()  # "GGGG,EE,Private Creator" (vetted allow-list)
     blank_regions: tuple[tuple[float, float, float, float], ...] = ()  # x0, y0, x1, y1 fractions
-    on_burned_in: str = "flag"  # "flag" or "error"
+    on_burned_in: str = "redact"  # "redact", "flag" or "error"
+    text_detectors: tuple[str, ...] = DETECTORS
     _private: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -41,8 +46,17 @@ class Options(StageOptions):
                 f"deid.retain_patient_characteristics: {sorted(unknown)} are not patient "
                 f"characteristics of the profile (allowed: {', '.join(PATIENT_CHARACTERISTICS)})"
             )
-        if self.on_burned_in not in ("flag", "error"):
-            raise HipsegError(f"deid.on_burned_in must be flag or error, not {self.on_burned_in!r}")
+        if self.on_burned_in not in ON_BURNED_IN:
+            raise HipsegError(
+                f"deid.on_burned_in must be one of {', '.join(ON_BURNED_IN)}, "
+                f"not {self.on_burned_in!r}"
+            )
+        unknown = set(self.text_detectors) - set(DETECTORS)
+        if unknown:
+            raise HipsegError(
+                f"deid.text_detectors: {sorted(unknown)} are not text detectors "
+                f"(known: {', '.join(DETECTORS)})"
+            )
         for region in self.blank_regions:
             x0, y0, x1, y1 = (float(v) for v in region)
             if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
@@ -71,8 +85,9 @@ class Options(StageOptions):
             return True
         return self.retain_device_identity and keyword in DEVICE_IDENTITY
 
-    def code_items(self) -> list[Dataset]:
-        """De-identification Method Code Sequence (CID 7050) items."""
+    def code_items(self, cleaned: bool = False) -> list[Dataset]:
+        """De-identification Method Code Sequence (CID 7050) items; ``cleaned``: pixels of this
+        image were blanked (Clean Pixel Data Option)."""
         chosen = [codes.DCM.BasicApplicationConfidentialityProfile]
         if self.retain_longitudinal:
             chosen.append(codes.DCM.RetainLongitudinalTemporalInformationModifiedDatesOption)
@@ -82,7 +97,7 @@ class Options(StageOptions):
             chosen.append(codes.DCM.RetainDeviceIdentityOption)
         if self.keep_private:
             chosen.append(codes.DCM.RetainSafePrivateOption)
-        if self.blank_regions:
+        if cleaned:
             chosen.append(codes.DCM.CleanPixelDataOption)
         items = []
         for c in chosen:
@@ -99,10 +114,13 @@ class Options(StageOptions):
         d["retain_patient_characteristics"] = list(self.retain_patient_characteristics)
         d["keep_private"] = list(self.keep_private)
         d["blank_regions"] = [list(r) for r in self.blank_regions]
+        d["text_detectors"] = list(self.text_detectors)
         return d
 
 
-def method_values(options: Options) -> list[str]:
+def method_values(options: Options, burned: dict | None = None) -> list[str]:
+    """De-identification Method values; ``burned``: the image's burned-in record."""
+    burned = burned or {}
     values = [f"PS3.15 {TABLE_EDITION} E.1-1 Basic Profile (hipseg)"]
     if options.retain_longitudinal:
         values.append("Retain Longitudinal Temporal Modified Dates")
@@ -112,6 +130,8 @@ def method_values(options: Options) -> list[str]:
         values.append("Retain Device Identity")
     if options.keep_private:
         values.append("Retain Safe Private (allow-list)")
-    if options.blank_regions:
+    if burned.get("blanked_regions"):
         values.append("Clean Pixel Data (blanked regions)")
+    if burned.get("redacted"):
+        values.append("Clean Pixel Data (burned-in text redacted)")
     return values

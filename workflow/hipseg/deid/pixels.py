@@ -1,5 +1,20 @@
-"""Burned-in text: the BurnedInAnnotation attribute, a detector of text in the pixels, fixed
-regions to blank, and the decision recorded per image."""
+"""Burned-in text: find it, blank it (or flag or refuse the image), record the decision.
+
+``deid.on_burned_in`` decides what happens to an image whose pixels likely contain text:
+
+* ``redact`` (default): every region the detectors find (:data:`DETECTORS`, chosen by
+  ``deid.text_detectors``) is blanked to display black before anything downstream sees it.
+* ``flag``: the image is recorded as flagged, its pixels are left as they are.
+* ``error``: the image is refused.
+
+An image whose BurnedInAnnotation is YES but where no text is found, or whose pixels cannot be
+examined (more than one frame, colour), is flagged in every mode (and refused with ``error``).
+Fixed regions (``deid.blank_regions``, fractions of the image) are blanked in every mode.
+
+Blanked images are written uncompressed (lossless; Explicit VR Little Endian where the original
+was compressed or big-endian) and the audit says so; all other images keep their original pixel
+bytes. The audit lists the blanked boxes (pixel coordinates), never what they contained.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +22,26 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
-from scipy import ndimage
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import InputError
-from .options import Options
+from . import ocr, textfind
+from .options import DETECTORS, Options
 
 
-def text_score(pixels: np.ndarray) -> int:
-    """A simple detector of burned-in text: the length of the longest row of character-sized
-    blobs at the extreme grey values (annotations are drawn in pure white or black). Text
-    gives 3 or more; anatomy, collimation and noise give fewer."""
-    arr = np.asarray(pixels)
-    if arr.ndim != 2 or arr.size == 0:
-        return 0
-    rows = arr.shape[0]
-    lo, hi = arr.min(), arr.max()
-    if hi <= lo:
-        return 0
-    tol = (float(hi) - float(lo)) * 0.002
-    best = 0
-    for mask in (arr >= hi - tol, arr <= lo + tol):
-        if mask.mean() > 0.5:  # the background, not annotations
-            continue
-        labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-        if n == 0 or n > 20000:
-            continue
-        boxes = []
-        areas = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
-        for sl, area in zip(ndimage.find_objects(labels), areas, strict=True):
-            h = sl[0].stop - sl[0].start
-            w = sl[1].stop - sl[1].start
-            fill = area / (h * w)
-            if max(5, 0.004 * rows) <= h <= 0.08 * rows and w <= 2.0 * h and 0.12 <= fill <= 0.9:
-                boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
-        boxes.sort(key=lambda b: b[2])
-        for i, (t, b, _, r) in enumerate(boxes):
-            h, count, right = b - t, 1, r
-            for t2, b2, l2, r2 in boxes[i + 1 :]:
-                h2 = b2 - t2
-                if l2 - right > 2 * h:
-                    break
-                if abs((t + b) - (t2 + b2)) <= h and 0.5 <= h2 / h <= 2:
-                    count += 1
-                    right = max(right, r2)
-            best = max(best, count)
-    return best
-
-
-TEXT_THRESHOLD = 3
+def find_text(pixels: np.ndarray, monochrome1: bool, detectors) -> dict[str, list]:
+    """Boxes ``(top, bottom, left, right)`` of likely text per detector."""
+    found = {}
+    for name in detectors:
+        if name == "values":
+            found[name] = textfind.value_rows(pixels)
+        elif name == "strokes":
+            found[name] = textfind.stroke_rows(pixels, monochrome1)
+        elif name == "ocr":
+            found[name] = ocr.word_rows(pixels, monochrome1)
+        else:
+            raise ValueError(f"unknown text detector {name!r} (known: {', '.join(DETECTORS)})")
+    return found
 
 
 def _pixels(ds: Dataset, path: Path) -> np.ndarray:
@@ -64,53 +51,98 @@ def _pixels(ds: Dataset, path: Path) -> np.ndarray:
         raise InputError(path, f"pixel data cannot be decoded ({exc})") from exc
 
 
-def _blank(ds: Dataset, arr: np.ndarray, regions, path: Path) -> list[list[int]]:
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
-        raise InputError(path, "blanking regions needs uncompressed pixel data; decompress first")
-    if arr.ndim != 2:
-        raise InputError(path, f"blanking regions needs a single 2D frame, got {arr.shape}")
+def _single_grey_frame(ds: Dataset, arr: np.ndarray) -> bool:
+    return arr.ndim == 2 and str(ds.get("PhotometricInterpretation", "")).startswith("MONOCHROME")
+
+
+def _fixed_boxes(regions, shape) -> list[list[int]]:
+    """``deid.blank_regions`` (x0, y0, x1, y1 fractions) as pixel boxes [x0, y0, x1, y1]."""
+    rows, cols = shape
+    return [
+        [int(x0 * cols), int(y0 * rows), int(np.ceil(x1 * cols)), int(np.ceil(y1 * rows))]
+        for x0, y0, x1, y1 in regions
+    ]
+
+
+def _blank(ds: Dataset, arr: np.ndarray, boxes: list[list[int]]) -> np.ndarray:
     arr = arr.copy()
-    rows, cols = arr.shape
     dark = arr.max() if ds.get("PhotometricInterpretation") == "MONOCHROME1" else arr.min()
-    boxes = []
-    for x0, y0, x1, y1 in regions:
-        box = [int(x0 * cols), int(y0 * rows), int(np.ceil(x1 * cols)), int(np.ceil(y1 * rows))]
-        arr[box[1] : box[3], box[0] : box[2]] = dark
-        boxes.append(box)
+    for x0, y0, x1, y1 in boxes:
+        arr[y0:y1, x0:x1] = dark
+    return arr
+
+
+def _store(ds: Dataset, arr: np.ndarray) -> str:
+    """Write blanked pixels into ``ds`` uncompressed; return what the audit says about it."""
+    syntax = ds.file_meta.TransferSyntaxUID
     ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-    return boxes
+    if syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        return f"blanked, written uncompressed ({syntax.name}, lossless)"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    elem = ds["PixelData"]
+    elem.VR = "OW" if int(ds.BitsAllocated) > 8 else "OB"
+    elem.is_undefined_length = False
+    return f"blanked, written uncompressed (Explicit VR Little Endian, lossless; was {syntax.name})"
 
 
-def burned_in(ds: Dataset, path: Path, options: Options) -> dict:
-    attribute = str(ds.get("BurnedInAnnotation", "") or "").upper() or "absent"
-    arr = _pixels(ds, path)
-    boxes = _blank(ds, arr, options.blank_regions, path) if options.blank_regions else []
-    if boxes:
-        arr = _pixels(ds, path)
-    score = text_score(arr if arr.ndim == 2 else arr[0])
-    detected = score >= TEXT_THRESHOLD
-    flagged = detected or (attribute == "YES" and not boxes)
+def _decide(attribute: str, examined: bool, found: dict, redacted: bool, fixed: list) -> tuple:
+    """(flagged, decision) for the audit."""
     reasons = []
     if attribute == "YES":
         reasons.append("BurnedInAnnotation is YES")
-    if detected:
-        reasons.append("pixels likely contain text")
+    if not examined:
+        reasons.append("pixels not examined for text (not a single grey frame)")
+    by = [f"{name} {len(boxes)}" for name, boxes in found.items() if boxes]
+    if by:
+        reasons.append(f"pixels likely contain text (regions per detector: {', '.join(by)})")
+    detected = bool(by)
+    flagged = (
+        not examined
+        or (detected and not redacted)
+        or (attribute == "YES" and not redacted and not fixed)
+    )
     if flagged:
-        decision = "flagged: " + " and ".join(reasons)
-    elif boxes:
-        decision = f"blanked {len(boxes)} region(s)" + (f" ({reasons[0]})" if reasons else "")
-    else:
-        decision = "no burned-in text indicated or detected"
+        return True, "flagged: " + "; ".join(reasons)
+    if redacted:
+        extra = f" and {len(fixed)} configured region(s)" if fixed else ""
+        return False, f"redacted: text blanked{extra} ({'; '.join(reasons)})"
+    if fixed:
+        return False, f"blanked {len(fixed)} configured region(s)" + (
+            f" ({reasons[0]})" if reasons else ""
+        )
+    return False, "no burned-in text indicated or detected"
+
+
+def burned_in(ds: Dataset, path: Path, options: Options) -> dict:
+    """Examine (and, as configured, blank) the pixels of ``ds``; return the audit's record."""
+    attribute = str(ds.get("BurnedInAnnotation", "") or "").upper() or "absent"
+    arr = _pixels(ds, path)
+    examined = _single_grey_frame(ds, arr)
+    if options.blank_regions and not examined:
+        raise InputError(path, f"blanking regions needs a single grey frame, got {arr.shape}")
+    fixed = _fixed_boxes(options.blank_regions, arr.shape) if options.blank_regions else []
+    arr = _blank(ds, arr, fixed) if fixed else arr
+    mono1 = ds.get("PhotometricInterpretation") == "MONOCHROME1"
+    found = find_text(arr, mono1, options.text_detectors) if examined else {}
+    boxes = textfind.pad_and_merge([b for bs in found.values() for b in bs], arr.shape[:2])
+    regions = [[left, t, r, b] for t, b, left, r in boxes]  # x0, y0, x1, y1 like blank_regions
+    redacted = bool(regions) and options.on_burned_in == "redact"
+    flagged, decision = _decide(attribute, examined, found, redacted, fixed)
     if flagged and options.on_burned_in == "error":
         raise InputError(
             path,
-            f"{decision}; blank it (deid.blank_regions) or accept it (deid.on_burned_in: flag)",
+            f"{decision}; redact it (deid.on_burned_in: redact), blank it (deid.blank_regions) "
+            "or accept it (deid.on_burned_in: flag)",
         )
+    blanked = fixed + (regions if redacted else [])
     return {
         "burned_in_annotation": attribute,
-        "text_score": score,
-        "text_detected": detected,
-        "blanked_regions": boxes,
+        "detectors": list(options.text_detectors),
+        "text_detected": bool(regions),
+        "text_regions": regions,
+        "redacted": redacted,
+        "blanked_regions": fixed,
         "flagged": flagged,
         "decision": decision,
+        "pixel_data": _store(ds, _blank(ds, arr, blanked)) if blanked else "original bytes",
     }
