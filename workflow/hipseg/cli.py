@@ -153,6 +153,12 @@ def _deid_summary(a):
     summarise(a.audits, a.out)
 
 
+def _figures(a):
+    from .report import montage
+
+    montage.figures(a.sheet, a.deid_dir, a.montage, a.gallery)
+
+
 def _report(a):
     from . import report
 
@@ -257,6 +263,12 @@ def _commands() -> list[tuple]:
           ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
          [("--audits", _req(nargs="+")), ("--out", _req())]),
+        ("figures", "montage and gallery of the de-identified, redacted radiographs (captions "
+         "carry pseudonyms; flagged images are withheld)", _figures, None,
+         [("--sheet", _req("the validated sample sheet (pseudonyms)")),
+          ("--deid-dir", _req("the deid stage's outputs (<id>.dcm, <id>.audit.json)")),
+          ("--montage", _req("PNG of the first radiographs")),
+          ("--gallery", _req("PNG with one hip per finding"))]),
         ("report", "write the self-contained HTML report", _report, "report:ReportOptions",
          [("--evaluation-dir", _req()), ("--dataset-summary", _req()), ("--plans", _req()),
           ("--images-dir", _req()), ("--labels-dir", _req()), ("--predictions-root", _req()),

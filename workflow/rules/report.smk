@@ -1,6 +1,31 @@
 # The reviewer's HTML report: one self-contained file with tables, figures and provenance.
 
 
+# Montage and gallery of the demo's radiographs, made from the deid stage's outputs: every image
+# is de-identified (boundary marker checked) and redacted, captions carry pseudonyms, an image
+# only flagged for burned-in text is withheld with a placeholder.
+rule figures:
+    input:
+        sheet=rules.validate_samples.output[0],
+        dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
+        audits=lambda w: expand(rules.deid.output.audit, id=all_ids()),
+        labels=lambda w: list(samples()["labels"]),
+    output:
+        montage=f"{DEMO_DIR}/montage.png",
+        gallery=f"{DEMO_DIR}/gallery.png",
+    log:
+        f"{RESULTS}/logs/figures.log",
+    benchmark:
+        f"{BENCH}/figures.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        deid_dir=lambda w, input: Path(input.dicoms[0]).parent,
+    shell:
+        "python -m hipseg figures --sheet {input.sheet} --deid-dir {params.deid_dir}"
+        " --montage {output.montage} --gallery {output.gallery} > {log} 2>&1"
+
+
 rule report:
     input:
         evaluation=rules.evaluate.output,
@@ -10,8 +35,8 @@ rule report:
         plans=PLANS,
         deid=rules.deid_summary.output,
         template=TEMPLATE,
-        montage=(rules.synth.output.montage if config["demo"]["enabled"] else []),
-        gallery=(rules.synth.output.gallery if config["demo"]["enabled"] else []),
+        montage=(rules.figures.output.montage if config["demo"]["enabled"] else []),
+        gallery=(rules.figures.output.gallery if config["demo"]["enabled"] else []),
         paper_plan=(rules.paper_plan.output if config["paper_plan"]["enabled"] else []),
     output:
         REPORT,

@@ -21,6 +21,8 @@ from .table import (
 
 # Detectors of burned-in text (hipseg.deid.textfind, hipseg.deid.ocr) and what happens to it.
 DETECTORS = ("values", "strokes", "ocr")
+# hipseg's own two: measured, OCR added no recall and blanked anatomy (README, De-identification)
+DEFAULT_DETECTORS = ("values", "strokes")
 ON_BURNED_IN = ("redact", "flag", "error")
 
 
@@ -36,7 +38,7 @@ class Options(StageOptions):
     keep_private: tuple[str, ...] = ()  # "GGGG,EE,Private Creator" (vetted allow-list)
     blank_regions: tuple[tuple[float, float, float, float], ...] = ()  # x0, y0, x1, y1 fractions
     on_burned_in: str = "redact"  # "redact", "flag" or "error"
-    text_detectors: tuple[str, ...] = DETECTORS
+    text_detectors: tuple[str, ...] = DEFAULT_DETECTORS
     _private: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
