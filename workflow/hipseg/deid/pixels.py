@@ -3,13 +3,16 @@
 ``deid.on_burned_in`` decides what happens to an image whose pixels likely contain text:
 
 * ``redact`` (default): every region the detectors find (:data:`DETECTORS`, chosen by
-  ``deid.text_detectors``) is blanked to display black before anything downstream sees it.
+  ``deid.text_detectors``) is blanked before anything downstream sees it: replaced by a smooth
+  fill interpolated from the pixels around it (no black hole in the anatomy for a model to
+  learn; nothing inside the region survives).
 * ``flag``: the image is recorded as flagged, its pixels are left as they are.
 * ``error``: the image is refused.
 
 An image whose BurnedInAnnotation is YES but where no text is found, or whose pixels cannot be
 examined (more than one frame, colour), is flagged in every mode (and refused with ``error``).
-Fixed regions (``deid.blank_regions``, fractions of the image) are blanked in every mode.
+Fixed regions (``deid.blank_regions``, fractions of the image) are set to display black in
+every mode.
 
 Blanked images are written uncompressed (lossless; Explicit VR Little Endian where the original
 was compressed or big-endian) and the audit says so; all other images keep their original pixel
@@ -65,11 +68,46 @@ def _fixed_boxes(regions, shape) -> list[list[int]]:
 
 
 def _blank(ds: Dataset, arr: np.ndarray, boxes: list[list[int]]) -> np.ndarray:
+    """Boxes set to display black (the configured regions)."""
     arr = arr.copy()
     dark = arr.max() if ds.get("PhotometricInterpretation") == "MONOCHROME1" else arr.min()
     for x0, y0, x1, y1 in boxes:
         arr[y0:y1, x0:x1] = dark
     return arr
+
+
+def _edges(a: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> list:
+    """(values along the edge, distance of every box pixel to it) for each side of the box that
+    has pixels outside it: the median of a 3-pixel ring, so that noise does not streak."""
+    rows, cols = a.shape
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    edges = []
+    if y0 > 0:
+        edges.append((np.median(a[max(0, y0 - 3) : y0, x0:x1], axis=0)[None, :], yy - y0 + 1))
+    if y1 < rows:
+        edges.append((np.median(a[y1 : y1 + 3, x0:x1], axis=0)[None, :], y1 - yy))
+    if x0 > 0:
+        edges.append((np.median(a[y0:y1, max(0, x0 - 3) : x0], axis=1)[:, None], xx - x0 + 1))
+    if x1 < cols:
+        edges.append((np.median(a[y0:y1, x1 : x1 + 3], axis=1)[:, None], x1 - xx))
+    return edges
+
+
+def _fill(ds: Dataset, arr: np.ndarray, boxes: list[list[int]]) -> np.ndarray:
+    """Text boxes replaced by a smooth fill interpolated from the pixels around each box (each
+    side weighted by the inverse distance to it): nothing inside a box survives, and the
+    anatomy around it continues without a black hole that a model would have to learn."""
+    out = arr.copy()
+    a = arr.astype(np.float64)
+    for x0, y0, x1, y1 in boxes:
+        edges = _edges(a, x0, y0, x1, y1)
+        if not edges:  # the box is the whole image
+            out = _blank(ds, out, [[x0, y0, x1, y1]])
+            continue
+        weights = [1.0 / d for _, d in edges]
+        fill = sum(w * v for w, (v, _) in zip(weights, edges, strict=True)) / sum(weights)
+        out[y0:y1, x0:x1] = np.rint(fill).astype(arr.dtype)
+    return out
 
 
 def _store(ds: Dataset, arr: np.ndarray) -> str:
@@ -135,6 +173,8 @@ def burned_in(ds: Dataset, path: Path, options: Options) -> dict:
             "or accept it (deid.on_burned_in: flag)",
         )
     blanked = fixed + (regions if redacted else [])
+    if redacted:
+        arr = _fill(ds, arr, regions)
     return {
         "burned_in_annotation": attribute,
         "detectors": list(options.text_detectors),
@@ -144,5 +184,5 @@ def burned_in(ds: Dataset, path: Path, options: Options) -> dict:
         "blanked_regions": fixed,
         "flagged": flagged,
         "decision": decision,
-        "pixel_data": _store(ds, _blank(ds, arr, blanked)) if blanked else "original bytes",
+        "pixel_data": _store(ds, arr) if blanked else "original bytes",
     }

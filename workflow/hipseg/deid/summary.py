@@ -30,6 +30,7 @@ def summarise(audits: list[str | Path], out: str | Path) -> dict:
     """Summary of the audit records for the report: counts only, never values."""
     counts: Counter[str] = Counter()
     sources, patients, flagged, methods, options = set(), set(), [], set(), None
+    redacted = []
     private = 0
     for a in audits:
         try:
@@ -41,8 +42,11 @@ def summarise(audits: list[str | Path], out: str | Path) -> dict:
         for act in rec["actions"]:
             counts[_kind(act["action"])] += 1
             private += act["rule"] == "private" and act["action"] == "removed"
-        if rec.get("burned_in", {}).get("flagged"):
+        burned = rec.get("burned_in", {})
+        if burned.get("flagged"):
             flagged.append(rec.get("id", Path(a).name))
+        if burned.get("redacted"):
+            redacted.append(rec.get("id", Path(a).name))
         if "profile" in rec:
             methods.add(rec["profile"]["table"] + " (" + rec["profile"]["source"] + ")")
         options = rec.get("options", options)
@@ -57,6 +61,8 @@ def summarise(audits: list[str | Path], out: str | Path) -> dict:
         "private_tags_removed": private,
         "n_images_flagged_burned_in": len(flagged),
         "images_flagged_burned_in": sorted(flagged),
+        "n_images_redacted_burned_in": len(redacted),
+        "images_redacted_burned_in": sorted(redacted),
     }
     write_json(out, summary)
     return summary

@@ -43,25 +43,37 @@ def _components(mask: np.ndarray) -> list[tuple[int, int, int, int, float]]:
     return comps
 
 
-def _rows(comps, rows: int, min_height: int) -> list[tuple[int, Box]]:
+def _lettered(members: list[Box]) -> bool:
+    """Whether blobs in a row look like letters: most stand on one baseline (within a fifth
+    of their height) and most are at least 0.4 times as wide as tall (anatomy gives rows of
+    slivers: joint spaces, cortical edges)."""
+    heights = np.array([b - t for t, b, _, _ in members], float)
+    bottoms = np.array([b for _, b, _, _ in members], float)
+    widths = np.array([r - left for _, _, left, r in members], float)
+    on_line = np.abs(bottoms - np.median(bottoms)) <= 0.2 * np.median(heights)
+    return on_line.mean() >= 0.75 and np.median(widths / heights) >= 0.4
+
+
+def _rows(comps, rows: int, min_height: int, lettered: bool = False) -> list[tuple[int, Box]]:
     chars = sorted(
-        (t, b, left, r)
-        for t, b, left, r, fill in comps
-        if max(min_height, 0.004 * rows) <= b - t <= 0.08 * rows
-        and r - left <= 2.0 * (b - t)
-        and 0.12 <= fill <= 0.9
-    )
-    chars.sort(key=lambda c: c[2])
+        ((t, b, left, r) for t, b, left, r, fill in comps
+         if max(min_height, 0.004 * rows) <= b - t <= 0.08 * rows
+         and r - left <= 2.0 * (b - t) and 0.12 <= fill <= 0.9),
+        key=lambda c: c[2],
+    )  # fmt: skip
     found = []
     for i, (t, b, left, r) in enumerate(chars):
-        h, count, right, top, bottom = b - t, 1, r, t, b
+        h, members = b - t, [(t, b, left, r)]
         for t2, b2, l2, r2 in chars[i + 1 :]:
-            if l2 - right > 2 * h:
+            if l2 - max(m[3] for m in members) > 2 * h:
                 break
             if abs((t + b) - (t2 + b2)) <= h and 0.5 <= (b2 - t2) / h <= 2:
-                count += 1
-                right, top, bottom = max(right, r2), min(top, t2), max(bottom, b2)
-        found.append((count, (top, bottom, left, right)))
+                members.append((t2, b2, l2, r2))
+        if lettered and not _lettered(members):
+            continue
+        box = (min(m[0] for m in members), max(m[1] for m in members), left,
+               max(m[3] for m in members))  # fmt: skip
+        found.append((len(members), box))
     return found
 
 
@@ -100,7 +112,7 @@ def _text_rows(mask: np.ndarray, min_height: int, min_blobs: int, exact: bool) -
     """Text rows of a mask, grown along their lines; ``exact``: the mask holds only the
     text's own value, so a row may grow over marks of any height (a lead marker it touches)."""
     comps = _components(mask)
-    rows = _rows(comps, mask.shape[0], min_height)
+    rows = _rows(comps, mask.shape[0], min_height, lettered=True)
     return sorted({_grow(comps, box, exact) for n, box in rows if n >= min_blobs})
 
 

@@ -1,7 +1,8 @@
 """The report's montage and gallery, made from the de-identification stage's outputs only.
 
 Every image shown is a de-identified file (its boundary marker is checked with
-:func:`hipseg.deid.require_deidentified`) whose burned-in text was redacted; captions carry the
+:func:`hipseg.deid.require_deidentified`) whose burned-in text was redacted (the blanked regions
+are outlined, dashed); captions carry the
 radiograph's id and its patient's pseudonym from the audit record. An image that was only
 flagged for burned-in text (``deid.on_burned_in: flag``) is never shown: a grey placeholder says
 why. Label maps come from the validated sample sheet (pseudonyms only).
@@ -34,7 +35,7 @@ class Shown:
     labels_path: Path
     width: int
     withheld: str  # why the image is not shown ("" when it is)
-    text_columns: list[int]  # centre columns of redacted text regions
+    redacted: list[list[int]]  # blanked text regions, [x0, y0, x1, y1]
 
     def image(self) -> np.ndarray:
         from ..dicomio import read_radiograph
@@ -79,7 +80,7 @@ def load(case_id: str, deid_dir: str | Path, labels_path: str | Path) -> Shown:
         Path(labels_path),
         int(read_dataset(dicom, stop_before_pixels=True).Columns),
         withheld,
-        [(r[0] + r[2]) // 2 for r in redacted],
+        [list(r) for r in redacted],
     )
 
 
@@ -95,7 +96,19 @@ def _show(ax, shown: Shown, columns: slice, overlay: bool, alpha: float) -> None
         ax.imshow(shown.image()[:, columns], cmap="gray", interpolation="bilinear")
         if overlay:
             ax.imshow(overlay_rgba(labels, alpha=alpha), interpolation="nearest")
+        _outline(ax, shown.redacted, columns.start or 0)
     ax.axis("off")
+
+
+def _outline(ax, regions: list[list[int]], x_offset: int) -> None:
+    """Dashed outlines of the regions whose burned-in text was blanked."""
+    from matplotlib.patches import Rectangle
+
+    for x0, y0, x1, y1 in regions:
+        ax.add_patch(
+            Rectangle((x0 - x_offset - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                      edgecolor="yellow", linestyle="--", linewidth=0.8)
+        )  # fmt: skip
 
 
 def _save(fig, out_png: str | Path) -> None:
@@ -142,7 +155,7 @@ def _side_of(s: Shown, hit: str) -> str:
     """The hip (image half) to show for a finding: the one the note names; for burned-in text
     the half with the blanked text (patient's right hip is on the image's left)."""
     if hit == "burned-in text":
-        if s.text_columns and s.text_columns[0] < s.width // 2:
+        if s.redacted and s.redacted[0][0] + s.redacted[0][2] < s.width:
             return "right"
         return "left"
     for part in s.note.split("; "):

@@ -132,6 +132,8 @@ def _deid_options(opts: Mapping) -> str:
         chosen.append("Retain Device Identity")
     if opts.get("blank_regions"):
         chosen.append(f"Clean Pixel Data ({len(opts['blank_regions'])} blanked region(s))")
+    if opts.get("on_burned_in") == "redact":
+        chosen.append("Clean Pixel Data (burned-in text found in the pixels is blanked)")
     return "; ".join(chosen) if chosen else "none (Basic Profile only)"
 
 
@@ -150,6 +152,7 @@ def deid_text(deid: Mapping) -> dict | None:
         "keep_private": bool(opts.get("keep_private")),
         "shifted": bool(opts.get("retain_longitudinal")),
         "flagged": deid.get("n_images_flagged_burned_in"),
+        "redacted": deid.get("n_images_redacted_burned_in"),
         "flagged_ids": ", ".join(map(str, flagged[:20])) + (" …" if len(flagged) > 20 else ""),
         "demo": str(deid.get("key_source", "")).lower() == "demo",
     }

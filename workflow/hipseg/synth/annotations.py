@@ -5,7 +5,7 @@ acquisition date and time, never labelled; its DICOM header says ``BurnedInAnnot
 Real annotations are not all alike, so neither are these (:func:`text_style`): a third are
 saturated display white as most CR readers draw them, the others grey, brighter or darker than
 the image around them by 20–50 % of the display range, some antialiased; they sit in any of
-the four corners, at 0.8, 1 or 1.4 times the usual height. Text is drawn in pixels, so its
+the four corners, at 0.8, 1 or 1.2 times the usual height. Text is drawn in pixels, so its
 height in mm grows with the pixel spacing (legible at every spacing). The lead side markers
 (:mod:`.findings`) use the same font.
 
@@ -26,7 +26,7 @@ DISPLAY_WHITE = 1e3  # log-attenuation value above every window: display white
 _NOMINAL_WINDOW = (-0.2, 4.9)  # the middle of the windows the DICOM writer chooses
 
 CORNERS = ("rd", "ld", "ra", "la")  # PIL anchors: lower right, lower left, upper right, left
-SIZES = (1.0, 0.8, 1.4)  # times the usual text height
+SIZES = (1.0, 0.8, 1.2)  # times the usual text height
 CONTRASTS = (None, 0.5, 0.35, 0.2)  # None: saturated white; else grey, this far from around
 
 
