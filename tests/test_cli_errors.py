@@ -103,6 +103,11 @@ CASES = {
         ["deid-summary", "--audits", "{manifest}", "--out", "{tmp}/sum.json"],
         "manifest.json: cannot read the audit record",
     ),
+    "figures (no de-identified file)": (
+        ["figures", "--sheet", "{sheet}", "--deid-dir", "{empty_dir}", "--montage"]
+        + ["{tmp}/m.png", "--gallery", "{tmp}/g.png"],
+        "r1.dcm",
+    ),
     "report (no evaluation)": (
         ["report", "--evaluation-dir", "{tmp}/nowhere", "--dataset-summary", "{audit}"]
         + ["--plans", "{audit}", "--images-dir", "{empty_dir}", "--labels-dir", "{empty_dir}"]
