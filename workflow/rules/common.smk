@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from hipseg import samplesheet
+from hipseg.fingerprint import stage_fingerprints
 from hipseg.nnunet import dataset_name
 
 validate(config, "../schemas/config.schema.yaml")
@@ -28,6 +29,9 @@ shell.prefix(
     % (MALLOC, shlex.quote(PKG_DIR))
 )
 CONDA_ENV = "../../envs/hipseg.yaml"
+# Code fingerprints (hipseg/fingerprint.py), once per Snakemake process: every rule has the param
+# code=CODE["<rule>"], so an edit of a module or a library upgrade reruns the stages it affects.
+CODE = stage_fingerprints(Path(PKG_DIR) / "hipseg", trainer=config["train"]["trainer"])
 RESULTS = "results"
 DEMO_DIR = f"{RESULTS}/demo"
 NNUNET = f"{RESULTS}/nnunet"

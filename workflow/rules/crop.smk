@@ -13,6 +13,7 @@ rule crop:
     conda:
         CONDA_ENV
     params:
+        code=CODE["crop"],
         hips=lambda w: sample(w, "hips"),
         split=lambda w: sample(w, "split"),
         note=lambda w: sample(w, "note"),

@@ -14,6 +14,7 @@ rule deid:
     conda:
         CONDA_ENV
     params:
+        code=CODE["deid"],
         patient=lambda w: sample(w, "patient"),
         options=cli_args(
             demo_key=config["deid"]["use_demo_key"] or None,
@@ -40,5 +41,7 @@ rule deid_summary:
         f"{RESULTS}/logs/deid_summary.log",
     conda:
         CONDA_ENV
+    params:
+        code=CODE["deid_summary"],
     shell:
         "python -m hipseg deid-summary --audits {input} --out {output} > {log} 2>&1"

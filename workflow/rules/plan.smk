@@ -21,6 +21,7 @@ rule plan:
     resources:
         mem_mb=config["nnunet"]["mem_mb"],
     params:
+        code=CODE["plan"],
         root=lambda w, input: Path(input.raw).parents[1],
         options=cli_args(
             dataset_id=config["dataset"]["id"],
@@ -47,6 +48,7 @@ rule splits:
     conda:
         CONDA_ENV
     params:
+        code=CODE["splits"],
         options=cli_args(folds=5, seed=config["dataset"]["seed"]),
     shell:
         "python -m hipseg splits --cases {input.cases} --out {output} {params.options}"

@@ -14,5 +14,7 @@ rule validate_samples:
         f"{RESULTS}/logs/validate_samples.log",
     conda:
         CONDA_ENV
+    params:
+        code=CODE["validate_samples"],
     shell:
         "python -m hipseg validate-samples {input} --out {output} > {log} 2>&1 || (cat {log} >&2; exit 1)"
