@@ -217,6 +217,13 @@ def _install_profile(a):
         print(f"  use: snakemake --profile {name} ...")
 
 
+def _why(a):
+    from .why import why
+
+    args = [*(["--directory", a.directory] if a.directory else []), *a.snakemake_args]
+    print(why(args))
+
+
 def _deid_flags(s) -> None:
     from .deid import DEFAULT_PATIENT_CHARACTERISTICS
 
@@ -406,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--force", action="store_true", help="replace an existing link or file")
     s.set_defaults(func=_install_profile)
+
+    s = sub.add_parser(
+        "why",
+        help="which stages `snakemake` would rerun, and why (params, input, code, library)",
+    )
+    s.add_argument("--directory", help="the workflow's working directory (default: here)")
+    s.add_argument(
+        "snakemake_args", nargs="*", help="more snakemake options, after --: -- --configfile F"
+    )
+    s.set_defaults(func=_why)
     return p
 
 
