@@ -177,23 +177,24 @@ class _Package:
         for node in statements:
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    self._add(found, alias.name)
+                    self.add(found, alias.name)
                 continue
             target = _import_target(module, path.name == "__init__.py", node)
             if target is None:
                 continue
             named = [f"{target}.{a.name}" for a in node.names if self.path(f"{target}.{a.name}")]
             for sub in named:
-                self._add(found, sub)
+                self.add(found, sub)
             # `from pkg.mod import name` runs pkg/mod; `from . import x` with x a module does
             # not count the top-level package, `from . import __version__` does
             if node.module or len(named) < len(node.names):
-                self._add(found, target)
+                self.add(found, target)
         if nodes is None:
             self._imports[module] = found
         return found
 
-    def _add(self, found: set[str], module: str) -> None:
+    def add(self, found: set[str], module: str) -> None:
+        """Add a module of the package to ``found``, with the subpackages it lies in."""
         if module != PACKAGE and not module.startswith(PACKAGE + "."):
             return
         parts = module.split(".")
@@ -301,11 +302,15 @@ def stage_fingerprints(
     out = {}
     for name, stage in (STAGES if stages is None else stages).items():
         cli_hash, cli_imports = _cli_part(pkg, stage.cli)
-        entry = {f"{PACKAGE}.{m}" for m in stage.modules} | cli_imports
+        modules = [f"{PACKAGE}.{m}" for m in stage.modules]
         if stage.trainer and extra:
-            entry.add(extra)
-        modules = sorted(pkg.closure(entry), key=_short)
-        tokens = [f"{_short(m)}:{pkg.module_hash(m)}" for m in modules]
+            modules.append(extra)
+        entry = set(cli_imports)
+        for module in modules:
+            pkg.add(entry, module)
+        tokens = [
+            f"{_short(m)}:{pkg.module_hash(m)}" for m in sorted(pkg.closure(entry), key=_short)
+        ]
         tokens.append(f"cli.{stage.cli}:{cli_hash}")
         if stage.templates:
             tokens += template_tokens
