@@ -1,6 +1,6 @@
 """``hipseg why``: which stages a run would redo, and why (params, input, code, library).
 
-It runs ``snakemake -n`` (a dry run: nothing is executed or written) and reads Snakemake's reason
+It runs ``snakemake -n`` (a dry run: no job is executed) and reads Snakemake's reason
 for every job. A change of the ``code`` param (see :mod:`hipseg.fingerprint`) is broken down
 into the modules, templates and library versions that differ between the last run and now.
 """
