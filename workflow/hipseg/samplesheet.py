@@ -162,6 +162,7 @@ def _check_files(path: Path, df: pd.DataFrame) -> list[str]:
             shown = ", ".join(f"{v:g}" for v in bad[:8])
             problems.append(f"{row['labels']}: label values outside {VALUE_RANGE}: {shown}")
     for ids in seen.values():
+        ids = list(dict.fromkeys(ids))  # a repeated id is reported as a duplicate id already
         if len(ids) > 1:  # the ids and files, never the UID (it may identify the study)
             files = ", ".join(str(df.loc[df["id"] == i, "dicom"].iloc[0]) for i in ids)
             problems.append(
