@@ -220,7 +220,9 @@ def _check_native_length(actual: int, g: dict[str, int], path: Path) -> None:
 def _check_codestream(frame: bytes, ts: str, g: dict[str, int], path: Path, i: int) -> None:
     name = syntax_name(ts)
     where = f"frame {i + 1}: " if g["frames"] > 1 else ""
-    if not frame.rstrip(b"\x00").endswith(_EOI):
+    # FF D9 cannot occur inside JPEG, JPEG-LS or JPEG 2000 entropy-coded data (byte or bit
+    # stuffing), so finding it among the last bytes (after padding, 00 or FF) is enough
+    if _EOI not in frame[-16:]:
         raise InputError(
             path,
             f"{where}{name} stream is cut short (no end-of-image marker): the file is "
