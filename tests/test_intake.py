@@ -44,7 +44,7 @@ EXPECTED = {
     "colour": ("crop", "is a colour image (PhotometricInterpretation RGB, 3 samples per pixel)"),
     "multi_frame": ("crop", "is a multi-frame image (2 frames)"),
     "non_ap_view": ("crop", "ViewPosition is LL: hipseg crops AP pelvis radiographs"),
-    "one_side": ("crop", "ImageLaterality is R: the image shows one side only"),
+    "one_side": ("validate", "one_side.dcm: ImageLaterality is R: the image shows one side"),
     "flipped": ("ok", ""),
     "labels_other_size": ("validate", "small.png: label map size 40×64 (rows×cols) ≠ image "
                           "size 48×64"),

@@ -99,12 +99,15 @@ def dicom_size(path: str | Path) -> tuple[int, int]:
 def inspect(path: str | Path) -> tuple[tuple[int, int], str]:
     """What the sample-sheet validation checks before anything runs, whatever the crop
     options: the file reads as DICOM, its pixel data is there, whole and of the header's size,
-    bits and spacing values are sane (a spacing that is present must be usable). Returns
+    bits and spacing values are sane (a spacing that is present must be usable), it shows both
+    sides and its PatientOrientation, if any, is usable. Returns
     ((rows, cols), SOPInstanceUID) for the label-map and duplicate checks."""
     path = Path(path)
     ds = decode.read_dataset(path)
     g = decode.check_pixel_data(ds, path)
     decode.check_decoder(ds, path)
     spacing.pixel_spacing(ds, path, fallback=(1.0, 1.0))  # absence is the crop's decision
+    geometry.check_laterality(ds, path)
+    geometry.orientation(ds, path, "image_left", "flip")  # unusable whatever the options
     sop = str(ds.get("SOPInstanceUID", "") or "").strip()
     return (g["rows"], g["cols"]), sop
