@@ -190,6 +190,13 @@ def _install_profile(a):
         print(f"  use: snakemake --profile {name} ...")
 
 
+def _why(a):
+    from .why import why
+
+    args = [*(["--directory", a.directory] if a.directory else []), *a.snakemake_args]
+    print(why(args))
+
+
 # ------------------------------------------------------------------------------------------------
 # The parser: (name, help, handler, options class, [(flag, argparse keywords), ...])
 # ------------------------------------------------------------------------------------------------
@@ -277,6 +284,11 @@ def _commands() -> list[tuple]:
           ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
           ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
           ("--out", _req())]),
+        ("why", "which stages `snakemake` would rerun, and why (params, input, code, library)",
+         _why, None,
+         [("--directory", {"help": "the workflow's working directory (default: here)"}),
+          ("snakemake_args", {"nargs": "*",
+                              "help": "more snakemake options, after --: -- --configfile F"})]),
         ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
          "--profile NAME` looks", _install_profile, None,
          [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),
