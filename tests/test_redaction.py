@@ -14,9 +14,8 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 from scipy import ndimage
 
-from hipseg import deid, samplesheet, synth
+from hipseg import deid, figures, samplesheet, synth
 from hipseg.errors import HipsegError, InputError
-from hipseg.report import montage
 from hipseg.synth.annotations import _burned_in_text, text_style
 from tests.textstamp import read_text, require_tesseract, with_text
 
@@ -234,17 +233,17 @@ def test_figures_show_deidentified_redacted_images_and_withhold_flagged(
     deid.deidentify_case(sheet, text_id, deid_dir / f"{text_id}.dcm",
                          deid_dir / f"{text_id}.audit.json", options)  # fmt: skip
     read = []
-    original = montage.Shown.image
-    monkeypatch.setattr(montage.Shown, "image", lambda s: read.append(s.id) or original(s))
+    original = figures.Shown.image
+    monkeypatch.setattr(figures.Shown, "image", lambda s: read.append(s.id) or original(s))
     m, g = tmp_path / "montage.png", tmp_path / "gallery.png"
-    montage.figures(validated, deid_dir, m, g, n=len(rows))
+    figures.write(validated, deid_dir, m, g, n=len(rows))
     assert m.stat().st_size > 0 and g.stat().st_size > 0
     assert text_id not in read and set(read) >= set(rows["id"]) - {text_id}
-    shown = {s.id: s for s in (montage.load(r.id, deid_dir, r.labels) for r in rows.itertuples())}
+    shown = {s.id: s for s in (figures.load(r.id, deid_dir, r.labels) for r in rows.itertuples())}
     assert "flagged for burned-in text" in shown[text_id].withheld
     for r in rows.itertuples():  # captions carry the audit's pseudonym, which is the sheet's
         assert shown[r.id].pseudonym == r.patient and re.fullmatch(r"P[0-9A-F]{10}", r.patient)
-    picks = {title: s for title, s, _ in montage.gallery_pick(list(shown.values()))}
+    picks = {title: s for title, s, _ in figures.gallery_pick(list(shown.values()))}
     text_pick = picks["burned-in text (redacted)"]
     assert text_pick.id != text_id and not text_pick.withheld and text_pick.redacted
 
@@ -256,7 +255,7 @@ def test_figures_refuse_a_file_hipseg_did_not_deidentify(varied, tmp_path):
     row = samplesheet.read(sheet).iloc[0]
     shutil.copy(row["dicom"], deid_dir / f"{row['id']}.dcm")  # a raw file slips in
     with pytest.raises(InputError, match="not de-identified by hipseg") as err:
-        montage.figures(validated, deid_dir, tmp_path / "m.png", tmp_path / "g.png")
+        figures.write(validated, deid_dir, tmp_path / "m.png", tmp_path / "g.png")
     assert f"{row['id']}.dcm" in str(err.value)
     assert not (tmp_path / "m.png").exists()
 

@@ -128,7 +128,7 @@ def test_every_stage_of_the_package_has_a_fingerprint():
     assert set(codes) == set(STAGES)
     trainer_module = f"trainers.{TRAINER}"
     for stage, value in codes.items():
-        assert len(value) < 1000, value
+        assert len(value) < 1500, value  # one entry per module (deid and synth are packages)
         assert (trainer_module in _modules(value)) == (stage in ("train", "predict")), stage
     assert "evaluate" in _modules(codes["report"]) and "crop" not in _modules(codes["evaluate"])
     assert any(m.startswith("templates/") for m in _modules(codes["report"]))
@@ -141,7 +141,7 @@ def test_every_stage_of_the_package_has_a_fingerprint():
         "train",
         "predict",
     }
-    assert {s for s, libs in libraries.items() if "matplotlib" in libs} == {"report"}
+    assert {s for s, libs in libraries.items() if "matplotlib" in libs} == {"report", "figures"}
     # nnU-Net's own trainer: covered by nnunetv2's version, not by our trainer module
     default = stage_fingerprints(trainer="nnUNetTrainer")
     assert trainer_module not in _modules(default["train"])

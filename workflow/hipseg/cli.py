@@ -154,9 +154,9 @@ def _deid_summary(a):
 
 
 def _figures(a):
-    from .report import montage
+    from . import figures
 
-    montage.figures(a.sheet, a.deid_dir, a.montage, a.gallery)
+    figures.write(a.sheet, a.deid_dir, a.montage, a.gallery)
 
 
 def _report(a):

@@ -86,6 +86,8 @@ STAGES: dict[str, Stage] = {
     "train": Stage(("nnunet",), "_train", NNUNET, trainer=True),
     "predict": Stage(("nnunet",), "_predict", NNUNET, trainer=True),
     "evaluate": Stage(("evaluate",), "_evaluate", ("numpy", "pandas", "SimpleITK")),
+    # the report's montage and gallery, drawn from the de-identified radiographs
+    "figures": Stage(("figures",), "_figures", ("matplotlib", "numpy", "pydicom", "pillow")),
     "report": Stage(
         ("report",),
         "_report",

@@ -21,6 +21,7 @@ rule figures:
         CONDA_ENV
     params:
         deid_dir=lambda w, input: Path(input.dicoms[0]).parent,
+        code=CODE["figures"],
     shell:
         "python -m hipseg figures --sheet {input.sheet} --deid-dir {params.deid_dir}"
         " --montage {output.montage} --gallery {output.gallery} > {log} 2>&1"

@@ -1,4 +1,5 @@
-"""The report's montage and gallery, made from the de-identification stage's outputs only.
+"""The report's montage and gallery, made from the de-identification stage's outputs only
+(``hipseg figures``; a module of its own, so that the report's code does not rerun them).
 
 Every image shown is a de-identified file (its boundary marker is checked with
 :func:`hipseg.deid.require_deidentified`) whose burned-in text was redacted (the blanked regions
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import atomic_path
+from .errors import InputError
+from .io import atomic_path
 
 _DPI = 90
 
@@ -38,8 +39,8 @@ class Shown:
     redacted: list[list[int]]  # blanked text regions, [x0, y0, x1, y1]
 
     def image(self) -> np.ndarray:
-        from ..dicomio import read_radiograph
-        from ..display import window
+        from .dicomio import read_radiograph
+        from .display import window
 
         return window(read_radiograph(self.dicom).pixels, 1, 99.7)
 
@@ -55,8 +56,8 @@ class Shown:
 def load(case_id: str, deid_dir: str | Path, labels_path: str | Path) -> Shown:
     """The de-identified radiograph ``<deid_dir>/<id>.dcm`` (boundary marker checked), its
     audit record and its label map."""
-    from ..deid import require_deidentified
-    from ..dicomio import read_dataset
+    from .deid import require_deidentified
+    from .dicomio import read_dataset
 
     dicom = Path(deid_dir) / f"{case_id}.dcm"
     audit_path = Path(deid_dir) / f"{case_id}.audit.json"
@@ -85,7 +86,7 @@ def load(case_id: str, deid_dir: str | Path, labels_path: str | Path) -> Shown:
 
 
 def _show(ax, shown: Shown, columns: slice, overlay: bool, alpha: float) -> None:
-    from ..display import overlay_rgba
+    from .display import overlay_rgba
 
     labels = shown.labels()[:, columns]
     if shown.withheld:
@@ -203,12 +204,12 @@ def gallery(shown: list[Shown], out_png: str | Path) -> list[str]:
     return [s.id for _, s, _ in picks]
 
 
-def figures(
+def write(
     sheet: str | Path, deid_dir: str | Path, montage_png: str | Path, gallery_png: str | Path,
     n: int = 6,
 ) -> None:  # fmt: skip
     """Both figures for the radiographs of the validated sample sheet (pseudonyms only)."""
-    from .. import samplesheet
+    from . import samplesheet
 
     rows = samplesheet.read(sheet)
     shown = [load(r.id, deid_dir, r.labels) for r in rows.itertuples()]
