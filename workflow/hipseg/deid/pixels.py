@@ -27,7 +27,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ..errors import InputError
+from ..errors import HipsegError, InputError
 from . import ocr, textfind
 from .options import DETECTORS, Options
 
@@ -43,7 +43,7 @@ def find_text(pixels: np.ndarray, monochrome1: bool, detectors) -> dict[str, lis
         elif name == "ocr":
             found[name] = ocr.word_rows(pixels, monochrome1)
         else:
-            raise ValueError(f"unknown text detector {name!r} (known: {', '.join(DETECTORS)})")
+            raise HipsegError(f"unknown text detector {name!r} (known: {', '.join(DETECTORS)})")
     return found
 
 
