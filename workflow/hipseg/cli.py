@@ -144,7 +144,8 @@ def _predict(a):
 def _evaluate(a):
     from . import evaluate
 
-    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir)
+    options = _options(evaluate.EvaluateOptions, a)
+    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir, options, a.cases)
 
 
 def _deid_summary(a):
@@ -252,8 +253,11 @@ def _commands() -> list[tuple]:
          "nnunet:PredictOptions",
          [root, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
           ("--output", _req()), ("--threads", {"type": int})]),
-        ("evaluate", "Dice per image and label; Table I and Table II", _evaluate, None,
+        ("evaluate", "Dice, HD95, ASSD and NSD per image and label; Tables I and II with "
+         "bootstrap intervals; paired tests", _evaluate, "evaluate:EvaluateOptions",
          [("--gt-dir", _req()), ("--pred-root", _req()), ("--models", _req(nargs="+")),
+          ("--cases", {"help": "the dataset's cases.tsv (case → patient pseudonym: the unit of "
+                               "the bootstrap and the tests)"}),
           ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
          [("--audits", _req(nargs="+")), ("--out", _req())]),

@@ -193,9 +193,9 @@ def _json_arg(flag: str):
 
 def all_option_classes() -> list[type[StageOptions]]:
     """Every options class of the package (for consistency checks against the schema)."""
-    from . import crop, dataset, deid, nnunet, paperplan, report, synth
+    from . import crop, dataset, deid, evaluate, nnunet, paperplan, report, synth
 
-    del crop, dataset, deid, nnunet, paperplan, report, synth  # imported for their subclasses
+    del crop, dataset, deid, evaluate, nnunet, paperplan, report, synth  # for their subclasses
     found, todo = [], list(StageOptions.__subclasses__())
     while todo:
         cls = todo.pop()
