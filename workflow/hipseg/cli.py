@@ -173,7 +173,15 @@ def _report(a):
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
+        checkpoints=a.checkpoints,
+        bib_out=a.bib,
     )
+
+
+def _report_summary(a):
+    from .report.summary import summarise
+
+    print(summarise(a.report))
 
 
 def _install_profile(a):
@@ -268,7 +276,12 @@ def _commands() -> list[tuple]:
           ("--deid-summary", _req()), ("--benchmarks-dir", _req()), ("--template", _req()),
           ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
           ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
+          ("--checkpoints", {"nargs": "*", "help": "nnU-Net's fold_X/checkpoint_final.pth "
+                                                   "(their training logs: learning curves)"}),
+          ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
           ("--out", _req())]),
+        ("report-summary", "print one line on what a report contains", _report_summary, None,
+         [("report", {"help": "the report's HTML file"})]),
         ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
          "--profile NAME` looks", _install_profile, None,
          [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),
