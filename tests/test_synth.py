@@ -14,6 +14,10 @@ from PIL import Image
 from scipy import ndimage
 
 from hipseg import synth
+from hipseg.errors import HipsegError
+from hipseg.labels import LABELS, MAX_LABEL, N_CLASSES, VALUES
+
+HEAD, CORTEX, TEARDROP, FOSSA, PELVIS = (lab.value for lab in LABELS)  # L1 ... L5 of the paper
 
 HIP_SIDES = {"both": ("right", "left"), "right": ("right",), "left": ("left",), "none": ()}
 
@@ -125,16 +129,16 @@ def test_labels_per_hip(demo):
     n_hips = 0
     for r in _rows(demo):
         _, _, lab = _load(demo, r)
-        assert lab.max() <= 5
+        assert lab.max() <= MAX_LABEL
         for side in HIP_SIDES[r["hips"]]:
             half = _half(lab, side)
-            areas = np.bincount(half.ravel(), minlength=6)
-            assert all(areas[k] > 0 for k in range(1, 6)), (r["id"], side, areas)
-            assert areas[3] == min(areas[1:6]), (r["id"], side, areas)
-            assert areas[3] >= 30 and areas[4] >= 50  # demo enlargement at ~2 mm/px
+            areas = np.bincount(half.ravel(), minlength=N_CLASSES)
+            assert all(areas[k] > 0 for k in VALUES), (r["id"], side, areas)
+            assert areas[TEARDROP] == min(areas[list(VALUES)]), (r["id"], side, areas)
+            assert areas[TEARDROP] >= 30 and areas[FOSSA] >= 50  # demo enlargement at ~2 mm/px
             # the teardrop and the fossa are one connected region each; the hemipelvis is
             # mostly one (a bit of the other hemipelvis may cross the midline)
-            for k, frac in ((3, 1.0), (4, 1.0), (5, 0.95)):
+            for k, frac in ((TEARDROP, 1.0), (FOSSA, 1.0), (PELVIS, 0.95)):
                 comp, n = ndimage.label(half == k)
                 assert np.bincount(comp.ravel())[1:].max() >= frac * areas[k], (r["id"], side, k)
             n_hips += 1
@@ -160,7 +164,10 @@ def test_implants_excluded(demo):
             assert _half(mid, side).max() >= bone + 0.1, (r["id"], side)
             # excluded hips carry no labels (bar a sliver of the other hemipelvis)
             half = _half(lab, side)
-            assert not np.isin(half, [1, 2, 3, 4]).any() and (half == 5).mean() < 0.02
+            assert (
+                not np.isin(half, [HEAD, CORTEX, TEARDROP, FOSSA]).any()
+                and (half == PELVIS).mean() < 0.02
+            )
     assert excluded >= 2
     assert kinds <= {"arthroplasty", "dynamic hip screw and plate", "cannulated neck screws"}
     assert len(kinds) >= 2
@@ -173,12 +180,12 @@ def test_intensity_realism(demo):
         for side in HIP_SIDES[r["hips"]]:
             im, lb = _half(img, side), _half(lab, side)
             # medullary cavity: L1 pixels with diaphyseal cortex (L2) left and right in the row
-            l2 = lb == 2
+            l2 = lb == CORTEX
             left = np.cumsum(l2, axis=1) > 0
             right = np.cumsum(l2[:, ::-1], axis=1)[:, ::-1] > 0
             r = np.arange(lb.shape[0])[:, None]
             rows = (r > lb.shape[0] * 0.6) & (r < lb.shape[0] * 0.8)  # above burned-in text
-            canal = (lb == 1) & left & right & rows
+            canal = (lb == HEAD) & left & right & rows
             walls = l2 & rows
             assert canal.sum() > 20 and walls.sum() > 20
             assert im[walls].mean() > im[canal].mean() + 0.01, r["id"]
@@ -188,7 +195,7 @@ def test_intensity_realism(demo):
             ring &= ~ndimage.binary_dilation(_half(img, side) < 0.05, iterations=2)
             assert im[bone].mean() > im[ring].mean() + 0.03, r["id"]
             # teardrop (dense rim) brighter than the fossa next to it
-            assert im[lb == 3].mean() > im[lb == 4].mean(), r["id"]
+            assert im[lb == TEARDROP].mean() > im[lb == FOSSA].mean(), r["id"]
 
 
 def test_geometry_scales_with_spacing(tmp_path, monkeypatch):
@@ -201,7 +208,9 @@ def test_geometry_scales_with_spacing(tmp_path, monkeypatch):
         row = _rows(tsv)[0]
         ds, _, lab = _load(tsv, row)
         sp = float(ds.PixelSpacing[0])
-        areas.append((np.bincount(lab.ravel(), minlength=6)[1:] * sp * sp, sp, lab.shape))
+        areas.append(
+            (np.bincount(lab.ravel(), minlength=N_CLASSES)[list(VALUES)] * sp * sp, sp, lab.shape)
+        )
     (a0, sp0, sh0), (a1, sp1, sh1) = areas
     assert sp1 == pytest.approx(sp0 / 2.5, rel=1e-3)
     assert sh1[0] == pytest.approx(sh0[0] * 2.5, abs=3)
@@ -209,9 +218,9 @@ def test_geometry_scales_with_spacing(tmp_path, monkeypatch):
 
 
 def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(HipsegError, match="demo.preset"):
         synth.generate(tmp_path, preset="nope")
-    with pytest.raises(ValueError, match="n_patients"):
+    with pytest.raises(HipsegError, match="demo.n_patients"):
         synth.generate(tmp_path, n_patients=0)
 
 
@@ -243,14 +252,14 @@ def _one_hip(tmp_path, **findings) -> tuple[np.ndarray, np.ndarray]:
 def test_protrusion_puts_the_head_over_teardrop_and_fossa(tmp_path):
     _, normal = _one_hip(tmp_path)
     _, prot = _one_hip(tmp_path, protrusion=6.0)
-    n, p = np.bincount(normal.ravel(), minlength=6), np.bincount(prot.ravel(), minlength=6)
+    n, p = (np.bincount(x.ravel(), minlength=N_CLASSES) for x in (normal, prot))
     # the head hides most of the teardrop and the medial joint space (the paper's Fig. 5a)
-    assert p[3] < 0.6 * n[3] and p[4] < n[4], (n, p)
+    assert p[TEARDROP] < 0.6 * n[TEARDROP] and p[FOSSA] < n[FOSSA], (n, p)
 
     # the head (L1) now borders the teardrop (L3) directly; normally L4/L5 lie between them
     def touching(lab):
-        l1 = ndimage.binary_dilation(lab == 1)
-        return bool((l1 & (lab == 3)).any())
+        l1 = ndimage.binary_dilation(lab == HEAD)
+        return bool((l1 & (lab == TEARDROP)).any())
 
     assert touching(prot) and not touching(normal)
 
@@ -261,21 +270,21 @@ def test_osteoarthritis_narrows_the_joint_space(tmp_path):
 
     # superior joint space: rows between the top of the head (L1) and the roof (L5) above it
     def gap(lab):
-        head = np.argwhere(lab == 1)
+        head = np.argwhere(lab == HEAD)
         top = head[:, 0].min()
         col = int(np.median(head[head[:, 0] < top + 3][:, 1]))
         above = lab[:top, col]
-        roof = np.nonzero(above == 5)[0].max()
+        roof = np.nonzero(above == PELVIS)[0].max()
         return top - roof - 1
 
     assert gap(oa) < gap(normal)
     # osteophytes add bone: more head (L1) and more pelvis (L5) than without OA
-    n, o = np.bincount(normal.ravel(), minlength=6), np.bincount(oa.ravel(), minlength=6)
-    assert o[1] > n[1] and o[5] > n[5]
+    n, o = (np.bincount(x.ravel(), minlength=N_CLASSES) for x in (normal, oa))
+    assert o[HEAD] > n[HEAD] and o[PELVIS] > n[PELVIS]
 
     # sclerosis: the sourcil just above the head is denser
     def sourcil(img, lab):
-        head = np.argwhere(lab == 1)
+        head = np.argwhere(lab == HEAD)
         top = head[:, 0].min()
         col = int(np.median(head[head[:, 0] < top + 3][:, 1]))
         return np.percentile(img[max(top - 12, 0) : top, col - 8 : col + 8], 90)
@@ -342,8 +351,9 @@ def test_paper_preset_renders_at_full_size_with_2010_2011_headers(tmp_path):
     assert ds.Columns * sp == pytest.approx(428, abs=1) and 340 <= ds.Rows * sp <= 352
     assert "20100101" <= ds.StudyDate <= "20111231"
     for side in HIP_SIDES[row["hips"]]:
-        areas = np.bincount(_half(lab, side).ravel(), minlength=6)
-        assert areas[3] == min(areas[1:]) and areas[3] * sp * sp > 40  # true-size teardrop
+        areas = np.bincount(_half(lab, side).ravel(), minlength=N_CLASSES)
+        assert areas[TEARDROP] == min(areas[list(VALUES)])
+        assert areas[TEARDROP] * sp * sp > 40  # true-size teardrop
 
 
 def test_subset_renders_exactly_as_in_the_full_set(tmp_path):
@@ -352,7 +362,7 @@ def test_subset_renders_exactly_as_in_the_full_set(tmp_path):
     assert _rows(part) == [r for r in _rows(full) if r["id"] == "demo0003"]
     for sub in ("dicom/demo0003.dcm", "labels/demo0003.png"):
         assert (full.parent / sub).read_bytes() == (part.parent / sub).read_bytes()
-    with pytest.raises(ValueError, match="demo9999"):
+    with pytest.raises(HipsegError, match="demo9999"):
         synth.generate(tmp_path / "bad", seed=2, n_patients=4, only=["demo9999"])
 
 

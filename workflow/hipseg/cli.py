@@ -41,7 +41,7 @@ def _options(cls: type[StageOptions], a: argparse.Namespace) -> StageOptions:
 def _synth(a):
     from . import synth
 
-    o = _options("synth:SynthOptions", a)
+    o = _options(synth.SynthOptions, a)
     tsv = synth.generate(
         a.out, preset=o.preset, seed=o.seed, n_patients=o.n_patients, only=a.only or None
     )
@@ -55,7 +55,7 @@ def _synth(a):
 def _paper_plan(a):
     from . import paperplan
 
-    r = paperplan.check(a.work, a.out, _options("paperplan:PaperPlanOptions", a), a.processes)
+    r = paperplan.check(a.work, a.out, _options(paperplan.PaperPlanOptions, a), a.processes)
     for key, ok in r["match"].items():
         print(f"{key:14s} planned {r['planned'][key]!s:24s} paper {r['paper'][key]!s:24s}"
               f" {'ok' if ok else 'DIFFERS'}")  # fmt: skip
@@ -104,13 +104,13 @@ def _crop(a):
 def _dataset(a):
     from . import dataset
 
-    dataset.build(a.manifests, a.raw_root, _options("dataset:DatasetOptions", a), a.out_dir)
+    dataset.build(a.manifests, a.raw_root, _options(dataset.DatasetOptions, a), a.out_dir)
 
 
 def _splits(a):
     from . import dataset
 
-    dataset.write_splits(a.cases, a.out, _options("dataset:DatasetOptions", a).seed)
+    dataset.write_splits(a.cases, a.out, _options(dataset.DatasetOptions, a).seed)
 
 
 def _plan(a):
@@ -119,7 +119,7 @@ def _plan(a):
     nnunet.plan_and_preprocess(
         a.nnunet_root,
         a.dataset_id,
-        _options("nnunet:PlanOptions", a),
+        _options(nnunet.PlanOptions, a),
         num_processes=a.processes,
         manifest=a.manifest,
     )
@@ -128,14 +128,14 @@ def _plan(a):
 def _train(a):
     from . import nnunet
 
-    options = _options("nnunet:TrainOptions", a)
+    options = _options(nnunet.TrainOptions, a)
     nnunet.train(a.nnunet_root, a.dataset_id, a.fold, options, a.configuration, a.threads)
 
 
 def _predict(a):
     from . import nnunet
 
-    options = _options("nnunet:PredictOptions", a)
+    options = _options(nnunet.PredictOptions, a)
     nnunet.predict(
         a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options, threads=a.threads
     )
@@ -169,7 +169,7 @@ def _report(a):
         benchmarks_dir=a.benchmarks_dir,
         template=a.template,
         out_html=a.out,
-        worst_k=_options("report:ReportOptions", a).worst_cases,
+        worst_k=_options(report.ReportOptions, a).worst_cases,
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
