@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import zipfile
 
 import pandas as pd
 import pytest
@@ -164,6 +165,15 @@ def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
     assert (res / "demo" / "gallery.png").is_file() and "osteoarthritis" in report
     for fold in ["0", "1", "2", "3", "4", "all"]:
         assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
+    # boundary metrics, intervals, tests, learning curves, references; Snakemake's own report
+    assert {"hd95_mm", "nsd"} <= set(pd.read_csv(res / "evaluation" / "metrics.csv").columns)
+    assert "Table III" in report and "Fig. 6" in report
+    assert "@article{isensee2021nnunet" in (res / "report" / "references.bib").read_text()
+    zipped = res / "report" / "snakemake-report.zip"
+    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "--report", str(zipped))
+    with zipfile.ZipFile(zipped) as z:
+        names = z.namelist()
+    assert any(n.endswith("report.html") for n in names) and any("table1.csv" in n for n in names)
 
     # nothing to do when nothing changed
     assert (

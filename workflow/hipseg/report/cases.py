@@ -14,6 +14,14 @@ from .formatting import fmt4
 from .metrics_views import fmt_metric, metric_title
 
 
+# the ``empty`` column of metrics.csv (hipseg.evaluate.surface) in the gallery's words
+EMPTY_WORDS = {
+    "reference": "absent from the reference",
+    "prediction": "absent from the prediction",
+    "both": "absent from both (left out)",
+}
+
+
 def anchor(case: str) -> str:
     """The gallery entry's id (case ids are letters, digits, ``_`` and ``-``)."""
     return f"case-{case}"
@@ -31,7 +39,7 @@ def _per_label(sub: pd.DataFrame) -> list[dict]:
                 "label": lab.name,
                 "css": lab.css,
                 "cells": [fmt_metric(r[m.column], m) for m in METRICS],
-                "empty": "" if r["empty"] == "none" else str(r["empty"]),
+                "empty": EMPTY_WORDS.get(str(r["empty"]), ""),
             }
         )
     return rows

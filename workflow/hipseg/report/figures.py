@@ -66,12 +66,22 @@ def png_file_uri(path: str | Path, what: str) -> str:
     return PNG_PREFIX + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def png_data_uri(fig) -> str:
-    """A matplotlib figure as a PNG data URI (the figure is closed)."""
+def png_data_uri(fig, colors: int | None = None, tight: bool = True) -> str:
+    """A matplotlib figure as a PNG data URI (the figure is closed). ``colors`` reduces the PNG
+    to a palette of that many colours (images of radiographs: a third of the size)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIG_DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=FIG_DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
-    return PNG_PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = buf.getvalue()
+    if colors:
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+        pal = img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        out = io.BytesIO()
+        pal.save(out, format="PNG", optimize=True)
+        data = out.getvalue()
+    return PNG_PREFIX + base64.b64encode(data).decode("ascii")
 
 
 def _model_color(i: int) -> str:
@@ -177,7 +187,7 @@ def fig5_case(
         "spacing": f"{sx:g}×{sy:g} mm",
         "step": step,
     }
-    return png_data_uri(fig), info
+    return png_data_uri(fig, colors=IMAGE_COLORS), info
 
 
 # Line colours of the learning curves, one per model in turn (matplotlib's tab10).
@@ -192,6 +202,7 @@ LINE_COLORS = [
     "#7f7f7f",
 ]
 THUMB_PX = 360  # longest side of an image of the all-cases gallery (downsampled for display)
+IMAGE_COLORS = 128  # palette of the PNGs of radiographs and curves (keeps the report small)
 
 
 def learning_curves(curves: pd.DataFrame) -> str:
@@ -216,7 +227,7 @@ def learning_curves(curves: pd.DataFrame) -> str:
         ax.grid(color="0.9", linewidth=0.8)
     loss_ax.legend(fontsize=8, frameon=False, ncol=2)
     fig.tight_layout()
-    return png_data_uri(fig)
+    return png_data_uri(fig, colors=IMAGE_COLORS)
 
 
 def case_contours(
@@ -247,8 +258,5 @@ def case_contours(
                 )
     ax.set_axis_off()
     fig.subplots_adjust(0, 0, 1, 1)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIG_DPI)
-    plt.close(fig)
     info = {"shape": f"{img.shape[0]}×{img.shape[1]} px", "spacing": f"{sx:g}×{sy:g} mm"}
-    return PNG_PREFIX + base64.b64encode(buf.getvalue()).decode("ascii"), info
+    return png_data_uri(fig, colors=IMAGE_COLORS, tight=False), info
