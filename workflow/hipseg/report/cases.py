@@ -13,7 +13,6 @@ from .figures import case_contours
 from .formatting import fmt4
 from .metrics_views import fmt_metric, metric_title
 
-
 # the ``empty`` column of metrics.csv (hipseg.evaluate.surface) in the gallery's words
 EMPTY_WORDS = {
     "reference": "absent from the reference",
