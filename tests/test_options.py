@@ -13,7 +13,21 @@ import yaml
 from hipseg import cli, options
 from hipseg.errors import HipsegError
 
-CLASSES = options.all_option_classes()
+
+def all_option_classes() -> list[type[options.StageOptions]]:
+    """Every options class of the package's stages."""
+    from hipseg import crop, dataset, deid, evaluate, nnunet, paperplan, report, synth
+
+    del crop, dataset, deid, evaluate, nnunet, paperplan, report, synth  # for their subclasses
+    found, todo = [], list(options.StageOptions.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return sorted(found, key=lambda c: (c.SECTION, c.__name__))
+
+
+CLASSES = all_option_classes()
 
 
 def _keys(cls) -> set[str]:

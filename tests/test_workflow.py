@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 import zipfile
 
@@ -137,10 +136,10 @@ def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_pa
 
 
 @pytest.mark.slow
-def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
-    cfg = write_config(tmp_path)
-    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
-    res = tmp_path / "results"
+def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
+    """The shared tiny run (tests/conftest.py); changed configs go to this test's tmp_path."""
+    cfg = tiny_run.config
+    res = tiny_run.root / "results"
     report = (res / "report" / "report.html").read_text()
     t1 = pd.read_csv(res / "evaluation" / "table1.csv", index_col=0)
     assert list(t1.index) == [
@@ -170,26 +169,22 @@ def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
     assert "Table III" in report and "Fig. 6" in report
     assert "@article{isensee2021nnunet" in (res / "report" / "references.bib").read_text()
     zipped = res / "report" / "snakemake-report.zip"
-    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "--report", str(zipped))
+    tiny_run.snakemake("--configfile", str(cfg), "--report", str(zipped))
     with zipfile.ZipFile(zipped) as z:
         names = z.namelist()
     assert any(n.endswith("report.html") for n in names) and any("table1.csv" in n for n in names)
 
     # nothing to do when nothing changed
-    assert (
-        "Nothing to be done"
-        in snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout
-    )
+    assert "Nothing to be done" in tiny_run.snakemake("--configfile", str(cfg), "-n").stdout
     # more epochs: training and everything after it reruns, the data stages do not
     cfg2 = write_config(tmp_path, **{"train.epochs": 2})
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg2), "-n").stdout)
+    counts = job_counts(tiny_run.snakemake("--configfile", str(cfg2), "-n").stdout)
     assert counts.get("train") == 6 and counts.get("predict") == 7
     assert counts.get("evaluate") == 1 and counts.get("report") == 1
     for stage in ("synth", "deid", "crop", "dataset", "plan", "splits"):
         assert stage not in counts, f"{stage} would rerun: {counts}"
     # a different crop rule reruns cropping and everything downstream, not de-identification
     cfg3 = write_config(tmp_path, **{"crop.rows": [0.0, 0.9]})
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg3), "-n").stdout)
+    counts = job_counts(tiny_run.snakemake("--configfile", str(cfg3), "-n").stdout)
     assert counts.get("crop", 0) >= 8 and counts.get("train") == 6
     assert "deid" not in counts and "synth" not in counts
-    shutil.rmtree(res / "predictions")

@@ -193,6 +193,13 @@ def _install_profile(a):
         print(f"  use: snakemake --profile {name} ...")
 
 
+def _why(a):
+    from .why import why
+
+    args = [*(["--directory", a.directory] if a.directory else []), *a.snakemake_args]
+    print(why(args))
+
+
 # ------------------------------------------------------------------------------------------------
 # The parser: (name, help, handler, options class, [(flag, argparse keywords), ...])
 # ------------------------------------------------------------------------------------------------
@@ -282,6 +289,11 @@ def _commands() -> list[tuple]:
           ("--out", _req())]),
         ("report-summary", "print one line on what a report contains", _report_summary, None,
          [("report", {"help": "the report's HTML file"})]),
+        ("why", "which stages `snakemake` would rerun, and why (params, input, code, library)",
+         _why, None,
+         [("--directory", {"help": "the workflow's working directory (default: here)"}),
+          ("snakemake_args", {"nargs": "*",
+                              "help": "more snakemake options, after --: -- --configfile F"})]),
         ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
          "--profile NAME` looks", _install_profile, None,
          [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),

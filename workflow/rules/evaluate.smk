@@ -49,6 +49,7 @@ rule evaluate:
     conda:
         CONDA_ENV
     params:
+        code=CODE["evaluate"],
         pred_root=lambda w, input: Path(input.predictions[0]).parent,
         models=MODELS,
         out_dir=lambda w, output: Path(output.dice).parent,

@@ -36,6 +36,7 @@ rule report:
     conda:
         CONDA_ENV
     params:
+        code=CODE["report"],
         evaluation=lambda w, input: Path(input.evaluation[0]).parent,
         predictions=lambda w, input: Path(input.predictions[0]).parent,
         benchmarks=BENCH,

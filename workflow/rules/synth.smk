@@ -16,6 +16,7 @@ checkpoint synth:
     conda:
         CONDA_ENV
     params:
+        code=CODE["synth"],
         out=lambda w, output: Path(output.sheet).parent,
         options=options("demo"),
     shell:

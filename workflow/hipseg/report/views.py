@@ -91,6 +91,7 @@ _DATASET_ORDER = [
     "joint_image_sizes",
     "spacings",
     "joint_spacings",
+    "spacing_sources",
     "label_area_fractions",
     "folds",
 ]
