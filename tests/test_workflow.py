@@ -2,6 +2,7 @@
 
 import json
 import re
+import shlex
 import subprocess
 import zipfile
 
@@ -111,13 +112,18 @@ def test_paper_config_runs_nnunets_defaults(repo, snakemake_env, tmp_path, demo_
         "--printshellcmds",
     )
     out = proc.stdout
-    train = [line for line in out.splitlines() if "hipseg train" in line]
+
+    def options_of(line):
+        argv = shlex.split(line.split(";")[-1].split(">")[0])
+        return json.loads(argv[argv.index("--options") + 1])
+
+    train = [options_of(line) for line in out.splitlines() if "hipseg train" in line]
     assert len(train) == 6
-    assert all("--trainer nnUNetTrainer " in t and "--epochs 1000" in t for t in train)
-    assert all("--device cuda" in t and "--validate" in t for t in train)
-    plan = next(line for line in out.splitlines() if "hipseg plan" in line)
-    assert "--overrides '{}'" in plan
-    assert "gpu=1" in out and "--demo-key" not in out
+    assert all(t["trainer"] == "nnUNetTrainer" and t["epochs"] == 1000 for t in train)
+    assert all(t["device"] == "cuda" and t["validate"] is True for t in train)
+    plan = next(options_of(line) for line in out.splitlines() if "hipseg plan" in line)
+    assert plan["plans_overrides"] is None
+    assert "gpu=1" in out and 'use_demo_key": true' not in out and "--demo-key" not in out
 
 
 def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_path):
