@@ -115,6 +115,10 @@ CASES = {
         + ["--benchmarks-dir", "{empty_dir}", "--template", "{text}", "--out", "{tmp}/r.html"],
         "nowhere: evaluation directory does not exist",
     ),
+    "report-summary (no report)": (
+        ["report-summary", "{tmp}/nowhere.html"],
+        "nowhere.html: report does not exist",
+    ),
     "paper-plan (bad option)": (
         ["paper-plan", "--out", "{tmp}/p.json", "--work", "{tmp}/w", "--radiographs", "-1"],
         "paper_plan.radiographs",

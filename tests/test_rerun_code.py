@@ -241,10 +241,10 @@ def hipseg_why(tiny_run, env=None) -> dict[str, str]:
 
 
 EDITS = {
-    "evaluate.py": ("evaluate.py", append_line, {"evaluate", "report"}),
+    "evaluate.py": ("evaluate/__init__.py", append_line, {"evaluate", "report"}),
     "crop.py": ("crop.py", append_line, {"crop", "dataset"} | DOWNSTREAM_OF_PLAN),
     "trainer": (f"trainers/{TRAINER}.py", append_line, {"train", "predict", "evaluate", "report"}),
-    "comment and docstring": ("evaluate.py", comment_and_docstring, set()),
+    "comment and docstring": ("evaluate/__init__.py", comment_and_docstring, set()),
 }
 
 

@@ -2,7 +2,9 @@
 
 import json
 import re
+import shlex
 import subprocess
+import zipfile
 
 import pandas as pd
 import pytest
@@ -110,13 +112,18 @@ def test_paper_config_runs_nnunets_defaults(repo, snakemake_env, tmp_path, demo_
         "--printshellcmds",
     )
     out = proc.stdout
-    train = [line for line in out.splitlines() if "hipseg train" in line]
+
+    def options_of(line):
+        argv = shlex.split(line.split(";")[-1].split(">")[0])
+        return json.loads(argv[argv.index("--options") + 1])
+
+    train = [options_of(line) for line in out.splitlines() if "hipseg train" in line]
     assert len(train) == 6
-    assert all("--trainer nnUNetTrainer " in t and "--epochs 1000" in t for t in train)
-    assert all("--device cuda" in t and "--validate" in t for t in train)
-    plan = next(line for line in out.splitlines() if "hipseg plan" in line)
-    assert "--overrides '{}'" in plan
-    assert "gpu=1" in out and "--demo-key" not in out
+    assert all(t["trainer"] == "nnUNetTrainer" and t["epochs"] == 1000 for t in train)
+    assert all(t["device"] == "cuda" and t["validate"] is True for t in train)
+    plan = next(options_of(line) for line in out.splitlines() if "hipseg plan" in line)
+    assert plan["plans_overrides"] is None
+    assert "gpu=1" in out and 'use_demo_key": true' not in out and "--demo-key" not in out
 
 
 def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_path):
@@ -163,6 +170,15 @@ def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
     assert (res / "demo" / "gallery.png").is_file() and "osteoarthritis" in report
     for fold in ["0", "1", "2", "3", "4", "all"]:
         assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
+    # boundary metrics, intervals, tests, learning curves, references; Snakemake's own report
+    assert {"hd95_mm", "nsd"} <= set(pd.read_csv(res / "evaluation" / "metrics.csv").columns)
+    assert "Table III" in report and "Fig. 6" in report
+    assert "@article{isensee2021nnunet" in (res / "report" / "references.bib").read_text()
+    zipped = res / "report" / "snakemake-report.zip"
+    tiny_run.snakemake("--configfile", str(cfg), "--report", str(zipped))
+    with zipfile.ZipFile(zipped) as z:
+        names = z.namelist()
+    assert any(n.endswith("report.html") for n in names) and any("table1.csv" in n for n in names)
 
     # nothing to do when nothing changed
     assert "Nothing to be done" in tiny_run.snakemake("--configfile", str(cfg), "-n").stdout

@@ -144,7 +144,8 @@ def _predict(a):
 def _evaluate(a):
     from . import evaluate
 
-    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir)
+    options = _options(evaluate.EvaluateOptions, a)
+    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir, options, a.cases)
 
 
 def _deid_summary(a):
@@ -178,7 +179,15 @@ def _report(a):
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
+        checkpoints=a.checkpoints,
+        bib_out=a.bib,
     )
+
+
+def _report_summary(a):
+    from .report.summary import summarise
+
+    print(summarise(a.report))
 
 
 def _install_profile(a):
@@ -265,8 +274,11 @@ def _commands() -> list[tuple]:
          "nnunet:PredictOptions",
          [root, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
           ("--output", _req()), ("--threads", {"type": int})]),
-        ("evaluate", "Dice per image and label; Table I and Table II", _evaluate, None,
+        ("evaluate", "Dice, HD95, ASSD and NSD per image and label; Tables I and II with "
+         "bootstrap intervals; paired tests", _evaluate, "evaluate:EvaluateOptions",
          [("--gt-dir", _req()), ("--pred-root", _req()), ("--models", _req(nargs="+")),
+          ("--cases", {"help": "the dataset's cases.tsv (case → patient pseudonym: the unit of "
+                               "the bootstrap and the tests)"}),
           ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
          [("--audits", _req(nargs="+")), ("--out", _req())]),
@@ -283,7 +295,12 @@ def _commands() -> list[tuple]:
           ("--deid-summary", _req()), ("--benchmarks-dir", _req()), ("--template", _req()),
           ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
           ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
+          ("--checkpoints", {"nargs": "*", "help": "nnU-Net's fold_X/checkpoint_final.pth "
+                                                   "(their training logs: learning curves)"}),
+          ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
           ("--out", _req())]),
+        ("report-summary", "print one line on what a report contains", _report_summary, None,
+         [("report", {"help": "the report's HTML file"})]),
         ("why", "which stages `snakemake` would rerun, and why (params, input, code, library)",
          _why, None,
          [("--directory", {"help": "the workflow's working directory (default: here)"}),

@@ -85,7 +85,9 @@ STAGES: dict[str, Stage] = {
     "paper_plan": Stage(("paperplan",), "_paper_plan", tuple(dict.fromkeys(NNUNET + SYNTH))),
     "train": Stage(("nnunet",), "_train", NNUNET, trainer=True),
     "predict": Stage(("nnunet",), "_predict", NNUNET, trainer=True),
-    "evaluate": Stage(("evaluate",), "_evaluate", ("numpy", "pandas", "SimpleITK")),
+    "evaluate": Stage(
+        ("evaluate",), "_evaluate", ("numpy", "pandas", "SimpleITK", "scipy", "medpy")
+    ),
     # the report's montage and gallery, drawn from the de-identified radiographs
     "figures": Stage(("figures",), "_figures", ("matplotlib", "numpy", "pydicom", "pillow")),
     "report": Stage(

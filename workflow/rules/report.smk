@@ -1,4 +1,10 @@
-# The reviewer's HTML report: one self-contained file with tables, figures and provenance.
+# The reviewer's HTML report: one self-contained file with tables, figures, the methods text and
+# the data behind every table; references.bib beside it. `snakemake --report` (Snakemake's own
+# report of the run) describes the workflow with ../report/workflow.rst and shows the outputs
+# marked with report() here and in evaluate.smk.
+
+
+report: "../report/workflow.rst"
 
 
 # Montage and gallery of the demo's radiographs, made from the deid stage's outputs: every image
@@ -31,16 +37,24 @@ rule report:
     input:
         evaluation=rules.evaluate.output,
         predictions=expand(rules.predict.output, model=MODELS),
+        checkpoints=expand(rules.train.output, fold=labels.TRAIN_FOLDS),
         dataset=rules.dataset.output.summary,
         raw=rules.dataset.output.raw,
         plans=PLANS,
         deid=rules.deid_summary.output,
         template=TEMPLATE,
+        templates=sorted(str(p) for p in Path(TEMPLATE).parent.glob("*.j2")),
         montage=(rules.figures.output.montage if config["demo"]["enabled"] else []),
         gallery=(rules.figures.output.gallery if config["demo"]["enabled"] else []),
         paper_plan=(rules.paper_plan.output if config["paper_plan"]["enabled"] else []),
     output:
-        REPORT,
+        html=report(
+            REPORT,
+            caption="../report/report.rst",
+            category="Report",
+            labels={"file": "report.html"},
+        ),
+        bib=f"{RESULTS}/report/references.bib",
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
@@ -63,7 +77,7 @@ rule report:
         "python -m hipseg report --evaluation-dir {params.evaluation} --dataset-summary {input.dataset}"
         " --plans {input.plans} --images-dir {input.raw}/imagesTs"
         " --labels-dir {input.raw}/labelsTs --predictions-root {params.predictions}"
-        " --config-json {params.config:q} --deid-summary {input.deid}"
-        " --benchmarks-dir {params.benchmarks} --template {input.template}"
-        " {params.montage} {params.gallery} {params.paper_plan} --options {params.options:q}"
-        " --out {output} > {log} 2>&1"
+        " --checkpoints {input.checkpoints} --config-json {params.config:q}"
+        " --deid-summary {input.deid} --benchmarks-dir {params.benchmarks}"
+        " --template {input.template} {params.montage} {params.gallery} {params.paper_plan}"
+        " --options {params.options:q} --bib {output.bib} --out {output.html} > {log} 2>&1"

@@ -227,7 +227,7 @@ def _overrides(overrides) -> str:
     return "; ".join(f"{k} = {fmt_value(v)}" for k, v in overrides.items())
 
 
-def _plan_values(c2d: Mapping) -> dict[str, str]:
+def plan_values(c2d: Mapping) -> dict[str, str]:
     """The 2d configuration of an nnU-Net v2 plan, as the methods table prints it."""
     arch = c2d.get("architecture", {}) or {}
     ak = arch.get("arch_kwargs", {}) or {}
@@ -258,7 +258,7 @@ def methods_rows(
         raise InputError(plans_path, "has no configurations['2d'] (not an nnU-Net v2 2d plan?)")
     train = config.get("train") or {}
     ours = {
-        **_plan_values(configs["2d"]),
+        **plan_values(configs["2d"]),
         "trainer": fmt_value(train.get("trainer")),
         "epochs": fmt_value(train.get("epochs")),
         "iterations_per_epoch": fmt_value(train.get("iterations_per_epoch")),
