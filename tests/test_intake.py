@@ -67,14 +67,20 @@ def _cli(*argv) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-def run_stages(sheet: Path, case_id: str, out: Path, crop_options: dict | None = None):
+def run_stages(
+    sheet: Path,
+    case_id: str,
+    out: Path,
+    crop_options: dict | None = None,
+    deid_options: str = DEMO_KEY,
+):
     """validate → deid → crop of one row through the command line, as the rules call them.
     Returns (the stage that failed or 'ok', its exit status, its stderr)."""
     labels = samplesheet.read(sheet).set_index("id").loc[case_id, "labels"]
     stages = [
         ("validate", ["validate-samples", sheet, "--out", out / "validated.tsv", "--demo-key"]),
         ("deid", ["deid", "--sheet", sheet, "--id", case_id, "--out", out / f"{case_id}.dcm",
-                  "--audit", out / f"{case_id}.audit.json", "--options", DEMO_KEY]),
+                  "--audit", out / f"{case_id}.audit.json", "--options", deid_options]),
         ("crop", ["crop", "--id", case_id, "--dicom", out / f"{case_id}.dcm", "--audit",
                   out / f"{case_id}.audit.json", "--labels", labels, "--out-dir",
                   out / "joints" / case_id, "--options", json.dumps(crop_options or {})]),
