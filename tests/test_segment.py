@@ -60,8 +60,8 @@ def test_every_output_of_every_radiograph(new_demo, segmented):
         lab, spacing = read_image_2d(segmented / row.id / "labels.nii.gz")
         assert lab.shape == rad.pixels.shape and np.allclose(spacing, rad.spacing_xy)
         record = json.loads((segmented / row.id / "measurements.json").read_text())
-        assert record["spacing"]["source"] == "PixelSpacing"
-        assert record["spacing"]["calibrated"] is False
+        assert record["spacing"]["source"] == "imager_spacing_uncorrected"
+        assert record["spacing"]["calibrated"] is False and not record["frame"]["changed"]
     table = pd.read_csv(segmented / "measurements.csv")
     assert set(table["radiograph"]) == set(rows["id"])
     assert set(table.loc[table["unit"] == "mm", "calibrated"]) == {"no"}
@@ -185,21 +185,24 @@ def test_implant_detection_on_the_demo(demo_data):
 
 
 def test_spacing_statement_flags_uncalibrated_spacing():
-    from hipseg.dicomio import Radiograph
+    from hipseg.intake import pixel_spacing
 
-    rad = Radiograph(np.zeros((2, 2), np.float32), (0.15, 0.15), "MONOCHROME2")
-    ds = pydicom.Dataset()
-    ds.ImagerPixelSpacing = [0.15, 0.15]
-    s = spacing_statement(ds, rad)
-    assert s["source"] == "ImagerPixelSpacing" and not s["calibrated"]
-    assert "magnification" in s["note"]
-    ds.PixelSpacing = [0.15, 0.15]
-    assert not spacing_statement(ds, rad)["calibrated"]
-    ds.PixelSpacing = [0.125, 0.125]
-    assert spacing_statement(ds, rad)["calibrated"]
-    ds.PixelSpacing, ds.PixelSpacingCalibrationType = [0.15, 0.15], "GEOMETRY"
-    s = spacing_statement(ds, rad)
+    def statement(**attributes):
+        ds = pydicom.Dataset()
+        for k, v in attributes.items():
+            setattr(ds, k, v)
+        return spacing_statement(pixel_spacing(ds, "x.dcm"))
+
+    s = statement(ImagerPixelSpacing=[0.15, 0.15])
+    assert s["source"] == "imager_spacing_uncorrected" and not s["calibrated"]
+    assert "magnification" in s["note"] and s["spacing_mm"] == [0.15, 0.15]
+    assert not statement(ImagerPixelSpacing=[0.15, 0.15], PixelSpacing=[0.15, 0.15])["calibrated"]
+    assert statement(ImagerPixelSpacing=[0.15, 0.15], PixelSpacing=[0.125, 0.125])["calibrated"]
+    s = statement(PixelSpacing=[0.15, 0.15], PixelSpacingCalibrationType="GEOMETRY")
     assert s["calibrated"] and "GEOMETRY" in s["note"]
+    s = statement(ImagerPixelSpacing=[0.15, 0.15], EstimatedRadiographicMagnificationFactor=1.2)
+    assert s["calibrated"] and s["spacing_mm"] == pytest.approx([0.125, 0.125])
+    assert not statement(PixelSpacing=[0.15, 0.15])["calibrated"]
 
 
 def test_rules_segment_the_test_set_and_a_sheet(repo, snakemake_env, tmp_path, new_demo):

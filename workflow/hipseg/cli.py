@@ -23,8 +23,6 @@ from .options import StageOptions, add_flags
 
 def _options(cls: type[StageOptions], a: argparse.Namespace) -> StageOptions:
     """The stage's options: ``--options`` JSON, then any option flag given on top of it."""
-    if isinstance(cls, str):  # "module:Class", as in the _commands() table
-        cls = _options_class(cls)
     values = {}
     if a.options:
         try:
@@ -43,7 +41,7 @@ def _options(cls: type[StageOptions], a: argparse.Namespace) -> StageOptions:
 def _synth(a):
     from . import synth
 
-    o = _options("synth:SynthOptions", a)
+    o = _options(synth.SynthOptions, a)
     tsv = synth.generate(
         a.out, preset=o.preset, seed=o.seed, n_patients=o.n_patients, only=a.only or None
     )
@@ -57,7 +55,7 @@ def _synth(a):
 def _paper_plan(a):
     from . import paperplan
 
-    r = paperplan.check(a.work, a.out, _options("paperplan:PaperPlanOptions", a), a.processes)
+    r = paperplan.check(a.work, a.out, _options(paperplan.PaperPlanOptions, a), a.processes)
     for key, ok in r["match"].items():
         print(f"{key:14s} planned {r['planned'][key]!s:24s} paper {r['paper'][key]!s:24s}"
               f" {'ok' if ok else 'DIFFERS'}")  # fmt: skip
@@ -106,13 +104,13 @@ def _crop(a):
 def _dataset(a):
     from . import dataset
 
-    dataset.build(a.manifests, a.raw_root, _options("dataset:DatasetOptions", a), a.out_dir)
+    dataset.build(a.manifests, a.raw_root, _options(dataset.DatasetOptions, a), a.out_dir)
 
 
 def _splits(a):
     from . import dataset
 
-    dataset.write_splits(a.cases, a.out, _options("dataset:DatasetOptions", a).seed)
+    dataset.write_splits(a.cases, a.out, _options(dataset.DatasetOptions, a).seed)
 
 
 def _plan(a):
@@ -121,7 +119,7 @@ def _plan(a):
     nnunet.plan_and_preprocess(
         a.nnunet_root,
         a.dataset_id,
-        _options("nnunet:PlanOptions", a),
+        _options(nnunet.PlanOptions, a),
         num_processes=a.processes,
         manifest=a.manifest,
     )
@@ -130,14 +128,14 @@ def _plan(a):
 def _train(a):
     from . import nnunet
 
-    options = _options("nnunet:TrainOptions", a)
+    options = _options(nnunet.TrainOptions, a)
     nnunet.train(a.nnunet_root, a.dataset_id, a.fold, options, a.configuration, a.threads)
 
 
 def _predict(a):
     from . import nnunet
 
-    options = _options("nnunet:PredictOptions", a)
+    options = _options(nnunet.PredictOptions, a)
     nnunet.predict(
         a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options, threads=a.threads
     )
@@ -146,13 +144,20 @@ def _predict(a):
 def _evaluate(a):
     from . import evaluate
 
-    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir)
+    options = _options(evaluate.EvaluateOptions, a)
+    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir, options, a.cases)
 
 
 def _deid_summary(a):
     from .deid import summarise
 
     summarise(a.audits, a.out)
+
+
+def _figures(a):
+    from . import figures
+
+    figures.write(a.sheet, a.deid_dir, a.montage, a.gallery)
 
 
 def _report(a):
@@ -170,19 +175,27 @@ def _report(a):
         benchmarks_dir=a.benchmarks_dir,
         template=a.template,
         out_html=a.out,
-        worst_k=_options("report:ReportOptions", a).worst_cases,
+        worst_k=_options(report.ReportOptions, a).worst_cases,
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
         measurements=a.measurements,
+        checkpoints=a.checkpoints,
+        bib_out=a.bib,
     )
+
+
+def _report_summary(a):
+    from .report.summary import summarise
+
+    print(summarise(a.report))
 
 
 def _segment(a):
     from . import segment
     from .crop import CropRule
 
-    options = _options("segment:SegmentOptions", a)
+    options = _options(segment.SegmentOptions, a)
     rule = CropRule.from_config(a.crop or {}, source="hipseg segment --crop")
     sources, errors = segment.collect(a.inputs)
     if a.sheet:
@@ -220,6 +233,13 @@ def _install_profile(a):
         link = profiles.install(name, a.dest, force=a.force)
         print(f"{link} -> {link.resolve()}")
         print(f"  use: snakemake --profile {name} ...")
+
+
+def _why(a):
+    from .why import why
+
+    args = [*(["--directory", a.directory] if a.directory else []), *a.snakemake_args]
+    print(why(args))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,11 +310,20 @@ def _commands() -> list[tuple]:
          "nnunet:PredictOptions",
          [root, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
           ("--output", _req()), ("--threads", {"type": int})]),
-        ("evaluate", "Dice per image and label; Table I and Table II", _evaluate, None,
+        ("evaluate", "Dice, HD95, ASSD and NSD per image and label; Tables I and II with "
+         "bootstrap intervals; paired tests", _evaluate, "evaluate:EvaluateOptions",
          [("--gt-dir", _req()), ("--pred-root", _req()), ("--models", _req(nargs="+")),
+          ("--cases", {"help": "the dataset's cases.tsv (case → patient pseudonym: the unit of "
+                               "the bootstrap and the tests)"}),
           ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
          [("--audits", _req(nargs="+")), ("--out", _req())]),
+        ("figures", "montage and gallery of the de-identified, redacted radiographs (captions "
+         "carry pseudonyms; flagged images are withheld)", _figures, None,
+         [("--sheet", _req("the validated sample sheet (pseudonyms)")),
+          ("--deid-dir", _req("the deid stage's outputs (<id>.dcm, <id>.audit.json)")),
+          ("--montage", _req("PNG of the first radiographs")),
+          ("--gallery", _req("PNG with one hip per finding"))]),
         ("report", "write the self-contained HTML report", _report, "report:ReportOptions",
          [("--evaluation-dir", _req()), ("--dataset-summary", _req()), ("--plans", _req()),
           ("--images-dir", _req()), ("--labels-dir", _req()), ("--predictions-root", _req()),
@@ -303,7 +332,17 @@ def _commands() -> list[tuple]:
           ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
           ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
           ("--measurements", {"help": "validation.json of `hipseg validate-measurements`"}),
+          ("--checkpoints", {"nargs": "*", "help": "nnU-Net's fold_X/checkpoint_final.pth "
+                                                   "(their training logs: learning curves)"}),
+          ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
           ("--out", _req())]),
+        ("report-summary", "print one line on what a report contains", _report_summary, None,
+         [("report", {"help": "the report's HTML file"})]),
+        ("why", "which stages `snakemake` would rerun, and why (params, input, code, library)",
+         _why, None,
+         [("--directory", {"help": "the workflow's working directory (default: here)"}),
+          ("snakemake_args", {"nargs": "*",
+                              "help": "more snakemake options, after --: -- --configfile F"})]),
         ("segment", "segment new radiographs (DICOM files, folders or --sheet) with a trained "
          "model: label maps, overlay, DICOM SEG and measurements per radiograph, run.json",
          _segment, "segment:SegmentOptions",

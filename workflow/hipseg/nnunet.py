@@ -124,6 +124,7 @@ def plan_and_preprocess(
     configuration, planner = options.configuration, options.planner
     plans_overrides = options.plans_overrides
     configure_environment(nnunet_root, n_proc_da=max(int(num_processes), 1))
+    name = _dataset_dir_name(nnunet_root, dataset_id)
     import nnunetv2
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprint_dataset,
@@ -145,7 +146,6 @@ def plan_and_preprocess(
     _, plans_identifier = plan_experiment_dataset(
         int(dataset_id), planner_class, gpu_memory_target_in_gb=options.gpu_memory_target_gb
     )
-    name = _dataset_dir_name(nnunet_root, dataset_id)
     plans_file = Path(os.environ["nnUNet_preprocessed"]) / name / f"{plans_identifier}.json"
     plans = json.loads(plans_file.read_text())
     write_json(plans_file.with_suffix(".planner.json"), plans)

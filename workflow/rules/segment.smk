@@ -53,6 +53,7 @@ rule segment_test:
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         crop=options("crop"),
         options=options("segment"),
+        code=CODE["segment_test"],
     shell:
         "python -m hipseg segment {input.dicoms} -o {output} --model-dir {params.model_dir}"
         " --test-of {input.cases} --deidentified-only --threads {threads}"
@@ -76,6 +77,7 @@ rule validate_measurements:
         CONDA_ENV
     params:
         out_dir=lambda w, output: Path(output.json).parent,
+        code=CODE["validate_measurements"],
     shell:
         "python -m hipseg validate-measurements --truth-dir {input.truth}"
         " --labels-dir {input.labels} --segmented {input.segmented}"
@@ -105,6 +107,7 @@ rule segment_new:
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         crop=options("crop"),
         options=options("segment"),
+        code=CODE["segment_new"],
     shell:
         "python -m hipseg segment --sheet {input.sheet:q} -o {output}"
         " --model-dir {params.model_dir} --deidentified-only --threads {threads}"

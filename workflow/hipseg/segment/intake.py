@@ -1,9 +1,10 @@
 """Intake of a new radiograph, as in training: decode, spacing, polarity, crop both hips.
 
-The pixels, spacing and MONOCHROME handling are :func:`hipseg.dicomio.read_radiograph`'s, the
-split into two hips (and the mirroring of one side) is :func:`hipseg.crop.split_joints` with the
-crop rule the model was trained with; :func:`paste` puts a predicted hip back into the full
-image.
+Decoding, spacing, grey values and orientation are :func:`hipseg.intake.read_radiograph`'s
+with the crop rule's intake options, the split into two hips (and the mirroring of one side)
+is :func:`hipseg.crop.split_joints` with the crop rule the model was trained with; :func:`paste`
+puts a predicted hip back into the full image, :meth:`Intake.stored` turns the full image back
+into the orientation the DICOM stores (where the intake flipped it).
 
 Implants (:func:`detect_metal`). Metal attenuates far more than bone: after burned-in text and
 lead markers (at the top or bottom edge) it is the brightest thing in the radiograph. The
@@ -15,7 +16,7 @@ bottom quarter of the image are annotations (lead markers, burned-in text) and a
 hip whose half of the image keeps at least ``implant_min_area_mm2`` of metal is excluded: it is
 reported, not segmented. On 139 synthetic radiographs (125 of the demo preset, seeds 0–3 and 7;
 14 of the paper preset; 28 hips with an arthroplasty, a plate or screws) the implant hips kept
-1,347 mm² or more, the other hips 32 mm² at most.
+1,339 mm² or more, the other hips 32 mm² at most.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..crop import CropRule, split_joints
-from ..dicomio import Radiograph, read_dataset, read_radiograph
 from ..errors import HipsegError
+from ..intake import Radiograph, Spacing, read_dataset, read_radiograph
 
 SIDES = ("right", "left")
 METAL_Z = 2.5
@@ -56,16 +57,34 @@ class Intake:
     def spacing_xy(self) -> tuple[float, float]:
         return self.radiograph.spacing_xy
 
+    @property
+    def stored_spacing_xy(self) -> tuple[float, float]:
+        """(x, y) spacing of the image as stored in the DICOM."""
+        sx, sy = self.spacing_xy
+        return (sy, sx) if self.radiograph.orientation.transpose else (sx, sy)
+
+    def stored(self, labels: np.ndarray) -> np.ndarray:
+        """A label map in the intake's orientation → as the DICOM stores the image (the inverse
+        of :meth:`hipseg.intake.Radiograph.orient`)."""
+        o = self.radiograph.orientation
+        if o.flip_lr:
+            labels = labels[:, ::-1]
+        if o.flip_ud:
+            labels = labels[::-1, :]
+        if o.transpose:
+            labels = labels.T
+        return np.ascontiguousarray(labels)
+
 
 def read(path: str | Path, rule: CropRule, min_metal_mm2: float | None,
          excluded: dict[str, str] | None = None) -> Intake:  # fmt: skip
     """Read and crop one radiograph; detect implants unless ``min_metal_mm2`` is None."""
     path = Path(path)
     header = read_dataset(path, stop_before_pixels=True)
-    rad = read_radiograph(path)
+    rad = read_radiograph(path, rule.intake())
     empty = np.zeros(rad.pixels.shape, np.uint8)
     joints = {side: img for side, (img, _) in split_joints(rad.pixels, empty, rule).items()}
-    intake = Intake(path, header, rad, spacing_statement(header, rad), joints, dict(excluded or {}))
+    intake = Intake(path, header, rad, spacing_statement(rad.spacing), joints, dict(excluded or {}))
     if min_metal_mm2 is not None:
         areas = detect_metal(rad.pixels, rad.spacing_xy, rule)
         intake.metal_mm2 = areas
@@ -75,41 +94,24 @@ def read(path: str | Path, rule: CropRule, min_metal_mm2: float | None,
     return intake
 
 
-def _same(a, b) -> bool:
-    return a is not None and b is not None and np.allclose([float(v) for v in a],
-                                                           [float(v) for v in b])  # fmt: skip
+# spacing sources of hipseg.intake.spacing that are calibrated to the patient plane (the
+# magnification-corrected one with the modality's own estimate of the magnification)
+CALIBRATED = ("pixel_spacing_calibrated", "imager_spacing_magnification_corrected")
 
 
-def spacing_statement(ds, rad: Radiograph) -> dict:
-    """Where the pixel spacing comes from and whether it is calibrated to the patient.
+def spacing_statement(spacing: Spacing) -> dict:
+    """Where the pixel spacing comes from (:mod:`hipseg.intake.spacing`'s precedence) and
+    whether millimetres on it are calibrated to the patient.
 
     ImagerPixelSpacing is measured at the detector: anatomy in an AP pelvis radiograph is
-    magnified by about 15–20 %, so millimetres on it are *uncalibrated*. PixelSpacing is
-    calibrated when the modality says so (PixelSpacingCalibrationType) or when it differs from
-    ImagerPixelSpacing (the modality corrected it); equal to it, it is the detector's."""
-    ps, ips = ds.get("PixelSpacing"), ds.get("ImagerPixelSpacing")
-    source = getattr(rad, "spacing_source", None)
-    if source is None:
-        source = "PixelSpacing" if ps is not None and len(ps) == 2 else "ImagerPixelSpacing"
-    cal_type = str(ds.get("PixelSpacingCalibrationType", "") or "")
-    if source == "PixelSpacing" and cal_type:
-        calibrated, note = True, f"PixelSpacing calibrated by the modality ({cal_type})"
-    elif source == "PixelSpacing" and ips is not None and not _same(ps, ips):
-        calibrated, note = True, "PixelSpacing differs from ImagerPixelSpacing (corrected)"
-    elif source == "PixelSpacing" and ips is not None:
-        calibrated = False
-        note = "PixelSpacing equals ImagerPixelSpacing: measured at the detector, not calibrated"
-    elif source == "PixelSpacing":
-        calibrated, note = False, "PixelSpacing without a calibration statement"
-    else:
-        calibrated, note = False, f"{source}: measured at the detector, not calibrated"
+    magnified by about 15–20 %, so millimetres on it are *uncalibrated*, as are those of a
+    PixelSpacing of unknown calibration and of a configured fallback."""
+    calibrated = spacing.source in CALIBRATED
+    note = f"{spacing.label}: {spacing.detail}"
     if not calibrated:
-        note += "; distances include the radiographic magnification (about 15–20 % on an AP "
-        note += "pelvis radiograph)"
-    ermf = ds.get("EstimatedRadiographicMagnificationFactor")
-    if ermf is not None:
-        note += f"; the modality estimates a magnification factor of {float(ermf):.3f}"
-    return {"source": source, "spacing_mm": [float(v) for v in rad.spacing_xy],
+        note += "; not calibrated: distances include the radiographic magnification (about "
+        note += "15–20 % on an AP pelvis radiograph)"
+    return {"source": spacing.source, "spacing_mm": [float(v) for v in spacing.xy],
             "calibrated": calibrated, "note": note}  # fmt: skip
 
 

@@ -1,9 +1,12 @@
 """What ``hipseg segment`` writes for one radiograph, into ``OUT/<name>/``.
 
-``labels.nii.gz``  the full-image label map (2D NIfTI with the radiograph's spacing)
+``labels.nii.gz``  the full-image label map (2D NIfTI with the radiograph's spacing), in the
+                   orientation the DICOM stores the image
 ``labels.png``     the same as an 8-bit PNG (label values of :mod:`hipseg.labels`)
 ``overlay.png``    the radiograph with the labels, the fitted head circles, the teardrop line,
-                   the rims, shaft axes and lesser trochanters
+                   the rims, shaft axes and lesser trochanters, in the intake's orientation
+                   (standard AP display; the same unless the intake flipped the image), which
+                   is also the frame of the measurements' coordinates
 ``seg.dcm``        a DICOM Segmentation referencing the source radiograph (:mod:`hipseg.dicomseg`)
 ``measurements.json`` / ``measurements.csv``  landmarks and measurements (:mod:`hipseg.measure`)
 
@@ -40,12 +43,12 @@ def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        spacing = intake.spacing_xy
-        write_image_2d(tmp / FILES["labels_nifti"], labels, spacing)
-        save_png(labels, tmp / FILES["labels_png"])
+        stored, stored_spacing = intake.stored(labels), intake.stored_spacing_xy
+        write_image_2d(tmp / FILES["labels_nifti"], stored, stored_spacing)
+        save_png(stored, tmp / FILES["labels_png"])
         overlay = base_image(intake.radiograph.pixels, labels)
-        save_png(draw_record(overlay, record, spacing), tmp / FILES["overlay"])
-        write_seg(intake.header, labels, spacing, model, tmp / FILES["seg"])
+        save_png(draw_record(overlay, record, intake.spacing_xy), tmp / FILES["overlay"])
+        write_seg(intake.header, stored, stored_spacing, model, tmp / FILES["seg"])
         write_record(record, name, tmp / FILES["measurements_json"],
                      tmp / FILES["measurements_csv"])  # fmt: skip
         shutil.rmtree(final, ignore_errors=True)

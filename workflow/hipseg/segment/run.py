@@ -153,6 +153,9 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         right_on_image_left=rule.patient_right_on == "image_left",
         excluded=it.excluded, calibration=it.spacing,
     )  # fmt: skip
+    orientation = it.radiograph.orientation
+    record["frame"] = {"orientation": "the intake's (standard AP display)",
+                       "changed": orientation.changed, "note": orientation.note}  # fmt: skip
     t3 = time.perf_counter()
     files = write_outputs(out_dir, src.name, it, labels, record, model.name)
     t4 = time.perf_counter()

@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.path import Path
 
 from .. import __version__
 from ..io import write_json
@@ -107,7 +106,7 @@ def _rim(fr: _Frame, hip: Hip, ac, flare: float, lateral: int) -> tuple[np.ndarr
         conic, centre = _osteophyte(hip, ac)
         outline = outline[_quadric(conic, centre, outline) >= 1.0]
         ring = _ellipse_points(conic, centre, 40000)
-        outline = np.concatenate([outline, ring[~Path(poly).contains_points(ring)]])
+        outline = np.concatenate([outline, ring[~_inside(poly, ring)]])
     outline = outline[np.hypot(outline[:, 0], outline[:, 1]) >= hip.R]
     rows, cols = fr.to_pix(outline[:, 0], outline[:, 1])
     xy = np.stack([cols, rows], axis=1) * fr.sp
@@ -131,6 +130,17 @@ def _osteophyte(hip: Hip, ac) -> tuple[np.ndarray, np.ndarray]:
 
     probe = np.array(ac.rim) + np.array([-1.0, 1.5]) * hip.oa * hip.scale  # inside it
     return _conic_of(q, tuple(probe), step=0.1)
+
+
+def _inside(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Even-odd test of points against a closed polygon."""
+    x, y = pts[:, 0:1], pts[:, 1:2]
+    x0, y0 = poly[:, 0], poly[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    crosses = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    return (crosses & (x < at)).sum(axis=1) % 2 == 1
 
 
 def _quadric(conic, centre, pts):
