@@ -3,37 +3,25 @@
 # the measurements against the generator's known geometry; `segment_new` segments a sheet of new,
 # de-identified radiographs (config key new_radiographs).
 
+from hipseg.segment import sheet_inputs
+
 SEGMENT_DIR = f"{RESULTS}/segment"
 VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["enabled"])
+# the checkpoints of the model that segments (segment.model)
+SEGMENT_MODEL = expand(
+    rules.train.output, fold=labels.model_folds(config["segment"]["model"])
+)
 
 
 localrules:
     validate_measurements,
 
 
-def segment_model_inputs(wildcards=None):
-    """The checkpoints of the model that segments (segment.model)."""
-    folds = labels.model_folds(config["segment"]["model"])
-    return expand(rules.train.output, fold=folds)
-
-
-def new_radiographs():
-    """The sheet of new radiographs and the DICOM files it names."""
-    from hipseg.segment import read_sheet
-
-    sheet = config.get("new_radiographs") or ""
-    if not sheet:
-        raise ValueError(
-            "config: set new_radiographs to a sheet (TSV: id, dicom[, hips]) of new radiographs"
-        )
-    return {"sheet": sheet, "dicoms": [str(s.path) for s in read_sheet(sheet)]}
-
-
 rule segment_test:
     input:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
         cases=rules.dataset.output.cases,
-        checkpoints=segment_model_inputs(),
+        checkpoints=SEGMENT_MODEL,
     output:
         directory(f"{SEGMENT_DIR}/test"),
     log:
@@ -86,8 +74,8 @@ rule validate_measurements:
 
 rule segment_new:
     input:
-        unpack(lambda w: new_radiographs()),
-        checkpoints=segment_model_inputs(),
+        unpack(lambda w: sheet_inputs(config.get("new_radiographs"))),
+        checkpoints=SEGMENT_MODEL,
     output:
         directory(f"{SEGMENT_DIR}/new"),
     log:

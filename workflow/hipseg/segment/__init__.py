@@ -11,6 +11,22 @@ the measurements of :mod:`hipseg.measure`. :mod:`.run` drives a run and writes `
 
 from __future__ import annotations
 
-from .run import SegmentOptions, Source, collect, read_sheet, segment, test_radiographs
+from .run import (
+    SegmentOptions,
+    Source,
+    collect,
+    read_sheet,
+    segment,
+    sheet_inputs,
+    test_radiographs,
+)
 
-__all__ = ["SegmentOptions", "Source", "collect", "read_sheet", "segment", "test_radiographs"]
+__all__ = [
+    "SegmentOptions",
+    "Source",
+    "collect",
+    "read_sheet",
+    "segment",
+    "sheet_inputs",
+    "test_radiographs",
+]

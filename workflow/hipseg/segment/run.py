@@ -110,6 +110,14 @@ def read_sheet(sheet: str | Path) -> list[Source]:
     return out
 
 
+def sheet_inputs(sheet: str | Path | None) -> dict:
+    """The workflow's inputs for a sheet of new radiographs: the sheet and its DICOM files."""
+    if not sheet:
+        raise HipsegError("config: set new_radiographs to a sheet (TSV: id, dicom[, hips]) of "
+                          "new radiographs")  # fmt: skip
+    return {"sheet": str(sheet), "dicoms": [str(s.path) for s in read_sheet(sheet)]}
+
+
 def test_radiographs(cases_tsv: str | Path) -> set[str]:
     """Radiographs with a joint in the test subset of the dataset stage's ``cases.tsv``."""
     try:
