@@ -85,9 +85,11 @@ def test_train_resume_and_predict(planned, tmp_path):
     assert ckpt["current_epoch"] == 2 and ckpt["trainer_name"] == "nnUNetTrainerHipsegShort"
 
     # a run killed after epoch 1 of 3 left checkpoint_latest; the rerun continues from it
-    settings = json.loads((fold_dir / nnunet.SETTINGS_FILE).read_text())
-    settings["num_epochs"] = 3
-    (fold_dir / nnunet.SETTINGS_FILE).write_text(json.dumps(settings))
+    record = json.loads((fold_dir / nnunet.SETTINGS_FILE).read_text())
+    assert record["finished"] is True
+    record["settings"]["num_epochs"] = 3
+    record["finished"] = False
+    (fold_dir / nnunet.SETTINGS_FILE).write_text(json.dumps(record))
     shutil.copyfile(final, fold_dir / "checkpoint_latest.pth")
     final.unlink()
     nnunet.train(root / "nnunet", 42, "0", tiny(epochs=3), threads=1)

@@ -365,6 +365,12 @@ mkdir -p {scratch}/$n
   > /dev/null 2>&1 &
 echo $id
 """
+
+
+def _job_number(path: Path) -> int:
+    return int(path.name.split(".")[0])
+
+
 FAKE_QSTAT = r"""
 state={state}
 n=${{5%%.*}}
@@ -412,7 +418,7 @@ def test_metacentrum_profile_runs_the_workflow_through_qsub_and_qstat(
             "snakemake",
             "--profile",
             "metacentrum",
-            "results/samples/validated.tsv",
+            "results/dataset/cases.tsv",
             "--snakefile",
             str(repo / "Snakefile"),
             "--configfile",
@@ -431,14 +437,26 @@ def test_metacentrum_profile_runs_the_workflow_through_qsub_and_qstat(
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    assert (work / "results" / "samples" / "validated.tsv").is_file()
-    argvs = [p.read_text().splitlines() for p in sorted(state.glob("*.argv"))]
-    # validate_samples is a local rule (it only reads the sheet): one cluster job, synth
-    assert [a[1] for a in argvs] == ["hipseg.synth"]
-    for argv in argvs:  # default resources of the profile, CPU-only
-        assert argv[3] == "select=1:ncpus=1:mem=3815mb:scratch_local=1908mb", argv
-        assert argv[5] == "walltime=01:00:00"
-    assert sorted(p.name for p in state.glob("cleaned.*")) == ["cleaned.1.fakepbs"]
+    ids = [line.split("\t")[0] for line in (work / "results/samples/validated.tsv").open()][1:]
+    assert len(ids) > 4 and all((work / "results/joints" / i).is_dir() for i in ids)
+    argvs = [p.read_text().splitlines() for p in sorted(state.glob("*.argv"), key=_job_number)]
+    # two cluster jobs: the demo generator, then ONE group job that de-identifies and crops every
+    # radiograph (up to 50 per job); validate_samples and dataset are local rules
+    assert [a[1] for a in argvs] == ["hipseg.synth", "hipseg.radiograph"]
+    synth, group = argvs
+    assert synth[3] == "select=1:ncpus=1:mem=3815mb:scratch_local=1908mb", synth
+    assert synth[5] == "walltime=01:00:00"
+    # 4 radiographs at a time (radiograph_slots): 4 CPUs, 4 x 2000 MB (1908 MiB) of memory and
+    # 4 x 500 MB of scratch; the walltime is 3 min per step (deid, crop) and per batch of 4
+    assert group[3] == f"select=1:ncpus=4:mem={4 * 1908}mb:scratch_local={4 * 477}mb", group
+    batches = -(-len(ids) // 4)
+    assert group[5] == f"walltime={pbs.walltime(2 * 3 * batches)}"
+    group_log = Path(group[group.index("-o") + 1]).read_text()
+    assert all(f"deid/{i}.log" in group_log and f"joints/{i}" in group_log for i in ids)
+    assert sorted(p.name for p in state.glob("cleaned.*")) == [
+        "cleaned.1.fakepbs",
+        "cleaned.2.fakepbs",
+    ]
     assert not any(scratch.iterdir())  # every job's scratch was cleaned
     logs = list((work / ".snakemake" / "pbs_logs").glob("hipseg.synth.*.log"))
     assert len(logs) == 1 and "synth" in logs[0].read_text()

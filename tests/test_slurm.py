@@ -93,6 +93,9 @@ def test_tiny_workflow_on_a_real_slurm_cluster(repo, snakemake_env, tmp_path, sl
             # the test cluster answers at once: no need to wait 40 s before the first check
             "--slurm-init-seconds-before-status-checks",
             "2",
+            # its node has 2 CPUs: 2 radiographs at a time in a group job (the profile says 4)
+            "--resources",
+            "radiograph_slots=2",
         ],
         cwd=work,
         env=env,
@@ -115,4 +118,13 @@ def test_tiny_workflow_on_a_real_slurm_cluster(repo, snakemake_env, tmp_path, sl
     others = [j for j in jobs if not j.get("Comment", "").startswith("rule_train")]
     assert others and all(j["JobState"] == "COMPLETED" for j in others)
     assert all("gpu" not in j.get("TresPerJob", "") for j in others)
+    # every radiograph's deid and crop ran in ONE group job (up to 50 per job), on 2 CPUs; the
+    # local rules (validate_samples, deid_summary, dataset, splits, report) were never submitted:
+    # synth, the group, plan, 6 train, 7 predict (5 folds, all, ensemble), evaluate
+    comments = sorted(j.get("Comment", "").split("_wildcards_")[0] for j in jobs)
+    assert comments.count("rule_radiograph_crop_deid") == 1, comments
+    group = next(j for j in jobs if j.get("Comment") == "rule_radiograph_crop_deid")
+    assert group["NumCPUs"] == "2", group
+    assert not any(c in comments for c in ("rule_deid", "rule_crop", "rule_dataset", "rule_report"))
+    assert len(jobs) == 17, comments
     print(f"SLURM run: {len(jobs)} jobs, {elapsed:.0f} s")

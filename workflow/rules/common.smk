@@ -1,4 +1,5 @@
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -51,11 +52,6 @@ EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
 MODELS = list(labels.MODELS)
 TEMPLATE = str(Path(workflow.basedir) / "workflow" / "templates" / "report.html.j2")
-# absolute: samples() also runs from input functions, where relative paths would resolve
-# against another file
-SAMPLES_SCHEMA = str(
-    Path(workflow.basedir) / "workflow" / "schemas" / "samples.schema.yaml"
-)
 
 
 def options(section):
@@ -78,29 +74,40 @@ def sample_sheet():
     return config["samples"]
 
 
-_SHEETS = {}
+_SHEET = {}
 
 
 def samples():
-    """The sample sheet as a table indexed by id (structural checks only; the
-    'validate_samples' rule also reads every label map before anything else runs)."""
+    """The sample sheet as a table indexed by id, read once per Snakemake process (again only
+    when the file changes: the demo's checkpoint writes it). The main process checks its
+    structure (ids, duplicates, values, files exist); the job processes on cluster nodes only
+    read it: the main process checked it before submitting any job, and the 'validate_samples'
+    rule reads every label map before anything else runs."""
     if config["demo"]["enabled"]:
         checkpoints.synth.get()
     path = sample_sheet()
-    key = (path, Path(path).stat().st_mtime_ns if Path(path).exists() else None)
-    if key not in _SHEETS:
-        table = samplesheet.validate(path, check_pixels=False)
-        validate(table, SAMPLES_SCHEMA)
-        _SHEETS[key] = table.set_index("id", drop=False)
-    return _SHEETS[key]
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (path, None, None)
+    if _SHEET.get("key") != key:
+        if workflow.is_main_process:
+            table = samplesheet.validate(path, check_pixels=False)
+        else:
+            table = samplesheet.read(path)
+        table = table.set_index("id", drop=False)
+        _SHEET.update(key=key, table=table, rows=table.to_dict("index"))
+    return _SHEET["table"]
 
 
 def sample(wildcards, column):
-    return samples().loc[wildcards.id, column]
+    samples()
+    return _SHEET["rows"][wildcards.id][column]
 
 
 def all_ids():
-    return list(samples()["id"])
+    return list(samples().index)
 
 
 def train_inputs(wildcards):

@@ -13,6 +13,8 @@ rule crop:
         f"{RESULTS}/logs/crop/{{id}}.log",
     benchmark:
         f"{BENCH}/crop/{{id}}.tsv"
+    group:
+        "radiograph"
     conda:
         CONDA_ENV
     params:

@@ -16,6 +16,8 @@ rule deid:
         f"{RESULTS}/logs/deid/{{id}}.log",
     benchmark:
         f"{BENCH}/deid/{{id}}.tsv"
+    group:
+        "radiograph"
     conda:
         CONDA_ENV
     params:
