@@ -119,6 +119,15 @@ CASES = {
         ["report-summary", "{tmp}/nowhere.html"],
         "nowhere.html: report does not exist",
     ),
+    "segment (untrained model)": (
+        ["segment", "{text}", "-o", "{tmp}/seg", "--model-dir", "{empty_dir}"],
+        "fold_all/checkpoint_final.pth: missing",
+    ),
+    "validate-measurements (no radiographs)": (
+        ["validate-measurements", "--truth-dir", "{empty_dir}", "--labels-dir", "{empty_dir}"]
+        + ["--out-dir", "{tmp}/vm"],
+        "empty: no radiographs to validate",
+    ),
     "paper-plan (bad option)": (
         ["paper-plan", "--out", "{tmp}/p.json", "--work", "{tmp}/w", "--radiographs", "-1"],
         "paper_plan.radiographs",
