@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
 
-.PHONY: demo test env lint format clean install-profiles slurm-wlm
+.PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract
 
 # keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
 $(HIPSEG_VENV)/.complete:
@@ -27,12 +27,13 @@ $(HIPSEG_VENV)/.complete:
 
 env: $(HIPSEG_VENV)/.complete
 
-demo: env
+demo: env tesseract
 	snakemake --cores $(CORES)
 	@echo
 	@echo "Report: $(CURDIR)/results/report/report.html"
+	@python -m hipseg report-summary results/report/report.html
 
-test: env slurm-wlm
+test: env slurm-wlm chromium tesseract
 	python -m pytest -ra
 
 # `snakemake --profile metacentrum` / `--profile slurm` from anywhere: link the profiles into
@@ -50,6 +51,33 @@ slurm-wlm:
 	      --no-install-recommends slurm-wlm munge >/dev/null; \
 	  else \
 	    echo "hipseg: slurm-wlm is not installed (needs root + apt-get); the SLURM test will say so"; \
+	  fi; \
+	fi
+
+# The browser test renders the report in a real headless Chromium (Debian's package). Install it
+# when missing and we may (root with apt-get); otherwise the test says why it cannot run.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "hipseg: installing chromium for the browser test (once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "hipseg: chromium is not installed (needs root + apt-get); the browser test will say so"; \
+	  fi; \
+	fi
+
+# Tesseract OCR (Debian's tesseract-ocr with its English data): the attacker of the redaction
+# test, and the optional 'ocr' text detector of de-identification (deid.text_detectors). Installed
+# when missing and we may (root with apt-get); otherwise the tests that need it say why.
+tesseract:
+	@if ! command -v tesseract >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "hipseg: installing tesseract-ocr (once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null; \
+	  else \
+	    echo "hipseg: tesseract is not installed (needs root + apt-get); the OCR test will say so"; \
 	  fi; \
 	fi
 

@@ -29,6 +29,7 @@ include: "workflow/rules/paper_plan.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/segment.smk"
 include: "workflow/rules/report.smk"
 
 

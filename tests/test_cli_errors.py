@@ -103,12 +103,30 @@ CASES = {
         ["deid-summary", "--audits", "{manifest}", "--out", "{tmp}/sum.json"],
         "manifest.json: cannot read the audit record",
     ),
+    "figures (no de-identified file)": (
+        ["figures", "--sheet", "{sheet}", "--deid-dir", "{empty_dir}", "--montage"]
+        + ["{tmp}/m.png", "--gallery", "{tmp}/g.png"],
+        "r1.dcm",
+    ),
     "report (no evaluation)": (
         ["report", "--evaluation-dir", "{tmp}/nowhere", "--dataset-summary", "{audit}"]
         + ["--plans", "{audit}", "--images-dir", "{empty_dir}", "--labels-dir", "{empty_dir}"]
         + ["--predictions-root", "{empty_dir}", "--deid-summary", "{audit}"]
         + ["--benchmarks-dir", "{empty_dir}", "--template", "{text}", "--out", "{tmp}/r.html"],
         "nowhere: evaluation directory does not exist",
+    ),
+    "report-summary (no report)": (
+        ["report-summary", "{tmp}/nowhere.html"],
+        "nowhere.html: report does not exist",
+    ),
+    "segment (untrained model)": (
+        ["segment", "{text}", "-o", "{tmp}/seg", "--model-dir", "{empty_dir}"],
+        "fold_all/checkpoint_final.pth: missing",
+    ),
+    "validate-measurements (no radiographs)": (
+        ["validate-measurements", "--truth-dir", "{empty_dir}", "--labels-dir", "{empty_dir}"]
+        + ["--out-dir", "{tmp}/vm"],
+        "empty: no radiographs to validate",
     ),
     "paper-plan (bad option)": (
         ["paper-plan", "--out", "{tmp}/p.json", "--work", "{tmp}/w", "--radiographs", "-1"],
@@ -141,7 +159,7 @@ def test_bad_input_is_one_named_error_and_exit_2(case, snakemake_env, tmp_path):
 def test_every_stage_has_a_bad_input_case():
     from hipseg.cli import _commands
 
-    stages = {c[0] for c in _commands()} - {"install-profile"}
+    stages = {c[0] for c in _commands()} - {"install-profile", "why"}
     covered = {c.split(" ")[0] for c in CASES}
     assert stages <= covered, stages - covered
     json.dumps(CASES)  # the table is plain data

@@ -1,5 +1,6 @@
 """De-identification to DICOM PS3.15 Annex E: planted values, pseudonyms across processes,
-references, burned-in text, real CR files, bad input, the anonymise command."""
+references, real CR files, bad input, the anonymise command, the summary (burned-in text:
+test_redaction.py)."""
 
 import datetime as dt
 import hashlib
@@ -19,6 +20,7 @@ from pydicom.sequence import Sequence
 
 from hipseg import deid, samplesheet
 from hipseg.errors import HipsegError, InputError
+from tests.textstamp import with_text
 
 BASIC_ONLY = deid.Options(
     retain_longitudinal=False, retain_patient_characteristics=(), retain_device_identity=False
@@ -363,99 +365,6 @@ def test_key_required_for_real_data(monkeypatch, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Burned-in annotation
-# ------------------------------------------------------------------------------------------------
-def _text_mask(shape, text="JOHN DOE 1970", height_px=14):
-    """A binary mask of rendered text (matplotlib's Agg renderer, no fonts to download)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(shape[1] / 100, shape[0] / 100), dpi=100)
-    fig.text(0.05, 0.9, text, fontsize=height_px * 0.72, family="DejaVu Sans Mono", va="top")
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    plt.close(fig)
-    return rgba[..., 0] < 128
-
-
-def _with_text(src, dst, burned_in=None):
-    ds = pydicom.dcmread(src)
-    arr = ds.pixel_array.copy()
-    mask = _text_mask(arr.shape)
-    white = arr.min() if ds.PhotometricInterpretation == "MONOCHROME1" else arr.max()
-    arr[mask] = white
-    ds.PixelData = arr.tobytes()
-    if burned_in:
-        ds.BurnedInAnnotation = burned_in
-    ds.save_as(dst, enforce_file_format=True)
-    return mask
-
-
-def test_detector_flags_exactly_the_synthetic_radiographs_with_burned_in_text(demo_data):
-    """The generator burns a name/date label into some radiographs (and puts lead side markers,
-    single letters, on most): the detector must find the labels and ignore the markers."""
-    rows = list(samplesheet.read(demo_data).itertuples())
-    with_text = [r for r in rows if "burned-in text" in r.note]
-    assert with_text and len(with_text) < len(rows)
-    for row in rows:
-        score = deid.text_score(pydicom.dcmread(row.dicom).pixel_array)
-        assert (score >= deid.TEXT_THRESHOLD) == ("burned-in text" in row.note), (row.id, score)
-
-
-def test_burned_in_text_is_flagged_blanked_or_refused(demo_data, tmp_path):
-    src, patient = _first(demo_data)
-    stamped = tmp_path / "stamped.dcm"
-    mask = _with_text(src, stamped)
-    rec = deid.deidentify(stamped, tmp_path / "flag.dcm", deid.DEMO_KEY, patient)
-    assert rec["burned_in"]["flagged"] and rec["burned_in"]["text_detected"]
-    assert "likely contain text" in rec["burned_in"]["decision"]
-    # refused when configured so: a clear error, no output
-    out = tmp_path / "refused.dcm"
-    with pytest.raises(InputError, match="likely contain text") as err:
-        deid.deidentify(stamped, out, deid.DEMO_KEY, patient, deid.Options(on_burned_in="error"))
-    assert str(stamped) in str(err.value) and not out.exists()
-    # blanking a region that covers the text: not flagged, pixels elsewhere unchanged
-    rows, cols = np.nonzero(mask)
-    h, w = mask.shape
-    region = (
-        max(0, cols.min() - 2) / w,
-        max(0, rows.min() - 2) / h,
-        min(w, cols.max() + 3) / w,
-        min(h, rows.max() + 3) / h,
-    )
-    out = tmp_path / "blanked.dcm"
-    rec = deid.deidentify(
-        stamped, out, deid.DEMO_KEY, patient, deid.Options(blank_regions=(region,))
-    )
-    assert not rec["burned_in"]["flagged"] and rec["burned_in"]["decision"].startswith("blanked")
-    before, after = pydicom.dcmread(stamped).pixel_array, pydicom.dcmread(out).pixel_array
-    x0, y0, x1, y1 = rec["burned_in"]["blanked_regions"][0]
-    inside = np.zeros_like(mask)
-    inside[y0:y1, x0:x1] = True
-    assert np.array_equal(before[~inside], after[~inside])
-    assert len(np.unique(after[inside])) == 1 and not np.array_equal(before, after)
-    assert "113101" in [
-        i.CodeValue for i in pydicom.dcmread(out).DeidentificationMethodCodeSequence
-    ]
-
-
-def test_burned_in_annotation_attribute_is_honoured(demo_data, tmp_path):
-    src, patient = _first(demo_data)
-    ds = pydicom.dcmread(src)
-    ds.BurnedInAnnotation = "YES"
-    marked = tmp_path / "marked.dcm"
-    ds.save_as(marked, enforce_file_format=True)
-    rec = deid.deidentify(marked, tmp_path / "o.dcm", deid.DEMO_KEY, patient)
-    assert rec["burned_in"]["burned_in_annotation"] == "YES" and rec["burned_in"]["flagged"]
-    assert not rec["burned_in"]["text_detected"]
-    clean = deid.deidentify(src, tmp_path / "c.dcm", deid.DEMO_KEY, patient)
-    assert not clean["burned_in"]["flagged"]
-    assert pydicom.dcmread(tmp_path / "c.dcm").PixelData == pydicom.dcmread(src).PixelData
-
-
-# ------------------------------------------------------------------------------------------------
 # Real CR files of pydicom-data (offline)
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["RG1_UNCR.dcm", "RG3_UNCR.dcm", "RG1_UNCI.dcm", "RG3_UNCI.dcm"])
@@ -582,19 +491,24 @@ def test_summary_counts_without_values(demo_data, tmp_path):
         audits.append(tmp_path / f"{row.id}.json")
     stamped = tmp_path / "stamped.dcm"
     src, patient = _first(demo_data)
-    _with_text(src, stamped)
-    rec = deid.deidentify(stamped, tmp_path / "s_out.dcm", deid.DEMO_KEY, patient)
-    rec.update(id="stamped", key_source="demo")
-    (tmp_path / "stamped.json").write_text(json.dumps(rec))
-    audits.append(tmp_path / "stamped.json")
+    with_text(src, stamped)
+    for name, mode in (("redacted", "redact"), ("flagged", "flag")):
+        options = deid.Options(on_burned_in=mode)
+        rec = deid.deidentify(stamped, tmp_path / f"{name}.dcm", deid.DEMO_KEY, patient, options)
+        rec.update(id=name, key_source="demo")
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+        audits.append(tmp_path / f"{name}.json")
     s = deid.summarise(audits, tmp_path / "summary.json")
-    assert s["n_images"] == 4 and s["key_source"] == "demo"
-    assert s["n_images_flagged_burned_in"] == 1 and s["images_flagged_burned_in"] == ["stamped"]
+    assert s["n_images"] == 5 and s["key_source"] == "demo"
+    assert s["n_images_flagged_burned_in"] == 1 and s["images_flagged_burned_in"] == ["flagged"]
+    assert s["n_images_redacted_burned_in"] == 1
+    assert s["images_redacted_burned_in"] == ["redacted"]
     assert s["table_attributes"] == 655 and "2026c" in s["profile"]
-    assert s["attributes"]["removed"] > 0 and s["attributes"]["UIDs replaced"] >= 4 * 3
-    assert s["private_tags_removed"] >= 4 * 3  # the demo files carry a private block
+    assert s["attributes"]["removed"] > 0 and s["attributes"]["UIDs replaced"] >= 5 * 3
+    assert s["private_tags_removed"] >= 5 * 3  # the demo files carry a private block
     assert s["options"]["retain_longitudinal"] is True
     assert json.loads((tmp_path / "summary.json").read_text()) == s
+    assert patient not in json.dumps(s)
 
 
 def test_every_option_attribute_is_in_the_profile_table():

@@ -210,3 +210,134 @@ def test_evaluate_empty_gt_dir(tmp_path):
     (tmp_path / "gt").mkdir()
     with pytest.raises(InputError):
         evaluate(tmp_path / "gt", tmp_path / "pred", ["fold_all"], tmp_path / "out")
+
+
+# ------------------------------------------------------------------------------------------
+# Boundary metrics, intervals and paired tests in the evaluate stage
+# ------------------------------------------------------------------------------------------
+def _cases_tsv(path, patients: dict[str, str]):
+    path.write_text("case\tpatient\n" + "".join(f"{c}\t{p}\n" for c, p in patients.items()))
+    return path
+
+
+def test_metrics_csv_holds_every_metric_and_the_conventions(fabricated, tmp_path):
+    from hipseg.evaluate import CONVENTIONS, METRICS_CSV_COLUMNS, boundary_metrics
+
+    gt_dir, pred_root, cases, models, gts, preds = fabricated
+    tsv = _cases_tsv(tmp_path / "cases.tsv", dict(zip(cases, ["P1", "P1", "P2"], strict=True)))
+    out = tmp_path / "eval"
+    summary = evaluate(gt_dir, pred_root, models, out, cases_tsv=tsv)
+    metrics = pd.read_csv(out / "metrics.csv", keep_default_na=False, na_values=["NaN"])
+    assert list(metrics.columns) == METRICS_CSV_COLUMNS
+    dice = pd.read_csv(out / "dice.csv")
+    assert np.allclose(metrics["dice"], dice["dice"], equal_nan=True)  # the same Dice values
+    assert set(metrics.loc[metrics.case == "case_003", "patient"]) == {"P2"}
+    # fold_0 missed L3 in case_003: HD95 = ASSD = the image diagonal, NSD 0, convention written
+    row = metrics[(metrics.model == "fold_0") & (metrics.case == "case_003")]
+    row = row[row.label == "L3"].iloc[0]
+    diagonal = math.hypot(40 * SPACING[1], 30 * SPACING[0])
+    assert row["empty"] == "prediction" and row["nsd"] == 0.0
+    assert row["hd95_mm"] == pytest.approx(diagonal, abs=1e-6)
+    assert row["convention"] == CONVENTIONS["prediction"]
+    # a shifted label: the value of boundary_metrics on the arrays, in mm
+    r = metrics[
+        (metrics.model == "fold_0") & (metrics.case == "case_002") & (metrics.label == "L1")
+    ]
+    b = boundary_metrics(gts["case_002"] == 1, preds["fold_0"]["case_002"] == 1, SPACING, 2.0)
+    assert r["hd95_mm"].item() == pytest.approx(b.hd95, abs=1e-6) and b.hd95 > 0
+    assert summary["n_patients"] == 2 and summary["nsd_tolerance_mm"] == 2.0
+    assert summary["surface_tool"].startswith("MedPy 0.5.2")
+    assert summary["empty_counts"]["prediction"] == 1
+    assert summary["empty_conventions"] == CONVENTIONS
+
+
+def test_intervals_resample_patients(fabricated, tmp_path):
+    """Two hips of one patient with the same values are one observation: the interval equals the
+    one of a single hip per patient; treated as independent images it would be narrower."""
+    gt_dir, pred_root, cases, models, gts, preds = fabricated
+    twice_gt, twice_pred = tmp_path / "gt2", tmp_path / "pred2"
+    pairs = {}
+    for c in cases:
+        for side in ("R", "L"):
+            name = f"{c}{side}"
+            pairs[name] = c
+            write_image_2d(twice_gt / f"{name}.nii.gz", gts[c], SPACING)
+            for m in models:
+                write_image_2d(twice_pred / m / f"{name}.nii.gz", preds[m][c], SPACING)
+    one = evaluate(gt_dir, pred_root, models, tmp_path / "one", cases_tsv=None)
+    assert one["statistics"]["unit"].startswith("image")
+    evaluate(twice_gt, twice_pred, models, tmp_path / "by_patient",
+             cases_tsv=_cases_tsv(tmp_path / "c.tsv", pairs))  # fmt: skip
+    evaluate(twice_gt, twice_pred, models, tmp_path / "by_image")
+
+    def ci(name):
+        df = pd.read_csv(tmp_path / name / "ci.csv", keep_default_na=False, na_values=["NaN"])
+        return df[(df.table == "I") & (df.metric == "dice")].set_index("model")
+
+    single, by_patient, by_image = ci("one"), ci("by_patient"), ci("by_image")
+    t1 = pd.read_csv(tmp_path / "one" / "table1.csv", index_col="model")
+    for m in models:
+        assert single.loc[m, "mean"] == pytest.approx(t1.loc[m, "mean"], abs=1e-6)
+        assert single.loc[m, "ci_low"] <= single.loc[m, "mean"] <= single.loc[m, "ci_high"]
+        assert by_patient.loc[m, "n_images"] == 6 and by_patient.loc[m, "n_patients"] == 3
+        for k in ("mean", "ci_low", "ci_high"):
+            assert by_patient.loc[m, k] == pytest.approx(single.loc[m, k], abs=1e-6)
+    width = by_image["ci_high"] - by_image["ci_low"]
+    assert (width < single["ci_high"] - single["ci_low"]).any()
+    ci_all = pd.read_csv(tmp_path / "one" / "ci.csv", keep_default_na=False, na_values=["NaN"])
+    assert set(ci_all["metric"]) == {"dice", "hd95_mm", "assd_mm", "nsd"}
+    assert set(ci_all.loc[ci_all.table == "II", "label"]) == {"L1", "L2", "L3", "L4", "L5"}
+
+
+def test_paired_tests_known_p_values(tmp_path):
+    """Six patients, the best model better on each: the exact two-sided Wilcoxon p is 2/2⁶;
+    Benjamini–Hochberg: p_(i) · m / i, made monotone from the largest."""
+    gt_dir, pred_root = tmp_path / "gt", tmp_path / "pred"
+    worse = {"fold_0": [1] * 6, "fold_1": [1, 0, 1, 0, 1, 2], "fold_2": [0, 0, 0, 0, 0, 1]}
+    for i in range(6):
+        case = f"c{i}"
+        g = _square_labels()
+        write_image_2d(gt_dir / f"{case}.nii.gz", g, SPACING)
+        write_image_2d(pred_root / "fold_all" / f"{case}.nii.gz", g, SPACING)  # perfect
+        for m, shifts in worse.items():
+            write_image_2d(pred_root / m / f"{case}.nii.gz", _square_labels(shift=shifts[i]),
+                           SPACING)  # fmt: skip
+    models = ["fold_0", "fold_1", "fold_2", "fold_all"]
+    evaluate(gt_dir, pred_root, models, tmp_path / "out")
+    tests = pd.read_csv(tmp_path / "out" / "tests.csv", keep_default_na=False, na_values=["NaN"])
+    dice = tests[tests.metric == "dice"].set_index("other_model")
+    assert set(tests["best_model"]) == {"fold_all"} and len(dice) == 3
+    assert dice.loc["fold_0", "p_value"] == pytest.approx(2 / 2**6)
+    assert dice.loc["fold_0", "n_patients"] == 6 and dice.loc["fold_0", "median_difference"] > 0
+    assert dice.loc["fold_2", "p_value"] == 1.0  # one non-zero difference: no evidence
+    p = dice["p_value"].dropna().sort_values()
+    m = len(p)
+    expected = np.minimum.accumulate((p * m / np.arange(1, m + 1))[::-1])[::-1].clip(upper=1)
+    assert np.allclose(dice.loc[p.index, "p_adjusted"], expected)
+
+
+def test_case_without_patient_is_named(fabricated, tmp_path):
+    gt_dir, pred_root, cases, models, _, _ = fabricated
+    tsv = _cases_tsv(tmp_path / "cases.tsv", {cases[0]: "P1"})
+    with pytest.raises(InputError, match=f"cases.tsv: has no patient for test case '{cases[1]}'"):
+        evaluate(gt_dir, pred_root, models, tmp_path / "out", cases_tsv=tsv)
+    assert not (tmp_path / "out").exists()
+
+
+def test_spacing_mismatch_is_named(fabricated, tmp_path):
+    gt_dir, pred_root, _, models, _, preds = fabricated
+    bad = pred_root / "fold_all" / "case_001.nii.gz"
+    write_image_2d(bad, preds["fold_all"]["case_001"], (0.3, 0.15))
+    with pytest.raises(InputError, match="spacing") as exc:
+        evaluate(gt_dir, pred_root, models, tmp_path / "out")
+    assert str(bad) in str(exc.value)
+
+
+def test_options_come_from_the_config_section():
+    from hipseg.errors import HipsegError
+    from hipseg.evaluate import EvaluateOptions
+
+    assert EvaluateOptions.from_config({}) == EvaluateOptions()
+    assert EvaluateOptions.from_config('{"nsd_tolerance_mm": 1.5}').nsd_tolerance_mm == 1.5
+    with pytest.raises(HipsegError, match=r"evaluate\.nsd_tolerance_mm"):
+        EvaluateOptions.from_config({"nsd_tolerance_mm": 0})

@@ -13,7 +13,21 @@ import yaml
 from hipseg import cli, options
 from hipseg.errors import HipsegError
 
-CLASSES = options.all_option_classes()
+
+def all_option_classes() -> list[type[options.StageOptions]]:
+    """Every options class of the package's stages."""
+    from hipseg import crop, dataset, deid, evaluate, nnunet, paperplan, report, segment, synth
+
+    del crop, dataset, deid, evaluate, nnunet, paperplan, report, segment, synth  # subclasses
+    found, todo = [], list(options.StageOptions.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return sorted(found, key=lambda c: (c.SECTION, c.__name__))
+
+
+CLASSES = all_option_classes()
 
 
 def _keys(cls) -> set[str]:
@@ -23,7 +37,8 @@ def _keys(cls) -> set[str]:
 def test_every_section_has_one_options_class_that_matches_the_schema():
     sections = {c.SECTION for c in CLASSES}
     assert sections == {
-        "demo", "deid", "crop", "dataset", "nnunet", "train", "predict", "report", "paper_plan"
+        "demo", "deid", "crop", "dataset", "nnunet", "train", "predict", "evaluate", "report",
+        "paper_plan", "segment"
     }  # fmt: skip
     for cls in CLASSES:
         props = set(options.section_schema(cls.SECTION)["properties"])
@@ -103,7 +118,7 @@ def test_rules_pass_their_whole_section(repo, snakemake_env, tmp_path, demo_data
     assert "threads" not in seen["train"] and "threads" not in seen["predict"]
     expected = {"deid": "deid", "crop": "crop", "dataset": "dataset", "splits": "dataset",
                 "plan": "nnunet", "train": "train", "predict": "predict",
-                "report": "report"}  # fmt: skip
+                "evaluate": "evaluate", "report": "report"}  # fmt: skip
     for stage, section in expected.items():
         props = set(options.section_schema(section)["properties"]) - options.SCHEDULING_KEYS
         assert set(seen[stage]) == props, stage

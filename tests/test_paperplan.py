@@ -20,7 +20,8 @@ from hipseg import paperplan, synth
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     work = tmp_path_factory.mktemp("paperplan")
-    return paperplan.check(work / "work", work / "plan.json", radiographs=6, seed=0)
+    options = paperplan.PaperPlanOptions.from_config({"radiographs": 6, "seed": 0})
+    return paperplan.check(work / "work", work / "plan.json", options)
 
 
 def test_plan_equals_the_papers(result):

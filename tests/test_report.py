@@ -14,7 +14,7 @@ from PIL import Image
 
 from hipseg import labels
 from hipseg.errors import InputError
-from hipseg.evaluate import MODELS, evaluate
+from hipseg.evaluate import MODELS, EvaluateOptions, evaluate
 from hipseg.io import write_image_2d
 from hipseg.report import DEFAULT_TEMPLATE, PAPER_TABLE1, build_report, paper
 
@@ -38,12 +38,40 @@ def _labels(rng: np.random.Generator, jitter: int = 0) -> np.ndarray:
     return a
 
 
+def make_checkpoints(root: Path, epochs: int = 6, seed: int = 0) -> list[Path]:
+    """nnU-Net-like ``fold_X/checkpoint_final.pth`` files holding only a training log."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for fold in labels.TRAIN_FOLDS:
+        e = np.arange(epochs, dtype=float)
+        dice = 0.9 * (1 - np.exp(-(e + 1) / 2)) + rng.normal(0, 0.01, epochs)
+        log = {
+            "train_losses": list(-0.2 - 0.6 * (1 - np.exp(-e / 2))),  # numpy floats, as nnU-Net
+            "val_losses": list(-0.1 - 0.5 * (1 - np.exp(-e / 2))),
+            "mean_fg_dice": list(dice),
+            "ema_fg_dice": list(np.maximum.accumulate(dice)),
+            "dice_per_class_or_region": [[0.5] * len(labels.LABELS)] * epochs,
+            "lrs": list(0.01 * (1 - e / epochs) ** 0.9),
+            "epoch_start_timestamps": list(1000 + 10 * e),
+            "epoch_end_timestamps": list(1009 + 10 * e),
+        }
+        path = root / "nnUNet_results" / f"fold_{fold}" / "checkpoint_final.pth"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"logging": log, "current_epoch": epochs}, path)
+        paths.append(path)
+    return paths
+
+
 def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
     """Fabricate every input of build_report under ``root``; returns the keyword arguments."""
     rng = np.random.default_rng(seed)
     images, labels_dir, preds = root / "imagesTs", root / "labelsTs", root / "predictions"
+    patients = {}
     for i in range(n_cases):
         case = f"hip_{i:03d}"
+        patients[case] = f"P{i // 2:010x}"  # two hips per patient
         gt = _labels(rng)
         img = (gt.astype(np.float32) * 40 + rng.normal(0, 10, SHAPE)).astype(np.float32)
         write_image_2d(images / f"{case}_0000.nii.gz", img, SPACING)
@@ -52,7 +80,10 @@ def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
             write_image_2d(
                 preds / m / f"{case}.nii.gz", _labels(rng, jitter=1 + (k + i) % 3), SPACING
             )
-    evaluate(labels_dir, preds, MODELS, root / "evaluation")
+    cases_tsv = root / "cases.tsv"
+    cases_tsv.write_text("case\tpatient\n" + "".join(f"{c}\t{p}\n" for c, p in patients.items()))
+    options = EvaluateOptions(bootstrap_resamples=999)
+    evaluate(labels_dir, preds, MODELS, root / "evaluation", options, cases_tsv)
 
     plans = {
         "dataset_name": "Dataset501_Hip",
@@ -124,6 +155,8 @@ def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
         "out_html": root / "report" / "report.html",
         "worst_k": 2,
         "provenance": {"run_id": "test-run"},
+        "checkpoints": make_checkpoints(root, seed=seed),
+        "bib_out": root / "report" / "references.bib",
     }
 
 
@@ -143,10 +176,14 @@ def test_report_is_self_contained(rendered):
     kw, text = rendered
     assert kw["out_html"].is_file()
     assert 'src="http' not in text and "src='http" not in text
-    assert not re.search(r'href="(?!#)', text), "external href found"
+    assert not re.search(r'href="(?!#|data:)', text), "external href found"
     assert "<link" not in text and "<script" not in text
-    # Fig. 3, Fig. 4 and worst_k=2 Fig. 5 panels
-    assert text.count("data:image/png;base64,") == 2 + kw["worst_k"]
+    # Fig. 3, Fig. 4, worst_k=2 Fig. 5 panels, the learning curves and one image per test case
+    n_cases = len(list(kw["labels_dir"].glob("*.nii.gz")))
+    assert text.count("data:image/png;base64,") == 2 + kw["worst_k"] + 1 + n_cases
+    # every in-page link has its target
+    ids = set(re.findall(r'id="([^"]+)"', text))
+    assert set(re.findall(r'href="#([^"]+)"', text)) <= ids
 
 
 def test_report_contents(rendered):
@@ -187,7 +224,7 @@ def test_report_without_benchmarks_and_banners(tmp_path):
     text = kw["out_html"].read_text(encoding="utf-8")
     assert "run times are not shown" in text
     assert "fixed demo key" not in text and "synthetic demo data" not in text.lower()
-    assert text.count("data:image/png;base64,") == 3
+    assert text.count("data:image/png;base64,") == 2 + 1 + 1 + 2  # Figs. 3, 4, 5, 6, 2 cases
 
 
 def test_report_deid_paragraph(tmp_path, demo_data):
@@ -262,7 +299,7 @@ def test_report_shows_paper_plan_and_gallery(tmp_path):
     assert "2314 × 1388" in text and "2320 × 1414" in text and "32 → 512" in text
     assert "✗ differs" in text and "Some items differ" in text  # batch size flagged
     assert "1223×1943" in text and "2140×3520" in text
-    assert "acetabular" in text and text.count("data:image/png;base64,") == 2 + 2 + 1
+    assert "acetabular" in text and text.count("data:image/png;base64,") == 2 + 2 + 1 + 1 + 2
 
 
 def _section(text: str, sid: str) -> str:
@@ -270,7 +307,8 @@ def _section(text: str, sid: str) -> str:
 
 
 def _without_images(text: str) -> str:
-    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    """The text without its embedded files (images and downloads: base64 holds any letters)."""
+    return re.sub(r"data:[a-z/+-]+(;charset=utf-8)?;base64,[A-Za-z0-9+/=]+", "", text)
 
 
 def _rename_label(monkeypatch, value: int, new_name: str) -> labels.Label:
@@ -309,7 +347,7 @@ def test_renamed_label_renames_the_report(tmp_path, monkeypatch):
     legend = (
         f'<span class="swatch" style="background: {old.css}"></span><b>TD</b> {old.description}'
     )
-    assert text.count(legend) == 2  # legend of the dataset section and of Fig. 5
+    assert text.count(legend) == 3  # legend of the dataset section, Fig. 5 and the gallery
     assert "mean over the labels L1, L2, TD, L4 and L5 present" in " ".join(text.split())
     assert "of the individual labels (L1, L2, TD, L4 and L5) for" in " ".join(text.split())
     assert "best for TD, L4 and L5" in text
@@ -381,3 +419,143 @@ def test_nested_values_become_tables(tmp_path):
     assert "<td>2</td><td>&lt;b&gt;</td>" in rows["per fold"] and "<td>—</td>" in rows["per fold"]
     assert rows["deep"].count('<table class="sub">') == 3 and "<pre>{" in rows["deep"]
     assert rows["empty"] == "—" and rows["flag"] == "yes"
+
+
+# ------------------------------------------------------------------------------------------------
+# Intervals, boundary metrics, tests, learning curves, every case, methods text, embedded data
+# ------------------------------------------------------------------------------------------------
+def _embedded(text: str, name: str) -> bytes:
+    """The bytes of the file the report embeds under ``name`` (a download link)."""
+    import base64
+
+    m = re.search(rf'download="{re.escape(name)}" href="data:[^;]+;charset=utf-8;base64,([^"]+)"',
+                  text)  # fmt: skip
+    assert m, f"{name} is not embedded"
+    return base64.b64decode(m.group(1))
+
+
+def _read(kw, name):
+    return pd.read_csv(kw["evaluation_dir"] / name, keep_default_na=False, na_values=["NaN"])
+
+
+def test_report_shows_intervals_metrics_and_tests(rendered):
+    kw, text = rendered
+    ci = _read(kw, "ci.csv")
+    best = json.loads((kw["evaluation_dir"] / "summary.json").read_text())["best_model"]
+    t1 = _section(text, "table1")
+    assert not ci.loc[ci.metric == "dice", "ci_low"].isna().any()
+    for r in ci[(ci.table == "I") & (ci.metric == "dice")].itertuples():
+        assert f"[{r.ci_low:.4f}, {r.ci_high:.4f}]" in t1
+    t2 = _section(text, "table2")
+    for r in ci[(ci.table == "II") & (ci.metric == "dice")].itertuples():
+        assert f"[{r.ci_low:.4f}, {r.ci_high:.4f}]" in t2
+    metrics = _section(text, "metrics")
+    for r in ci[ci.metric == "hd95_mm"].itertuples():
+        interval = "—" if np.isnan(r.ci_low) else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
+        assert f'{r.mean:.2f}<span class="ci">{interval}</span>' in metrics
+    assert "τ = 2 mm" in metrics and "MedPy 0.5.2" in metrics
+    assert "label absent from the prediction only: Dice 0, NSD 0" in metrics
+    tests = _section(text, "tests")
+    rows = _read(kw, "tests.csv")
+    assert len(rows) == 4 * (len(MODELS) - 1)
+    assert f"<i>{best.replace('_', ' ')}</i> against every other model" in text
+    for r in rows[rows.metric == "dice"].itertuples():
+        if not np.isnan(r.p_value):
+            assert f"{r.p_value:.4f}" in tests
+
+
+def test_report_learning_curves_from_the_training_logs(rendered):
+    kw, text = rendered
+    curves = _section(text, "curves")
+    assert "checkpoint_final.pth" in curves and "data:image/png;base64," in curves
+    for fold in labels.TRAIN_FOLDS:
+        assert f'<td>fold {fold}</td><td class="num">6</td>' in curves  # six epochs each
+    data = pd.read_csv(__import__("io").BytesIO(_embedded(text, "learning_curves.csv")))
+    assert list(data["model"].unique()) == [f"fold_{f}" for f in labels.TRAIN_FOLDS]
+    assert data.groupby("model").size().eq(6).all()
+    assert data["epoch_seconds"].eq(9.0).all()
+
+
+def test_report_gallery_shows_every_case_lowest_dice_first(rendered):
+    kw, text = rendered
+    summary = json.loads((kw["evaluation_dir"] / "summary.json").read_text())
+    pi = pd.read_csv(kw["evaluation_dir"] / "per_image.csv")
+    order = pi[pi.model == summary["best_model"]].sort_values("mean_dice")["case"].tolist()
+    gallery = _section(text, "cases")
+    shown = re.findall(r'<div class="card" id="case-([^"]+)">', gallery)
+    assert shown == order and len(shown) == summary["n_cases"]
+    metrics = _read(kw, "metrics.csv")
+    row = metrics[(metrics.model == summary["best_model"]) & (metrics.case == order[0])]
+    card = gallery.split(f'id="case-{order[0]}"')[1].split('<div class="card"')[0]
+    for r in row.itertuples():
+        assert f'<td class="num">{r.hd95_mm:.2f}</td><td class="num">{r.assd_mm:.2f}' in card
+    # Fig. 5 links each worst case to its gallery entry
+    assert f'href="#case-{order[0]}"' in _section(text, "fig5")
+
+
+def test_report_embeds_the_data_behind_every_table(rendered):
+    kw, text = rendered
+    for name in ("table1.csv", "table2.csv", "ci.csv", "tests.csv", "metrics.csv", "dice.csv"):
+        assert _embedded(text, name) == (kw["evaluation_dir"] / name).read_bytes(), name
+    bench = pd.read_csv(__import__("io").BytesIO(_embedded(text, "benchmarks.csv")))
+    assert set(bench["rule"]) == {"train", "evaluate"}
+
+
+def test_report_methods_text_and_references(rendered):
+    kw, text = rendered
+    bib = kw["bib_out"].read_text(encoding="utf-8")
+    assert _embedded(text, "references.bib").decode("utf-8") == bib
+    for key in ("isensee2021nnunet", "moelder2021snakemake", "maierhein2024metrics",
+                "blazkova_hip"):  # fmt: skip
+        assert f"{{{key}," in bib and f'id="ref-{key}"' in text
+    methods = " ".join(_section(text, "methods-text").split())
+    import importlib.metadata as md
+
+    assert f"nnU-Net {md.version('nnunetv2')}" in methods
+    assert f"Snakemake {md.version('snakemake')}" in methods
+    assert "a patch of 64 × 40 pixels, a batch size of 2" in methods
+    assert "nnUNetTrainer_5epochs trainer for 5 epochs" in methods
+    assert "τ = 2 mm" in methods and "MedPy 0.5.2" in methods
+    assert "split by patient into 2 training images" in methods
+    assert "base_num_features = 16" in methods  # the plan overrides of the config
+    cited = re.findall(r'<a href="#ref-([^"]+)">(\d+)</a>', methods)
+    numbers = [int(n) for _, n in cited]
+    assert numbers[0] == 1 and max(numbers) == len({k for k, _ in cited})  # numbered in order
+    plain = _embedded(text, "methods.md").decode("utf-8")
+    assert plain.startswith("Data.") and "References" in plain and "[1] " in plain
+
+
+def test_report_without_checkpoints_says_so(tmp_path):
+    kw = make_inputs(tmp_path, n_cases=2, seed=8)
+    kw["checkpoints"] = []
+    build_report(**kw)
+    text = kw["out_html"].read_text(encoding="utf-8")
+    assert "No training checkpoints were given." in _section(text, "curves")
+
+
+def test_report_bad_checkpoint_is_named(tmp_path):
+    import torch
+
+    kw = make_inputs(tmp_path, n_cases=2, seed=9)
+    bad = kw["checkpoints"][2]
+    torch.save({"network_weights": {}}, bad)
+    with pytest.raises(InputError, match=f"{re.escape(str(bad))}: holds no nnU-Net training log"):
+        build_report(**kw)
+    kw["checkpoints"][2] = tmp_path / "fold_2" / "nothing.pth"
+    with pytest.raises(InputError, match="nothing.pth: training checkpoint does not exist"):
+        build_report(**kw)
+    assert not kw["out_html"].exists() and not kw["bib_out"].exists()
+
+
+def test_report_summary_line(rendered, snakemake_env):
+    import subprocess
+    import sys
+
+    kw, _ = rendered
+    out = subprocess.run(
+        [sys.executable, "-m", "hipseg", "report-summary", str(kw["out_html"])],
+        env=snakemake_env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert out.count("\n") == 0 and "self-contained" in out
+    assert "15 sections" in out and "4 test cases in the gallery" in out
+    assert "references.bib" in out and "metrics.csv" in out

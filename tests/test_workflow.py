@@ -2,8 +2,9 @@
 
 import json
 import re
-import shutil
+import shlex
 import subprocess
+import zipfile
 
 import pandas as pd
 import pytest
@@ -111,13 +112,18 @@ def test_paper_config_runs_nnunets_defaults(repo, snakemake_env, tmp_path, demo_
         "--printshellcmds",
     )
     out = proc.stdout
-    train = [line for line in out.splitlines() if "hipseg train" in line]
+
+    def options_of(line):
+        argv = shlex.split(line.split(";")[-1].split(">")[0])
+        return json.loads(argv[argv.index("--options") + 1])
+
+    train = [options_of(line) for line in out.splitlines() if "hipseg train" in line]
     assert len(train) == 6
-    assert all("--trainer nnUNetTrainer " in t and "--epochs 1000" in t for t in train)
-    assert all("--device cuda" in t and "--validate" in t for t in train)
-    plan = next(line for line in out.splitlines() if "hipseg plan" in line)
-    assert "--overrides '{}'" in plan
-    assert "gpu=1" in out and "--demo-key" not in out
+    assert all(t["trainer"] == "nnUNetTrainer" and t["epochs"] == 1000 for t in train)
+    assert all(t["device"] == "cuda" and t["validate"] is True for t in train)
+    plan = next(options_of(line) for line in out.splitlines() if "hipseg plan" in line)
+    assert plan["plans_overrides"] is None
+    assert "gpu=1" in out and 'use_demo_key": true' not in out and "--demo-key" not in out
 
 
 def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_path):
@@ -136,10 +142,10 @@ def test_bad_sample_sheet_stops_before_anything_runs(repo, snakemake_env, tmp_pa
 
 
 @pytest.mark.slow
-def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
-    cfg = write_config(tmp_path)
-    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
-    res = tmp_path / "results"
+def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
+    """The shared tiny run (tests/conftest.py); changed configs go to this test's tmp_path."""
+    cfg = tiny_run.config
+    res = tiny_run.root / "results"
     report = (res / "report" / "report.html").read_text()
     t1 = pd.read_csv(res / "evaluation" / "table1.csv", index_col=0)
     assert list(t1.index) == [
@@ -164,22 +170,27 @@ def test_tiny_real_run_and_rerun_on_change(repo, snakemake_env, tmp_path):
     assert (res / "demo" / "gallery.png").is_file() and "osteoarthritis" in report
     for fold in ["0", "1", "2", "3", "4", "all"]:
         assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
+    # boundary metrics, intervals, tests, learning curves, references; Snakemake's own report
+    assert {"hd95_mm", "nsd"} <= set(pd.read_csv(res / "evaluation" / "metrics.csv").columns)
+    assert "Table III" in report and "Fig. 6" in report
+    assert "@article{isensee2021nnunet" in (res / "report" / "references.bib").read_text()
+    zipped = res / "report" / "snakemake-report.zip"
+    tiny_run.snakemake("--configfile", str(cfg), "--report", str(zipped))
+    with zipfile.ZipFile(zipped) as z:
+        names = z.namelist()
+    assert any(n.endswith("report.html") for n in names) and any("table1.csv" in n for n in names)
 
     # nothing to do when nothing changed
-    assert (
-        "Nothing to be done"
-        in snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout
-    )
+    assert "Nothing to be done" in tiny_run.snakemake("--configfile", str(cfg), "-n").stdout
     # more epochs: training and everything after it reruns, the data stages do not
     cfg2 = write_config(tmp_path, **{"train.epochs": 2})
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg2), "-n").stdout)
+    counts = job_counts(tiny_run.snakemake("--configfile", str(cfg2), "-n").stdout)
     assert counts.get("train") == 6 and counts.get("predict") == 7
     assert counts.get("evaluate") == 1 and counts.get("report") == 1
     for stage in ("synth", "deid", "crop", "dataset", "plan", "splits"):
         assert stage not in counts, f"{stage} would rerun: {counts}"
     # a different crop rule reruns cropping and everything downstream, not de-identification
     cfg3 = write_config(tmp_path, **{"crop.rows": [0.0, 0.9]})
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg3), "-n").stdout)
+    counts = job_counts(tiny_run.snakemake("--configfile", str(cfg3), "-n").stdout)
     assert counts.get("crop", 0) >= 8 and counts.get("train") == 6
     assert "deid" not in counts and "synth" not in counts
-    shutil.rmtree(res / "predictions")

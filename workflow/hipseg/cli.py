@@ -144,13 +144,20 @@ def _predict(a):
 def _evaluate(a):
     from . import evaluate
 
-    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir)
+    options = _options(evaluate.EvaluateOptions, a)
+    evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir, options, a.cases)
 
 
 def _deid_summary(a):
     from .deid import summarise
 
     summarise(a.audits, a.out)
+
+
+def _figures(a):
+    from . import figures
+
+    figures.write(a.sheet, a.deid_dir, a.montage, a.gallery)
 
 
 def _report(a):
@@ -172,7 +179,51 @@ def _report(a):
         montage=a.montage,
         gallery=a.gallery,
         paper_plan=a.paper_plan,
+        measurements=a.measurements,
+        checkpoints=a.checkpoints,
+        bib_out=a.bib,
     )
+
+
+def _report_summary(a):
+    from .report.summary import summarise
+
+    print(summarise(a.report))
+
+
+def _segment(a):
+    from . import segment
+    from .crop import CropRule
+
+    options = _options(segment.SegmentOptions, a)
+    rule = CropRule.from_config(a.crop or {}, source="hipseg segment --crop")
+    sources, errors = segment.collect(a.inputs)
+    if a.sheet:
+        sources += segment.read_sheet(a.sheet)
+    if a.test_of:
+        keep = segment.test_radiographs(a.test_of)
+        sources = [s for s in sources if s.name in keep]
+    names = [s.name for s in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise HipsegError(f"two inputs would write the same output folder(s): {twice}")
+    if not sources:
+        raise HipsegError("no radiographs to segment" + "".join(f"\n  {e}" for e in errors))
+    run = segment.segment(sources, a.out, a.model_dir, options, rule, threads=a.threads,
+                          deidentified_only=a.deidentified_only, errors=errors)  # fmt: skip
+    print(f"{a.out}: {run['n_ok']} radiograph(s) segmented; run.json written")
+
+
+def _validate_measurements(a):
+    from .measure.validate import validate_set
+
+    result = validate_set(a.truth_dir, a.labels_dir, a.out_dir, a.segmented,
+                          overlays=a.overlays)  # fmt: skip
+    for kind in ("ground_truth", "predicted"):
+        for e in result[kind] or []:
+            mae = "—" if e["mae"] is None else f"{e['mae']:.3f}"
+            p95 = "—" if e["p95"] is None else f"{e['p95']:.3f}"
+            print(f"{kind:12s} {e['quantity']:40s} n={e['n']:3d} MAE {mae} P95 {p95} {e['unit']}")
 
 
 def _install_profile(a):
@@ -182,6 +233,13 @@ def _install_profile(a):
         link = profiles.install(name, a.dest, force=a.force)
         print(f"{link} -> {link.resolve()}")
         print(f"  use: snakemake --profile {name} ...")
+
+
+def _why(a):
+    from .why import why
+
+    args = [*(["--directory", a.directory] if a.directory else []), *a.snakemake_args]
+    print(why(args))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,11 +310,20 @@ def _commands() -> list[tuple]:
          "nnunet:PredictOptions",
          [root, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
           ("--output", _req()), ("--threads", {"type": int})]),
-        ("evaluate", "Dice per image and label; Table I and Table II", _evaluate, None,
+        ("evaluate", "Dice, HD95, ASSD and NSD per image and label; Tables I and II with "
+         "bootstrap intervals; paired tests", _evaluate, "evaluate:EvaluateOptions",
          [("--gt-dir", _req()), ("--pred-root", _req()), ("--models", _req(nargs="+")),
+          ("--cases", {"help": "the dataset's cases.tsv (case → patient pseudonym: the unit of "
+                               "the bootstrap and the tests)"}),
           ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
          [("--audits", _req(nargs="+")), ("--out", _req())]),
+        ("figures", "montage and gallery of the de-identified, redacted radiographs (captions "
+         "carry pseudonyms; flagged images are withheld)", _figures, None,
+         [("--sheet", _req("the validated sample sheet (pseudonyms)")),
+          ("--deid-dir", _req("the deid stage's outputs (<id>.dcm, <id>.audit.json)")),
+          ("--montage", _req("PNG of the first radiographs")),
+          ("--gallery", _req("PNG with one hip per finding"))]),
         ("report", "write the self-contained HTML report", _report, "report:ReportOptions",
          [("--evaluation-dir", _req()), ("--dataset-summary", _req()), ("--plans", _req()),
           ("--images-dir", _req()), ("--labels-dir", _req()), ("--predictions-root", _req()),
@@ -264,7 +331,40 @@ def _commands() -> list[tuple]:
           ("--deid-summary", _req()), ("--benchmarks-dir", _req()), ("--template", _req()),
           ("--montage", {}), ("--gallery", {"help": "PNG with one hip per finding"}),
           ("--paper-plan", {"help": "JSON of `hipseg paper-plan`: shown in the methods"}),
+          ("--measurements", {"help": "validation.json of `hipseg validate-measurements`"}),
+          ("--checkpoints", {"nargs": "*", "help": "nnU-Net's fold_X/checkpoint_final.pth "
+                                                   "(their training logs: learning curves)"}),
+          ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
           ("--out", _req())]),
+        ("report-summary", "print one line on what a report contains", _report_summary, None,
+         [("report", {"help": "the report's HTML file"})]),
+        ("why", "which stages `snakemake` would rerun, and why (params, input, code, library)",
+         _why, None,
+         [("--directory", {"help": "the workflow's working directory (default: here)"}),
+          ("snakemake_args", {"nargs": "*",
+                              "help": "more snakemake options, after --: -- --configfile F"})]),
+        ("segment", "segment new radiographs (DICOM files, folders or --sheet) with a trained "
+         "model: label maps, overlay, DICOM SEG and measurements per radiograph, run.json",
+         _segment, "segment:SegmentOptions",
+         [("inputs", {"nargs": "*", "metavar": "IN", "help": "DICOM files or folders of them"}),
+          ("-o", {"dest": "out", "required": True, "metavar": "OUT", "help": "output folder"}),
+          ("--model-dir", _req("the model folder (nnUNet_results/<dataset>/<trainer>__<plans>"
+                               "__<configuration>)")),
+          ("--sheet", {"help": "TSV of new radiographs: id, dicom[, hips]"}),
+          ("--test-of", {"metavar": "CASES_TSV", "help": "keep only the radiographs with a "
+                         "test joint in this cases.tsv (the dataset stage's)"}),
+          ("--crop", {"metavar": "JSON", "help": "the crop rule the model was trained with (the "
+                      "'crop' config section as JSON; default: the schema's)"}),
+          ("--threads", {"type": int}),
+          ("--deidentified-only", {"action": "store_true",
+                                   "help": "refuse radiographs not marked de-identified"})]),
+        ("validate-measurements", "measurements from ground-truth (and predicted) label maps "
+         "against the synthetic generator's truth: MAE and 95th percentile",
+         _validate_measurements, None,
+         [("--truth-dir", _req("the synthetic set's truth/ folder")),
+          ("--labels-dir", _req("its ground-truth label maps (<id>.png)")),
+          ("--segmented", {"help": "a `hipseg segment` output folder (predicted label maps)"}),
+          ("--out-dir", _req()), ("--overlays", {"type": int, "default": 4})]),
         ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
          "--profile NAME` looks", _install_profile, None,
          [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),

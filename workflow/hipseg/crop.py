@@ -7,19 +7,27 @@ written. Images are **2D** NIfTI with the true pixel spacing (nnU-Net 2D needs 2
 
 Side convention: standard AP display, the patient's right on the image left
 (``patient_right_on: image_left``); set ``image_right`` for images displayed the other way.
+Reading the radiograph (decoders, spacing, grey values, orientation checks) is
+:mod:`hipseg.intake`; its options are the intake keys of this section. The joints of one
+radiograph are written into a temporary folder that replaces ``out_dir`` only when all of them
+were written: nothing half-written is left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from .dicomio import read_radiograph
 from .errors import HipsegError, InputError
+from .intake import IntakeOptions, read_radiograph
 from .io import read_image_2d, write_image_2d, write_json
 from .labels import MAX_LABEL, VALUE_RANGE, VALUES
 from .options import StageOptions
@@ -34,10 +42,30 @@ class CropRule(StageOptions):
     rows: tuple[float, float] = (0.0, 1.0)  # kept row range as fractions of the height
     mirror: str = "right"  # which side is mirrored: right, left or none
     patient_right_on: str = "image_left"
+    # intake (hipseg.intake): what the stage accepts and how it reads the header
+    orientation: str = "flip"  # PatientOrientation disagreeing: flip or error
+    views: tuple[str, ...] = ("AP", "")  # accepted ViewPosition values ("" = absent or empty)
+    multi_frame: str = "error"  # error or first
+    colour: str = "error"  # error or luminance
+    voi_lut: bool = False
+    fallback_spacing: tuple[float, float] | None = None  # [row, column] mm
 
     def __post_init__(self):
         if not self.rows[0] < self.rows[1]:
             raise HipsegError(f"crop.rows must be [start, stop] with start < stop, got {self.rows}")
+
+    def intake(self) -> IntakeOptions:
+        return IntakeOptions(
+            patient_right_on=self.patient_right_on,
+            orientation=self.orientation,
+            views=tuple(self.views),
+            multi_frame=self.multi_frame,
+            colour=self.colour,
+            voi_lut=self.voi_lut,
+            fallback_spacing=None
+            if self.fallback_spacing is None
+            else tuple(self.fallback_spacing),
+        )
 
 
 def split_joints(
@@ -59,6 +87,17 @@ def split_joints(
     return {k: (np.ascontiguousarray(i), np.ascontiguousarray(la)) for k, (i, la) in joints.items()}
 
 
+def _labels(labels_path: str | Path, shape: tuple[int, int]) -> np.ndarray:
+    labels, _ = read_image_2d(labels_path)
+    if labels.shape != shape:
+        raise InputError(labels_path, f"label map shape {labels.shape} ≠ image shape {shape}")
+    if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
+        raise InputError(labels_path, "label map has non-integer values")
+    if labels.min() < 0 or labels.max() > MAX_LABEL:
+        raise InputError(labels_path, f"label values outside {VALUE_RANGE}")
+    return labels.astype(np.uint8)
+
+
 def crop_case(
     case_id: str,
     dicom_path: str | Path,
@@ -71,47 +110,71 @@ def crop_case(
     note: str = "",
 ) -> dict:
     """Crop one radiograph; write ``<case>_<R|L>_img.nii.gz`` / ``_lab.nii.gz`` and
-    ``manifest.json`` into ``out_dir``. Returns the manifest."""
+    ``manifest.json`` into ``out_dir`` (all or nothing). Returns the manifest."""
     out_dir = Path(out_dir)
-    rad = read_radiograph(dicom_path)
-    labels, _ = read_image_2d(labels_path)
-    if labels.shape != rad.pixels.shape:
-        raise InputError(
-            labels_path, f"label map shape {labels.shape} ≠ image shape {rad.pixels.shape}"
-        )
-    if labels.min() < 0 or labels.max() > MAX_LABEL:
-        raise InputError(labels_path, f"label values outside {VALUE_RANGE}")
-    joints = split_joints(rad.pixels, labels.astype(np.uint8), rule)
+    rad = read_radiograph(dicom_path, rule.intake())
+    labels = rad.orient(_labels(labels_path, rad.stored_shape))
+    joints = split_joints(rad.pixels, labels, rule)
     use = {"both": ("right", "left"), "left": ("left",), "right": ("right",), "none": ()}[hips]
+    intake = rad.describe()
     entries = []
-    for side in ("right", "left"):
-        case = f"{case_id}_{side[0].upper()}"
-        entry = {
-            "case": case,
+    with _atomic_dir(out_dir) as tmp:
+        for side in ("right", "left"):
+            case = f"{case_id}_{side[0].upper()}"
+            entry = {
+                "case": case,
+                "radiograph": case_id,
+                "side": side,
+                "patient": patient,
+                "split": split,
+                "mirrored": rule.mirror == side,
+                "excluded": side not in use,
+                "note": note,
+                "spacing_source": intake["spacing_source"],
+            }
+            if side in use:
+                img, lab = joints[side]
+                write_image_2d(tmp / f"{case}_img.nii.gz", img.astype(np.float32), rad.spacing_xy)
+                write_image_2d(tmp / f"{case}_lab.nii.gz", lab, rad.spacing_xy)
+                entry.update(
+                    image=f"{case}_img.nii.gz",
+                    labels=f"{case}_lab.nii.gz",
+                    rows=int(img.shape[0]),
+                    cols=int(img.shape[1]),
+                    spacing=list(rad.spacing_xy),
+                    label_pixels={str(v): int((lab == v).sum()) for v in VALUES},
+                )
+            entries.append(entry)
+        manifest = {
             "radiograph": case_id,
-            "side": side,
-            "patient": patient,
-            "split": split,
-            "mirrored": rule.mirror == side,
-            "excluded": side not in use,
-            "note": note,
+            "photometric": rad.photometric,
+            "intake": intake,
+            "joints": entries,
         }
-        if side in use:
-            img, lab = joints[side]
-            write_image_2d(out_dir / f"{case}_img.nii.gz", img.astype(np.float32), rad.spacing_xy)
-            write_image_2d(out_dir / f"{case}_lab.nii.gz", lab, rad.spacing_xy)
-            entry.update(
-                image=f"{case}_img.nii.gz",
-                labels=f"{case}_lab.nii.gz",
-                rows=int(img.shape[0]),
-                cols=int(img.shape[1]),
-                spacing=list(rad.spacing_xy),
-                label_pixels={str(v): int((lab == v).sum()) for v in VALUES},
-            )
-        entries.append(entry)
-    manifest = {"radiograph": case_id, "photometric": rad.photometric, "joints": entries}
-    write_json(out_dir / "manifest.json", manifest)
+        write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+@contextlib.contextmanager
+def _atomic_dir(out_dir: Path):
+    """A temporary folder beside ``out_dir`` that replaces it only on success."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700
+    try:
+        yield tmp
+        if out_dir.exists():
+            old = tmp.with_name(tmp.name + ".old")
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def crop_deidentified(

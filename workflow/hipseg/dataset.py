@@ -165,6 +165,7 @@ def build(
     table[["rows", "cols"]] = table[["rows", "cols"]].astype(int)
     table["spacing_x"] = [s[0] for s in used["spacing"]]
     table["spacing_y"] = [s[1] for s in used["spacing"]]
+    table["spacing_source"] = _spacing_sources(used)
     write_text(out_dir / "cases.tsv", table.sort_values("case").to_csv(sep="\t", index=False))
     write_json(out_dir / "summary.json", summarise(joints, used))
     return ds_dir
@@ -192,10 +193,25 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
         "n_test_patients": int(used[used.subset == "test"]["patient"].nunique()),
         "joint_image_sizes": {"rows": _stats(used["rows"]), "cols": _stats(used["cols"])},
         "spacings": dict(sorted(spacing.items())),
+        "spacing_sources": _count_spacing_sources(joints),
         "label_area_fractions": {
             BY_VALUE[int(k)].name: float(pixels[k].sum() / total) for k in sorted(pixels, key=int)
         },
     }
+
+
+def _spacing_sources(joints: pd.DataFrame) -> list[str]:
+    """Where each joint's radiograph got its pixel spacing (hipseg.intake.spacing.SOURCES)."""
+    from .intake import SOURCES
+
+    keys = joints["spacing_source"] if "spacing_source" in joints else [""] * len(joints)
+    return [SOURCES.get(k, "not recorded") for k in keys]
+
+
+def _count_spacing_sources(joints: pd.DataFrame) -> dict[str, int]:
+    """{spacing source: number of radiographs}."""
+    per_radiograph = joints.assign(source=_spacing_sources(joints)).drop_duplicates("radiograph")
+    return dict(sorted(Counter(per_radiograph["source"]).items()))
 
 
 def _stats(s: pd.Series) -> dict:

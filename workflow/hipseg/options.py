@@ -189,16 +189,3 @@ def _json_arg(flag: str):
             raise argparse.ArgumentTypeError(f"{flag}: not JSON ({exc})") from exc
 
     return parse
-
-
-def all_option_classes() -> list[type[StageOptions]]:
-    """Every options class of the package (for consistency checks against the schema)."""
-    from . import crop, dataset, deid, nnunet, paperplan, report, synth
-
-    del crop, dataset, deid, nnunet, paperplan, report, synth  # imported for their subclasses
-    found, todo = [], list(StageOptions.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        found.append(cls)
-        todo.extend(cls.__subclasses__())
-    return sorted(found, key=lambda c: (c.SECTION, c.__name__))

@@ -10,10 +10,14 @@ Columns (tab-separated, header required):
 ``hips``     which hips to use: ``both`` (default), ``left``, ``right`` or ``none`` (patient side)
 ``split``    optional fixed split: ``train``, ``test`` or empty (split by patient)
 ``note``     optional free text (e.g. why a hip is excluded)
+
+The sheet is UTF-8 text (a byte-order mark, Windows line endings and spaces around names and
+values are accepted: spreadsheets write them).
 """
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -34,10 +38,8 @@ def read(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "sample sheet does not exist")
-    try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
-    except Exception as exc:  # pandas raises several types for malformed text
-        raise InputError(path, f"cannot be parsed as a tab-separated table ({exc})") from exc
+    df = _parse(path, _text(path))
+    df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(path, f"missing column(s) {missing}; required: {REQUIRED}")
@@ -51,6 +53,28 @@ def read(path: str | Path) -> pd.DataFrame:
     for col in ("dicom", "labels"):
         df[col] = [resolve(p) if p else "" for p in df[col]]
     return df
+
+
+def _text(path: Path) -> str:
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(path, "sample sheet is UTF-16 text: save it as UTF-8 (tab-separated)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, f"sample sheet is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _parse(path: Path, text: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, comment="#"
+        )
+    except Exception as exc:  # pandas raises several types for malformed text
+        raise InputError(path, f"cannot be parsed as a tab-separated table ({exc})") from exc
 
 
 def _resolver(base: Path):
@@ -127,33 +151,51 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
             f"{path}: rows {ids} are one patient with a fixed split in both train and test"
         )
     if check_pixels:
-        from .dicomio import dicom_size  # pydicom: imported only when needed
-
-        for _, row in df.iterrows():
-            if not (Path(row["dicom"]).is_file() and Path(row["labels"]).is_file()):
-                continue
-            try:
-                dsize = dicom_size(row["dicom"])
-            except InputError as exc:
-                problems.append(str(exc))
-                continue
-            try:
-                labels = _read_labels(row["labels"])
-            except InputError as exc:
-                problems.append(str(exc))
-                continue
-            if labels.shape != dsize:
-                problems.append(
-                    f"{row['labels']}: label map size {labels.shape[0]}×{labels.shape[1]} "
-                    f"(rows×cols) ≠ image size {dsize[0]}×{dsize[1]} of {row['dicom']}"
-                )
-            bad = np.setdiff1d(np.unique(labels), np.arange(MAX_LABEL + 1))
-            if bad.size:
-                shown = ", ".join(str(v) for v in bad[:8])
-                problems.append(f"{row['labels']}: label values outside {VALUE_RANGE}: {shown}")
+        problems += _check_files(path, df)
     if problems:
         raise ValidationError(path, problems)
     return df
+
+
+def _check_files(path: Path, df: pd.DataFrame) -> list[str]:
+    """Every DICOM (readable, pixel data whole and of its header's size, sane bits and
+    spacing: :func:`hipseg.intake.inspect`) and label map (size, values); one image twice."""
+    from .intake import inspect
+
+    problems: list[str] = []
+    seen: dict[str, list[str]] = {}
+    for _, row in df.iterrows():
+        if not (Path(row["dicom"]).is_file() and Path(row["labels"]).is_file()):
+            continue
+        try:
+            dsize, sop = inspect(row["dicom"])
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        if sop:
+            seen.setdefault(sop, []).append(row["id"])
+        try:
+            labels = _read_labels(row["labels"])
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        if labels.shape != dsize:
+            problems.append(
+                f"{row['labels']}: label map size {labels.shape[0]}×{labels.shape[1]} "
+                f"(rows×cols) ≠ image size {dsize[0]}×{dsize[1]} of {row['dicom']}"
+            )
+        bad = np.setdiff1d(np.unique(labels), np.arange(MAX_LABEL + 1))
+        if bad.size:
+            shown = ", ".join(f"{v:g}" for v in bad[:8])
+            problems.append(f"{row['labels']}: label values outside {VALUE_RANGE}: {shown}")
+    for ids in seen.values():
+        ids = list(dict.fromkeys(ids))  # a repeated id is reported as a duplicate id already
+        if len(ids) > 1:  # the ids and files, never the UID (it may identify the study)
+            files = ", ".join(str(df.loc[df["id"] == i, "dicom"].iloc[0]) for i in ids)
+            problems.append(
+                f"{path}: rows {', '.join(ids)} are the same image (same SOPInstanceUID): {files}"
+            )
+    return problems
 
 
 def _read_labels(path: str) -> np.ndarray:

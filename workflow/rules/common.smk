@@ -11,6 +11,7 @@ from hipseg.options import SCHEDULING_KEYS
 
 min_version("9.0")
 
+from hipseg.fingerprint import stage_fingerprints
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -33,6 +34,9 @@ shell.prefix(
     % (MALLOC, shlex.quote(PKG_DIR))
 )
 CONDA_ENV = "../../envs/hipseg.yaml"
+# Code fingerprints (hipseg/fingerprint.py), once per Snakemake process: every rule has the param
+# code=CODE["<rule>"], so an edit of a module or a library upgrade reruns the stages it affects.
+CODE = stage_fingerprints(Path(PKG_DIR) / "hipseg", trainer=config["train"]["trainer"])
 RESULTS = "results"
 DEMO_DIR = f"{RESULTS}/demo"
 NNUNET = f"{RESULTS}/nnunet"

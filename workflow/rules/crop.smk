@@ -18,6 +18,7 @@ rule crop:
     conda:
         CONDA_ENV
     params:
+        code=CODE["crop"],
         options=options("crop"),
     shell:
         "python -m hipseg crop --id {wildcards.id} --dicom {input.dicom} --audit {input.audit}"

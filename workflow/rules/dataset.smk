@@ -15,6 +15,7 @@ rule dataset:
     conda:
         CONDA_ENV
     params:
+        code=CODE["dataset"],
         raw_root=lambda w, output: Path(output.raw).parent,
         out_dir=lambda w, output: Path(output.summary).parent,
         manifests=lambda w, input: [f"{d}/manifest.json" for d in input],

@@ -21,6 +21,7 @@ rule deid:
     conda:
         CONDA_ENV
     params:
+        code=CODE["deid"],
         options=options("deid"),
     shell:
         "python -m hipseg deid --sheet {input.sheet:q} --id {wildcards.id}"
@@ -39,5 +40,7 @@ rule deid_summary:
         f"{BENCH}/deid_summary.tsv"
     conda:
         CONDA_ENV
+    params:
+        code=CODE["deid_summary"],
     shell:
         "python -m hipseg deid-summary --audits {input} --out {output} > {log} 2>&1"

@@ -14,6 +14,7 @@ rule paper_plan:
     resources:
         mem_mb=config["paper_plan"]["mem_mb"],
     params:
+        code=CODE["paper_plan"],
         work=f"{RESULTS}/paper_plan/work",
         options=options("paper_plan"),
     shell:

@@ -21,6 +21,7 @@ rule plan:
     resources:
         mem_mb=config["nnunet"]["mem_mb"],
     params:
+        code=CODE["plan"],
         root=lambda w, input: Path(input.raw).parents[1],
         dataset_id=config["dataset"]["id"],
         options=options("nnunet"),
@@ -43,6 +44,7 @@ rule splits:
     conda:
         CONDA_ENV
     params:
+        code=CODE["splits"],
         options=options("dataset"),
     shell:
         "python -m hipseg splits --cases {input.cases} --out {output}"

@@ -21,6 +21,7 @@ rule predict:
         gpu_mem_mb=config["predict"]["resources"]["gpu_mem_mb"],
         scratch_mb=config["predict"]["resources"]["scratch_mb"],
     params:
+        code=CODE["predict"],
         root=lambda w, input: Path(input.raw).parents[1],
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         folds=lambda w: " ".join(model_folds(w)),

@@ -18,6 +18,7 @@ rule validate_samples:
     conda:
         CONDA_ENV
     params:
+        code=CODE["validate_samples"],
         key="--demo-key" if config["deid"]["use_demo_key"] else "",
     shell:
         "python -m hipseg validate-samples {input:q} --out {output} {params.key}"

@@ -21,6 +21,7 @@ rule train:
         gpu_mem_mb=config["train"]["resources"]["gpu_mem_mb"],
         scratch_mb=config["train"]["resources"]["scratch_mb"],
     params:
+        code=CODE["train"],
         root=lambda w, input: Path(input.plans).parents[2],
         dataset_id=config["dataset"]["id"],
         configuration=CONF,

@@ -1,4 +1,5 @@
-"""Self-contained HTML report: dataset, nnU-Net plan, Tables I/II, Figs. 3–5, run times, provenance.
+"""Self-contained HTML report: dataset, nnU-Net plan, Tables I–IV with bootstrap intervals, paired
+tests, Figs. 3–7 (learning curves, every test case), run times, methods text, data, provenance.
 
 The report regenerates the evaluation artefacts of Blažková, "Segmentation of hip joint anatomy
 structures from radiographic images" (Tables I and II, Figs. 3, 4 and 5) from the outputs of
@@ -7,11 +8,15 @@ figure is embedded as a base64 PNG and all styling is inline, so the single HTML
 mailed or archived without any other file.
 
 Modules: :mod:`~hipseg.report.data` reads and checks the inputs, :mod:`~hipseg.report.paper` the
-paper's numbers (``paper_reference.yaml``), :mod:`~hipseg.report.figures` draws Figs. 3–5,
-:mod:`~hipseg.report.views` turns everything into rows for the template,
-:mod:`~hipseg.report.provenance` records how the report was made and
-:mod:`~hipseg.report.build` renders ``workflow/templates/report.html.j2``. All HTML is in the
-templates.
+paper's numbers (``paper_reference.yaml``), :mod:`~hipseg.report.figures` draws the figures,
+:mod:`~hipseg.report.views` and :mod:`~hipseg.report.metrics_views` turn everything into rows
+for the template, :mod:`~hipseg.report.learning` reads nnU-Net's training logs,
+:mod:`~hipseg.report.cases` makes the all-cases gallery, :mod:`~hipseg.report.methods` the
+methods text citing :mod:`~hipseg.report.references`, :mod:`~hipseg.report.downloads` embeds
+the data files, :mod:`~hipseg.report.provenance` records how the report was made and
+:mod:`~hipseg.report.build` renders ``workflow/templates/report.html.j2`` (and the sections it
+includes). All HTML is in the templates. :mod:`~hipseg.report.summary` describes a rendered
+report in one line.
 """
 
 from __future__ import annotations

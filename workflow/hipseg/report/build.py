@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import jinja2
+import pandas as pd
 
 from .. import labels
 from ..errors import InputError
 from ..io import write_text
 from ..options import StageOptions
-from . import data, figures, paper, views
+from . import cases, data, downloads, figures, learning, metrics_views, paper, views
 from .formatting import fmt4, fmt_value, is_listlike, is_scalar, key_union, pretty_json
+from .measurements import measurements_view
+from .methods import methods_text
 from .provenance import collect as collect_provenance
 
 # The template shipped with the workflow (workflow/templates/report.html.j2); its macros
@@ -83,22 +86,80 @@ def _render(template: Path, context: dict) -> str:
 
 
 def _results_context(ev: dict, worst: list[dict], ref: paper.PaperReference) -> dict:
-    """Tables I/II, the per-label means and Figs. 3–5."""
+    """Tables I–IV with their intervals, the paired tests, the per-label means and Figs. 3–5."""
     models, best, t1, t2 = ev["models"], ev["best_model"], ev["table1"], ev["table2"]
+    table1 = views.table1_view(t1, models, best, ref)
+    columns = list(models) + [m for m in ref.table1 if m not in models]
+    for w in worst:
+        w["anchor"] = cases.anchor(w["case"])
     return {
         "n_cases": ev["summary"].get("n_cases", ev["per_image"]["case"].nunique()),
+        "n_patients": ev["summary"].get("n_patients", "—"),
         "models": [labels.model_title(m) for m in models],
         "best_model": labels.model_title(best),
         "best_mean": fmt4(t1.loc[best, "mean"]) if best in t1.index else "—",
-        "table1": views.table1_view(t1, models, best, ref),
+        "best_ci": metrics_views.table1_ci(ev["ci"], [best])[0],
+        "table1": table1,
+        "table1_ci": metrics_views.table1_ci(ev["ci"], columns),
         "table2": views.table2_view(t2, ref),
+        "table2_ci": metrics_views.table2_ci(ev["ci"], best),
         "table2_model": labels.model_title(str(t2["model"].iloc[0]) if "model" in t2 else best),
+        "table3": metrics_views.table3_view(ev["ci"], ev["per_image_metrics"], models, best),
+        "table4": metrics_views.table4_view(ev["ci"], ev["metrics"], best),
+        "tests": metrics_views.tests_view(ev["tests"]),
+        "conventions": metrics_views.conventions_view(ev["summary"]),
         "per_label": views.per_label_view(ev["dice"], models),
         "fig3": figures.fig3(ev["per_image"], models),
         "fig4": figures.fig4(ev["dice"], models),
         "worst": worst,
         "undefined_dice": ev["summary"].get("n_undefined_dice"),
     }
+
+
+def _curves_context(checkpoints: Sequence | None) -> dict:
+    """Fig. 6, the learning curves, and their data (or why there are none)."""
+    if not checkpoints:
+        return {"uri": None, "rows": [], "note": "No training checkpoints were given.", "csv": None}
+    curves = learning.read_curves(checkpoints)
+    return {
+        "uri": figures.learning_curves(curves) if len(curves) else None,
+        "rows": learning.summary_rows(curves),
+        "note": "" if len(curves) else "The training logs hold no epoch.",
+        "csv": downloads.from_frame(
+            "learning_curves.csv", curves, "loss and pseudo-Dice per model and epoch"
+        ),
+    }
+
+
+_DOWNLOADS = (
+    ("table1.csv", "Table I: per-image mean Dice per model"),
+    ("table2.csv", "Table II: Dice per label, best model"),
+    ("ci.csv", "bootstrap intervals of every mean of Tables I–IV"),
+    ("tests.csv", "paired Wilcoxon tests, BH-adjusted"),
+    ("metrics.csv", "Dice, HD95, ASSD, NSD per model, image and label, with the empty-mask "
+     "convention applied"),
+    ("per_image_metrics.csv", "per-image means of every metric"),
+    ("dice.csv", "Dice per model, image and label (the paper's long table)"),
+    ("per_image.csv", "per-image mean Dice per model"),
+)  # fmt: skip
+
+
+def _downloads(ev: dict, bench: dict, curves: dict, methods: dict) -> dict:
+    """Every embedded file, by name (the template links them beside their tables)."""
+    out = {name: downloads.from_file(ev["files"][name], what) for name, what in _DOWNLOADS}
+    if bench["rows"]:
+        out["benchmarks.csv"] = downloads.from_frame(
+            "benchmarks.csv", pd.DataFrame(bench["rows"]), "run time and memory per job"
+        )
+    if curves["csv"]:
+        out["learning_curves.csv"] = curves["csv"]
+    out["references.bib"] = downloads.from_text(
+        "references.bib", methods["bibtex"], "BibTeX of the methods text"
+    )
+    out["methods.md"] = downloads.from_text(
+        "methods.md", methods["plain"], "the methods text with its references"
+    )
+    return out
 
 
 def _paper_context(ref: paper.PaperReference) -> dict:
@@ -112,6 +173,18 @@ def _paper_context(ref: paper.PaperReference) -> dict:
         "model_words": views.model_wording(),
         "legend": views.legend_items(),
     }
+
+
+def _check_paths(template: Path, images_dir, labels_dir, predictions_root) -> tuple[Path, ...]:
+    if not template.is_file():
+        raise InputError(template, "report template does not exist")
+    dirs = (Path(images_dir), Path(labels_dir), Path(predictions_root))
+    data.check_dirs(
+        (dirs[0], "test-image directory"),
+        (dirs[1], "test-label directory"),
+        (dirs[2], "prediction directory"),
+    )
+    return dirs
 
 
 def build_report(
@@ -132,6 +205,9 @@ def build_report(
     montage: str | Path | None = None,
     gallery: str | Path | None = None,
     paper_plan: str | Path | Mapping | None = None,
+    measurements: str | Path | None = None,
+    checkpoints: Sequence[str | Path] | None = None,
+    bib_out: str | Path | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
 
@@ -139,33 +215,39 @@ def build_report(
     ``plans_json`` and ``deid_summary`` are JSON files (or already-loaded dicts; ``deid_summary``
     may be ``None``); ``images_dir``/``labels_dir`` hold the nnU-Net test images
     (``<case>_0000.nii.gz``) and reference labels (``<case>.nii.gz``); ``predictions_root/<model>``
-    the predictions. Every input is required except ``benchmarks_dir`` (missing → a note in the
-    report). A missing or malformed required input raises :class:`InputError` naming the file.
+    the predictions; ``checkpoints`` nnU-Net's ``fold_X/checkpoint_final.pth`` files (their
+    training logs give the learning curves). Every input is required except ``benchmarks_dir``
+    and ``checkpoints`` (missing → a note in the report). A missing or malformed required input
+    raises :class:`InputError` naming the file. ``bib_out``, if given, receives the BibTeX of
+    the methods text (``references.bib``).
     """
     template, config = Path(template), dict(config or {})
     ev = data.load_evaluation(Path(evaluation_dir))
     ds = data.read_json(dataset_summary, "dataset summary")
     plans = data.read_json(plans_json, "nnU-Net plans")
     deid = data.read_json(deid_summary, "de-identification summary") if deid_summary else {}
-    if not template.is_file():
-        raise InputError(template, "report template does not exist")
-    images_dir, labels_dir = Path(images_dir), Path(labels_dir)
-    predictions_root = Path(predictions_root)
-    data.check_dirs(
-        (images_dir, "test-image directory"),
-        (labels_dir, "test-label directory"),
-        (predictions_root, "prediction directory"),
-    )
+    dirs = _check_paths(template, images_dir, labels_dir, predictions_root)
     ref = paper.REFERENCE
     methods_rows, methods_extra = views.methods_rows(plans, str(plans_json), config, ref)
-    worst = views.worst_cases(ev, images_dir, labels_dir, predictions_root, worst_k)
     prov = collect_provenance(config, provenance)
+    bench = data.read_benchmarks(benchmarks_dir)
+    curves = _curves_context(checkpoints)
+    text = methods_text(
+        ds=ds,
+        deid=deid,
+        plan_2d=plans["configurations"]["2d"],
+        overrides=(plans.get("hipseg_overrides") or {}).get("2d"),
+        config=config,
+        versions=prov["versions"],
+        summary=ev["summary"],
+        ci=ev["ci"],
+    )
     context = {
         "title": TITLE,
         "subtitle": SUBTITLE,
         "date": prov["date"],
         "banners": _banners(deid, config),
-        **_results_context(ev, worst, ref),
+        **_results_context(ev, views.worst_cases(ev, *dirs, worst_k), ref),
         **_paper_context(ref),
         "dataset_rows": views.dataset_rows(ds, ref),
         "methods_rows": methods_rows,
@@ -173,10 +255,18 @@ def build_report(
         "deid": views.key_value_rows(deid),
         "deid_text": views.deid_text(deid),
         "worst_k": worst_k,
-        "bench": views.benchmarks_view(data.read_benchmarks(benchmarks_dir)),
+        "bench": views.benchmarks_view(bench),
         "prov": prov,
         "montage": figures.png_file_uri(montage, "montage image") if montage else None,
         "gallery": figures.png_file_uri(gallery, "gallery image") if gallery else None,
         "paper_plan": views.paper_plan_view(paper_plan) if paper_plan else None,
+        "measurements": measurements_view(measurements) if measurements else None,
+        "curves": curves,
+        "cases": cases.gallery(ev, *dirs),
+        "text": text,
+        "downloads": _downloads(ev, bench, curves, text),
     }
-    write_text(out_html, _render(template, context))
+    html = _render(template, context)
+    if bib_out is not None:
+        write_text(bib_out, text["bibtex"])
+    write_text(out_html, html)

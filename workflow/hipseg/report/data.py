@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import labels
 from ..errors import InputError
-from ..evaluate import STAT_COLUMNS
+from ..evaluate import CI_COLUMNS, METRIC_COLUMNS, METRICS_CSV_COLUMNS, STAT_COLUMNS, TEST_COLUMNS
 
 
 def read_json(path_or_obj: str | Path | Mapping, what: str) -> dict:
@@ -62,9 +62,17 @@ def load_evaluation(evaluation_dir: Path) -> dict[str, Any]:
     table2 = read_csv(evaluation_dir / "table2.csv", ["label", *STAT_COLUMNS], index_col="label")
     per_image = read_csv(evaluation_dir / "per_image.csv", ["model", "case", "mean_dice"])
     dice = read_csv(evaluation_dir / "dice.csv", ["model", "case", "label", "dice"])
-    for df in (per_image, dice):
-        df["model"] = df["model"].astype(str)
-        df["case"] = df["case"].astype(str)
+    text = {"keep_default_na": False, "na_values": ["NaN"]}  # "" stays text, "NaN" is a number
+    metrics = read_csv(evaluation_dir / "metrics.csv", METRICS_CSV_COLUMNS, **text)
+    per_image_metrics = read_csv(
+        evaluation_dir / "per_image_metrics.csv", ["model", "case", *METRIC_COLUMNS], **text
+    )
+    ci = read_csv(evaluation_dir / "ci.csv", CI_COLUMNS, **text)
+    tests = read_csv(evaluation_dir / "tests.csv", TEST_COLUMNS, **text)
+    for df in (per_image, dice, metrics, per_image_metrics, ci, tests):
+        for col in ("model", "case", "other_model", "best_model", "label"):
+            if col in df:
+                df[col] = df[col].astype(str)
     table1.index = table1.index.astype(str)
     known = labels.MODELS
     models = [m for m in known if m in table1.index] + [m for m in table1.index if m not in known]
@@ -74,6 +82,23 @@ def load_evaluation(evaluation_dir: Path) -> dict[str, Any]:
         "table2": table2,
         "per_image": per_image,
         "dice": dice,
+        "metrics": metrics,
+        "per_image_metrics": per_image_metrics,
+        "ci": ci,
+        "tests": tests,
+        "files": {
+            name: evaluation_dir / name
+            for name in (
+                "table1.csv",
+                "table2.csv",
+                "ci.csv",
+                "tests.csv",
+                "metrics.csv",
+                "per_image_metrics.csv",
+                "dice.csv",
+                "per_image.csv",
+            )
+        },
         "models": models,
         "best_model": str(summary["best_model"]),
     }

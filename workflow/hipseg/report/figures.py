@@ -66,12 +66,22 @@ def png_file_uri(path: str | Path, what: str) -> str:
     return PNG_PREFIX + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def png_data_uri(fig) -> str:
-    """A matplotlib figure as a PNG data URI (the figure is closed)."""
+def png_data_uri(fig, colors: int | None = None, tight: bool = True) -> str:
+    """A matplotlib figure as a PNG data URI (the figure is closed). ``colors`` reduces the PNG
+    to a palette of that many colours (images of radiographs: a third of the size)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIG_DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=FIG_DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
-    return PNG_PREFIX + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = buf.getvalue()
+    if colors:
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+        pal = img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        out = io.BytesIO()
+        pal.save(out, format="PNG", optimize=True)
+        data = out.getvalue()
+    return PNG_PREFIX + base64.b64encode(data).decode("ascii")
 
 
 def _model_color(i: int) -> str:
@@ -177,4 +187,76 @@ def fig5_case(
         "spacing": f"{sx:g}×{sy:g} mm",
         "step": step,
     }
-    return png_data_uri(fig), info
+    return png_data_uri(fig, colors=IMAGE_COLORS), info
+
+
+# Line colours of the learning curves, one per model in turn (matplotlib's tab10).
+LINE_COLORS = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+]
+THUMB_PX = 360  # longest side of an image of the all-cases gallery (downsampled for display)
+IMAGE_COLORS = 128  # palette of the PNGs of radiographs and curves (keeps the report small)
+
+
+def learning_curves(curves: pd.DataFrame) -> str:
+    """Fig. 6: training (solid) and validation (dashed) loss, and the pseudo-Dice (EMA solid,
+    per epoch dotted) of every model over the epochs, from nnU-Net's logs."""
+    models = list(dict.fromkeys(curves["model"]))
+    fig, (loss_ax, dice_ax) = plt.subplots(1, 2, figsize=(11.5, 4.2))
+    for i, m in enumerate(models):
+        df = curves[curves["model"] == m]
+        c = LINE_COLORS[i % len(LINE_COLORS)]
+        title = labels.model_title(m)
+        loss_ax.plot(df["epoch"], df["train_loss"], color=c, lw=1.6, label=title)
+        loss_ax.plot(df["epoch"], df["val_loss"], color=c, lw=1.2, ls="--")
+        dice_ax.plot(df["epoch"], df["pseudo_dice_ema"], color=c, lw=1.6, label=title)
+        dice_ax.plot(df["epoch"], df["pseudo_dice"], color=c, lw=0.8, ls=":")
+    loss_ax.set_title("loss (solid: training, dashed: validation)", fontsize=10)
+    loss_ax.set_ylabel("loss (Dice + cross-entropy)")
+    dice_ax.set_title("pseudo-Dice (solid: moving average, dotted: per epoch)", fontsize=10)
+    dice_ax.set_ylabel("pseudo-Dice (validation batches)")
+    for ax in (loss_ax, dice_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(color="0.9", linewidth=0.8)
+    loss_ax.legend(fontsize=8, frameon=False, ncol=2)
+    fig.tight_layout()
+    return png_data_uri(fig, colors=IMAGE_COLORS)
+
+
+def case_contours(
+    case: str, images_dir: Path, labels_dir: Path, pred_path: Path
+) -> tuple[str, dict]:
+    """One image of the all-cases gallery: the image with the contours of the ground truth
+    (solid) and of the prediction (dashed) of every label, in the label colours."""
+    img, gt, pred, spacing = _read_case(case, images_dir, labels_dir, pred_path)
+    step = max(1, int(math.ceil(max(img.shape) / THUMB_PX)))
+    grey = window(img[::step, ::step])
+    gt_s, pred_s = gt[::step, ::step], pred[::step, ::step]
+    sx, sy = spacing
+    aspect = (sy / sx) if sx > 0 and sy > 0 else 1.0
+    h, w = grey.shape
+    width = 2.6
+    height = min(4.6, width * h * aspect / max(w, 1))
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.imshow(grey, cmap="gray", aspect=aspect, interpolation="bilinear")
+    for lab in labels.LABELS:
+        for mask, style in ((gt_s == lab.value, "solid"), (pred_s == lab.value, "dashed")):
+            if mask.any():
+                ax.contour(
+                    mask.astype(float),
+                    levels=[0.5],
+                    colors=[lab.color],
+                    linestyles=style,
+                    linewidths=1.1,
+                )
+    ax.set_axis_off()
+    fig.subplots_adjust(0, 0, 1, 1)
+    info = {"shape": f"{img.shape[0]}×{img.shape[1]} px", "spacing": f"{sx:g}×{sy:g} mm"}
+    return png_data_uri(fig, colors=IMAGE_COLORS, tight=False), info

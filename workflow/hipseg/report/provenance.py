@@ -26,6 +26,8 @@ SOFTWARE = [
     "pydicom",
     "SimpleITK",
     "numpy",
+    "scipy",
+    "medpy",
     "pandas",
     "matplotlib",
     "jinja2",

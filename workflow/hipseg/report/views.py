@@ -91,6 +91,7 @@ _DATASET_ORDER = [
     "joint_image_sizes",
     "spacings",
     "joint_spacings",
+    "spacing_sources",
     "label_area_fractions",
     "folds",
 ]
@@ -132,6 +133,8 @@ def _deid_options(opts: Mapping) -> str:
         chosen.append("Retain Device Identity")
     if opts.get("blank_regions"):
         chosen.append(f"Clean Pixel Data ({len(opts['blank_regions'])} blanked region(s))")
+    if opts.get("on_burned_in") == "redact":
+        chosen.append("Clean Pixel Data (burned-in text found in the pixels is blanked)")
     return "; ".join(chosen) if chosen else "none (Basic Profile only)"
 
 
@@ -150,6 +153,7 @@ def deid_text(deid: Mapping) -> dict | None:
         "keep_private": bool(opts.get("keep_private")),
         "shifted": bool(opts.get("retain_longitudinal")),
         "flagged": deid.get("n_images_flagged_burned_in"),
+        "redacted": deid.get("n_images_redacted_burned_in"),
         "flagged_ids": ", ".join(map(str, flagged[:20])) + (" …" if len(flagged) > 20 else ""),
         "demo": str(deid.get("key_source", "")).lower() == "demo",
     }
@@ -223,7 +227,7 @@ def _overrides(overrides) -> str:
     return "; ".join(f"{k} = {fmt_value(v)}" for k, v in overrides.items())
 
 
-def _plan_values(c2d: Mapping) -> dict[str, str]:
+def plan_values(c2d: Mapping) -> dict[str, str]:
     """The 2d configuration of an nnU-Net v2 plan, as the methods table prints it."""
     arch = c2d.get("architecture", {}) or {}
     ak = arch.get("arch_kwargs", {}) or {}
@@ -254,7 +258,7 @@ def methods_rows(
         raise InputError(plans_path, "has no configurations['2d'] (not an nnU-Net v2 2d plan?)")
     train = config.get("train") or {}
     ours = {
-        **_plan_values(configs["2d"]),
+        **plan_values(configs["2d"]),
         "trainer": fmt_value(train.get("trainer")),
         "epochs": fmt_value(train.get("epochs")),
         "iterations_per_epoch": fmt_value(train.get("iterations_per_epoch")),

@@ -5,6 +5,7 @@
     out_dir/dicom/<id>.dcm     CR Image Storage, 16-bit, MONOCHROME1 or MONOCHROME2, fake PHI
     out_dir/labels/<id>.png    uint8 label map (rows x cols of the DICOM pixel array)
     out_dir/samples.tsv        id, patient, dicom, labels, hips, split, note
+    out_dir/truth/<id>.json    the known landmarks of both hips (:mod:`.truth`)
 
 Counts of findings, follow-ups, excluded joints and test joints are exact (see :func:`_plan`).
 Every radiograph draws its pixels from its own random stream, so a subset (``only``) renders
@@ -30,6 +31,7 @@ from .anatomy import _INSTITUTIONS, _STATIONS, _SURNAMES, Patient, _patient, _po
 from .annotations import _burned_in_text
 from .dicomwriter import _dicom_bytes, _png_bytes, _write_bytes
 from .radiograph import render_radiograph
+from .truth import write_truth
 
 TSV_COLUMNS = ["id", "patient", "dicom", "labels", "hips", "split", "note"]
 
@@ -303,6 +305,7 @@ def generate(
         dcm, _ = _dicom_bytes(img, r["spacing"], r["meta"])
         _write_bytes(out_dir / "dicom" / f"{r['id']}.dcm", dcm)
         _write_bytes(out_dir / "labels" / f"{r['id']}.png", _png_bytes(lab))
+        write_truth(out_dir / "truth" / f"{r['id']}.json", r, pre)  # known geometry
         rows.append(r["row"])
     if wanted is not None and len(rows) != len(wanted):
         missing = sorted(wanted - {r[0] for r in rows})

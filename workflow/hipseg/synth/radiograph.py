@@ -72,8 +72,9 @@ def render_radiograph(
     """Return (log-attenuation image float32, label map uint8) of one radiograph.
 
     ``marker`` ("R" or "L"): a lead side marker in the upper corner of that side, part of the
-    exposure (it attenuates). ``text``: a label burned into the pixels after processing (white,
-    like a CR reader's annotation), bottom corner. Neither is labelled.
+    exposure (it attenuates). ``text``: a label burned into the pixels after processing, like a
+    CR reader's annotation (style and corner: :func:`.annotations.text_style`). Neither is
+    labelled.
     """
     cols, rows = int(round(field_mm[0] / sp)), int(round(field_mm[1] / sp))
     shape = (rows, cols)
@@ -96,6 +97,6 @@ def render_radiograph(
         _lead_marker(mu_total, marker, field_mm, sp)
     counts, n0 = _exposure(mu_total, Y, sp, pre, rng)
     p = _cr_processing(counts, n0, sp)
-    if text:  # burned-in annotation: saturates to display white in either polarity
+    if text:  # burned-in annotation, white or grey, in one of the corners
         _burn_in(p, text, field_mm, sp)
     return p.astype(np.float32), L

@@ -1,0 +1,283 @@
+"""Rerun on code change: code fingerprints (hipseg.fingerprint), `hipseg why`, and on the tiny
+workflow after a complete run, the exact set of stages that an edit reruns."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from hipseg.fingerprint import (
+    STAGES,
+    Stage,
+    describe_change,
+    library_version,
+    parse,
+    source_hash,
+    stage_fingerprints,
+)
+from tests.test_workflow import job_counts
+
+TRAINER = "nnUNetTrainerHipsegShort"
+
+CODE = '''"""Module docstring."""
+import math
+
+
+def area(r):
+    """Docstring."""
+    return math.pi * r**2  # the area
+'''
+SAME_CODE = '''"""Another docstring, and a comment.
+"""
+# new comment
+import math
+def area( r ):
+    return math.pi * r ** 2
+'''
+
+
+def test_comments_docstrings_and_formatting_keep_the_hash():
+    assert source_hash(CODE) == source_hash(SAME_CODE)
+    assert source_hash(CODE) != source_hash(CODE.replace("r**2", "r**3"))
+    assert source_hash(CODE) != source_hash(CODE.replace("# the area", "\nx = 1"))
+
+
+def _package(root: Path, files: dict[str, str]) -> Path:
+    pkg = root / "hipseg"
+    for name, text in files.items():
+        path = pkg / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return pkg
+
+
+FAKE = {
+    "__init__.py": '__version__ = "1"\n',
+    "errors.py": "class E(Exception): pass\n",
+    "cli.py": (
+        "from .errors import E\n\n"
+        "def _a(x):\n    from . import a\n    return _helper(a)\n\n"
+        "def _helper(m):\n    return m\n\n"
+        "def _b(x):\n    from .b import run\n    return run()\n\n"
+        "def _v(x):\n    from . import __version__\n    return __version__\n"
+    ),
+    "a.py": "def f():\n    from .sub.deep import g\n    return g()\n",
+    "b.py": "def run():\n    return 1\n",
+    "sub/__init__.py": "X = 1\n",
+    "sub/deep.py": "from .. import errors\nfrom ..util import h\n\ndef g():\n    return h()\n",
+    "util.py": "def h():\n    return 2\n",
+    "unused.py": "Y = 3\n",
+}
+FAKE_STAGES = {
+    "a": Stage(("a",), "_a", ("pytest",)),
+    "b": Stage(("b",), "_b"),
+    "v": Stage((), "_v"),
+    "deep": Stage(("sub.deep",), "_b"),
+}
+
+
+def _modules(value: str) -> set[str]:
+    return {k for k, (kind, _) in parse(value).items() if kind == "code"}
+
+
+def test_imports_are_followed_inside_functions_relative_and_into_subpackages(tmp_path):
+    pkg = _package(tmp_path, FAKE)
+    codes = stage_fingerprints(pkg, stages=FAKE_STAGES)
+    assert _modules(codes["a"]) == {"a", "sub", "sub.deep", "errors", "util", "cli._a"}
+    assert _modules(codes["b"]) == {"b", "errors", "cli._b"}
+    assert _modules(codes["v"]) == {"__init__", "errors", "cli._v"}
+    assert {"sub", "sub.deep", "util", "b"} <= _modules(codes["deep"])
+    assert parse(codes["a"])["pytest"] == ("library", pytest.__version__)
+
+    # an edit of a module reruns the stages that import it, directly or not, and no other
+    (pkg / "util.py").write_text("def h():\n    return 3\n")
+    after = stage_fingerprints(pkg, stages=FAKE_STAGES)
+    assert after["a"] != codes["a"] and after["deep"] != codes["deep"]
+    assert after["b"] == codes["b"] and after["v"] == codes["v"]
+    assert describe_change(codes["a"], after["a"]) == [
+        f"code: util {parse(codes['a'])['util'][1]} → {parse(after['a'])['util'][1]}"
+    ]
+    # a helper of cli.py that a handler calls is part of that handler's stage
+    cli = (pkg / "cli.py").read_text()
+    (pkg / "cli.py").write_text(cli.replace("return m", "return m or None"))
+    again = stage_fingerprints(pkg, stages=FAKE_STAGES)
+    assert again["a"] != after["a"] and again["b"] == after["b"]
+    # a module that becomes a package (and back) is followed the same way
+    (pkg / "util.py").unlink()
+    _package(
+        tmp_path, {"util/__init__.py": "from .impl import h\n", "util/impl.py": "def h(): 4\n"}
+    )
+    split = stage_fingerprints(pkg, stages=FAKE_STAGES)
+    assert {"util", "util.impl"} <= _modules(split["a"])
+
+
+def test_a_stage_without_its_cli_handler_is_an_error(tmp_path):
+    from hipseg.errors import HipsegError
+
+    pkg = _package(tmp_path, FAKE)
+    with pytest.raises(HipsegError, match="cli.py: no function '_gone'"):
+        stage_fingerprints(pkg, stages={"x": Stage(("a",), "_gone")})
+
+
+def test_every_stage_of_the_package_has_a_fingerprint():
+    codes = stage_fingerprints(trainer=TRAINER)
+    assert set(codes) == set(STAGES)
+    trainer_module = f"trainers.{TRAINER}"
+    for stage, value in codes.items():
+        assert len(value) < 1500, value  # one entry per module (deid and synth are packages)
+        uses_trainer = stage in ("train", "predict", "segment_test", "segment_new")
+        assert (trainer_module in _modules(value)) == uses_trainer, stage
+    assert "evaluate" in _modules(codes["report"]) and "crop" not in _modules(codes["evaluate"])
+    assert any(m.startswith("templates/") for m in _modules(codes["report"]))
+    libraries = {
+        s: {k for k, (kind, _) in parse(v).items() if kind == "library"} for s, v in codes.items()
+    }
+    assert {s for s, libs in libraries.items() if "nnunetv2" in libs} == {
+        "plan",
+        "paper_plan",
+        "train",
+        "predict",
+        "segment_test",
+        "segment_new",
+    }
+    assert {s for s, libs in libraries.items() if "matplotlib" in libs} == {"report", "figures"}
+    # nnU-Net's own trainer: covered by nnunetv2's version, not by our trainer module
+    default = stage_fingerprints(trainer="nnUNetTrainer")
+    assert trainer_module not in _modules(default["train"])
+
+
+def fake_distribution(root: Path, name: str, version: str) -> Path:
+    """A folder that makes importlib.metadata report another version of a distribution when it
+    comes first on PYTHONPATH."""
+    info = root / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return root
+
+
+def test_a_faked_distribution_on_pythonpath_changes_the_version(tmp_path):
+    fake = fake_distribution(tmp_path / "fake", "nnunetv2", "99.0")
+    code = "from hipseg.fingerprint import library_version; print(library_version('nnunetv2'))"
+    env = {"PYTHONPATH": f"{fake}:{Path(__file__).parents[1] / 'workflow'}", "PATH": "/usr/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "99.0", out.stderr
+    assert library_version("nnunetv2") not in ("99.0", "absent")
+
+
+def test_why_names_the_changed_module_library_and_option():
+    """On the reason Snakemake writes for a params change (its own ParamsChange)."""
+    from snakemake.persistence import ParamsChange
+
+    from hipseg.why import explain
+
+    old = "code errors:11111111 evaluate:22222222 numpy==2.4.6"
+    new = "code errors:11111111 evaluate:33333333 numpy==3.0.0"
+    change = ParamsChange(
+        only_old={repr(old), repr("--epochs 1 --seed 0")},
+        only_new={repr(new), repr("--epochs 2 --seed 0")},
+    )
+    reason = f"Params have changed since last execution: {change}; Missing output files: a"
+    assert explain(reason, {}) == [
+        "code: evaluate 22222222 → 33333333",
+        "library: numpy 2.4.6 → 3.0.0",
+        "params: --epochs 1 → --epochs 2",
+        "output: missing",
+    ]
+    rerun = "Input files updated by another job: x.csv, y.csv"
+    assert explain(rerun, {"x.csv": "evaluate", "y.csv": "predict"}) == [
+        "input: rerun of evaluate, predict"
+    ]
+
+
+# --- on the tiny workflow after a complete run ----------------------------------------------
+
+# segment_test and validate_measurements: the demo's test radiographs through the fold_all model
+DOWNSTREAM_OF_PLAN = {"plan", "splits", "train", "predict", "evaluate", "report", "segment_test",
+                      "validate_measurements"}  # fmt: skip
+
+
+@contextmanager
+def edited(path: Path, change):
+    """Apply change(text) -> text to a file of the copy, and restore it afterwards."""
+    original = path.read_text()
+    path.write_text(change(original))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def append_line(text: str) -> str:
+    return text + "\n_EDITED_FOR_A_TEST = 1\n"
+
+
+def comment_and_docstring(text: str) -> str:
+    assert text.startswith('"""')
+    return '# a new comment\n"""Edited docstring. ' + text[3:].replace("\n\n", "\n\n\n", 1)
+
+
+def stages_to_rerun(tiny_run, env=None) -> set[str]:
+    proc = tiny_run.snakemake("--configfile", str(tiny_run.config), "-n", env=env)
+    return set(job_counts(proc.stdout)) - {"all"}
+
+
+def hipseg_why(tiny_run, env=None) -> dict[str, str]:
+    """`hipseg why` in the tiny run's directory: {stage: its reasons, one per line}."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hipseg", "why", "--", "--configfile", str(tiny_run.config)],
+        cwd=tiny_run.root,
+        env=env or tiny_run.env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if proc.stdout.strip() == "Nothing would rerun.":
+        return {}
+    stages: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        if not line.startswith(" "):
+            stage = line.split()[0]
+        stages[stage] = stages.get(stage, "") + line + "\n"
+    return stages
+
+
+EDITS = {
+    "evaluate.py": ("evaluate/__init__.py", append_line, {"evaluate", "report"}),
+    "crop.py": ("crop.py", append_line, {"crop", "dataset"} | DOWNSTREAM_OF_PLAN),
+    "trainer": (
+        f"trainers/{TRAINER}.py",
+        append_line,
+        {"train", "predict", "evaluate", "report", "segment_test", "validate_measurements"},
+    ),
+    "comment and docstring": ("evaluate/__init__.py", comment_and_docstring, set()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_a_code_edit_reruns_exactly_the_stages_it_affects(tiny_run, edit):
+    module, change, expected = EDITS[edit]
+    assert stages_to_rerun(tiny_run) == set()
+    with edited(tiny_run.root / "workflow" / "hipseg" / module, change):
+        assert stages_to_rerun(tiny_run) == expected
+        if edit == "evaluate.py":
+            why = hipseg_why(tiny_run)
+            assert set(why) == {"evaluate", "report"}, why
+            assert "code: evaluate " in why["evaluate"] and "→" in why["evaluate"], why
+            assert "input: rerun of evaluate" in why["report"], why
+    assert stages_to_rerun(tiny_run) == set()
+
+
+@pytest.mark.slow
+def test_a_new_nnunet_version_reruns_plan_onwards(tiny_run, tmp_path):
+    fake = fake_distribution(tmp_path / "fake", "nnunetv2", "99.0")
+    env = dict(tiny_run.env, PYTHONPATH=f"{fake}:{tiny_run.env['PYTHONPATH']}")
+    assert stages_to_rerun(tiny_run, env) == DOWNSTREAM_OF_PLAN
+    why = hipseg_why(tiny_run, env)
+    assert f"library: nnunetv2 {library_version('nnunetv2')} → 99.0" in why["plan"], why
+    assert "input: rerun of plan" in why["splits"], why
+    assert hipseg_why(tiny_run) == {}

@@ -1,0 +1,233 @@
+"""Measurements against the synthetic generator's known geometry: errors, MAE and 95th percentile.
+
+For each radiograph with a ``truth/<id>.json`` (:mod:`hipseg.synth.truth`) the same measurement
+code runs on the true landmarks and on those found in a label map (the ground-truth labels: the
+error of the measurement algorithm; a model's prediction: segmentation plus algorithm). The
+head centre is compared as a distance, the head diameter also in per cent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import write_json, write_text
+from .quantities import BY_NAME, SIDES, measure
+
+# Targets on full-resolution ground truth (issue 14); None: reported without a target.
+TARGETS: dict[str, tuple[float, str]] = {
+    "head_centre": (0.5, "mm"),
+    "head_diameter_percent": (1.0, "%"),
+    "lateral_centre_edge_angle": (1.0, "deg"),
+    "sharp_angle": (1.0, "deg"),
+    "teardrop_line_angle": (1.0, "deg"),
+    "leg_length_difference_lesser_trochanter": (1.0, "mm"),
+    "leg_length_difference_head_centre": (1.0, "mm"),
+}
+ERROR_COLUMNS = ["radiograph", "side", "quantity", "unit", "truth", "measured", "error", "reason"]
+QUANTITIES = ("head_centre", "head_diameter", "head_diameter_percent") + tuple(
+    d.name for d in BY_NAME.values() if d.name != "head_diameter"
+)
+
+
+def read_truth(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read the synthetic truth ({exc})") from exc
+
+
+def truth_hips(truth: dict) -> dict:
+    """The true landmarks in the form :func:`hipseg.measure.measure` takes."""
+    hips = {}
+    for side in SIDES:
+        h = truth["hips"][side]
+        hips[side] = {
+            "excluded": h["hardware"] or None,
+            "missing": {},
+            **{k: h[k] for k in ("head_centre", "head_radius", "teardrop_inferior",
+                                 "lesser_trochanter_tip", "shaft_axis", "acetabular_rim")},
+        }  # fmt: skip
+    return hips
+
+
+def truth_record(truth: dict) -> dict:
+    hips = truth_hips(truth)
+    right_left = truth.get("patient_right_on", "image_left") == "image_left"
+    return {"landmarks": hips, **measure(hips, right_left)}
+
+
+def compare(record: dict, truth: dict, radiograph: str) -> list[dict]:
+    """Error rows (:data:`ERROR_COLUMNS`) of one measured record against the truth."""
+    ref = truth_record(truth)
+    rows = []
+
+    def row(side, quantity, t, m, reason=None):
+        unit = "%" if quantity.endswith("percent") else (
+            BY_NAME[quantity].unit if quantity in BY_NAME else "mm")  # fmt: skip
+        err = None if t is None or m is None else float(m) - float(t)
+        rows.append({"radiograph": radiograph, "side": side, "quantity": quantity,
+                     "unit": unit, "truth": t, "measured": m, "error": err,
+                     "reason": None if err is not None else reason})  # fmt: skip
+
+    for side in SIDES:
+        if ref["landmarks"][side]["excluded"]:
+            continue
+        lm, tl = record["landmarks"][side], ref["landmarks"][side]
+        why = lm.get("excluded") or lm.get("missing", {}).get("head_centre")
+        if lm.get("head_centre") is None:
+            row(side, "head_centre", 0.0, None, why)
+        else:
+            d = np.subtract(lm["head_centre"], tl["head_centre"])
+            row(side, "head_centre", 0.0, float(np.hypot(*d)))
+        m_hd = record["hips"][side]["head_diameter"]["value"]
+        t_hd = ref["hips"][side]["head_diameter"]["value"]
+        row(side, "head_diameter_percent", 0.0,
+            None if m_hd is None else 100 * (m_hd - t_hd) / t_hd, why)  # fmt: skip
+        for name, t in ref["hips"][side].items():
+            if t["value"] is None:  # not defined for this hip (e.g. no teardrop line)
+                continue
+            m = record["hips"][side][name]
+            row(side, name, t["value"], m["value"], m.get("reason"))
+    for name, t in ref["radiograph"].items():
+        if t["value"] is None:
+            continue
+        m = record["radiograph"][name]
+        row("both", name, t["value"], m["value"], m.get("reason"))
+    return rows
+
+
+def summarise(rows: list[dict], spacing_mm: float | None = None) -> list[dict]:
+    """Per quantity: n, missing, MAE and 95th percentile of |error| (and in pixels), target."""
+    out = []
+    for quantity in QUANTITIES:
+        sel = [r for r in rows if r["quantity"] == quantity]
+        if not sel:
+            continue
+        errs = np.array([abs(r["error"]) for r in sel if r["error"] is not None], float)
+        unit = sel[0]["unit"]
+        target = TARGETS.get(quantity)
+        mae = float(errs.mean()) if errs.size else None
+        p95 = float(np.percentile(errs, 95)) if errs.size else None
+        entry = {
+            "quantity": quantity, "unit": unit, "n": int(errs.size),
+            "missing": len(sel) - int(errs.size), "mae": mae, "p95": p95,
+            "target": target[0] if target else None,
+            "met": None if target is None or p95 is None else bool(mae <= target[0]),
+        }  # fmt: skip
+        if spacing_mm and unit == "mm" and mae is not None:
+            entry["mae_px"], entry["p95_px"] = mae / spacing_mm, p95 / spacing_mm
+        out.append(entry)
+    return out
+
+
+def write_errors(rows: list[dict], summary: list[dict], csv_path: Path, json_path: Path,
+                 meta: dict) -> None:  # fmt: skip
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ERROR_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(csv_path, buf.getvalue())
+    write_json(json_path, {**meta, "summary": summary})
+
+
+def _measure_file(labels_path: Path, truth: dict, excluded: dict) -> dict:
+    from ..io import read_image_2d
+    from .record import measure_label_map
+
+    lab, _ = read_image_2d(labels_path)
+    spacing = tuple(truth["spacing_mm"])
+    right_left = truth.get("patient_right_on", "image_left") == "image_left"
+    return measure_label_map(lab.astype(np.uint8), spacing, right_on_image_left=right_left,
+                             excluded=excluded)  # fmt: skip
+
+
+def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | Path,
+                 segmented: str | Path | None = None, ids: list[str] | None = None,
+                 overlays: int = 4) -> dict:  # fmt: skip
+    """Errors of the measurements from ground-truth label maps ``labels_dir/<id>.png`` and, with
+    ``segmented`` (a ``hipseg segment`` output folder), from its predicted label maps.
+
+    ``ids``: the radiographs (default: every ``truth_dir/<id>.json``; with ``segmented``: the
+    radiographs it segmented). Writes ``errors_ground_truth.csv``, ``errors_predicted.csv``,
+    ``validation.json`` and overlays of up to ``overlays`` radiographs into ``out_dir``."""
+    truth_dir, labels_dir, out_dir = Path(truth_dir), Path(labels_dir), Path(out_dir)
+    run = None
+    if segmented is not None:
+        run = json.loads(_read(Path(segmented) / "run.json"))
+        done = [e["name"] for e in run["radiographs"] if e["status"] == "ok"]
+        ids = [i for i in done if ids is None or i in ids]
+    if ids is None:
+        ids = sorted(p.stem for p in truth_dir.glob("*.json"))
+    if not ids:
+        raise InputError(truth_dir, "no radiographs to validate")
+    rows = {"ground_truth": [], "predicted": []}
+    spacings, shown = [], []
+    for k, rid in enumerate(ids):
+        truth = read_truth(truth_dir / f"{rid}.json")
+        spacings.append(float(truth["spacing_mm"][0]))
+        excluded = {s: f"implant ({h['hardware']})" for s, h in truth["hips"].items()
+                    if h["hardware"]}  # fmt: skip
+        gt = _measure_file(labels_dir / f"{rid}.png", truth, excluded)
+        rows["ground_truth"] += compare(gt, truth, rid)
+        if segmented is not None:
+            pred = json.loads(_read(Path(segmented) / rid / "measurements.json"))
+            rows["predicted"] += compare(pred, truth, rid)
+            if k < overlays:
+                shown.append(_overlay(Path(segmented), rid, pred, truth, out_dir))
+    sp = float(np.median(spacings))
+    result = {
+        "radiographs": ids,
+        "spacing_mm": {"median": sp, "min": min(spacings), "max": max(spacings)},
+        "targets": {k: {"value": v, "unit": u} for k, (v, u) in TARGETS.items()},
+        "model": None if run is None else run["model"]["name"],
+        "overlays": shown,
+    }
+    for kind, kind_rows in rows.items():
+        if kind == "predicted" and segmented is None:
+            result[kind] = None
+            continue
+        summary = summarise(kind_rows, sp)
+        write_errors(kind_rows, summary, out_dir / f"errors_{kind}.csv",
+                     out_dir / f"summary_{kind}.json", {"radiographs": len(ids)})  # fmt: skip
+        result[kind] = summary
+    write_json(out_dir / "validation.json", result)
+    return result
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc})") from exc
+
+
+def _overlay(segmented: Path, rid: str, record: dict, truth: dict, out_dir: Path) -> dict:
+    """The radiograph with the predicted labels, the measured landmarks and (red) the truth."""
+    from PIL import Image
+
+    from ..dicomio import read_radiograph
+    from ..io import read_image_2d
+    from .draw import _Pen, base_image, draw_record, save_png
+
+    run = json.loads(_read(segmented / "run.json"))
+    entry = next(e for e in run["radiographs"] if e["name"] == rid)
+    pixels = read_radiograph(entry["input"]).pixels
+    labels, spacing = read_image_2d(segmented / rid / "labels.nii.gz")
+    scale = max(1, int(round(900 / pixels.shape[1])))
+    img = base_image(pixels, labels.astype(np.uint8))
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    draw_record(img, record, spacing, scale)
+    pen = _Pen(img, spacing, scale)
+    for h in truth["hips"].values():
+        if h["hardware"]:
+            continue
+        for key in ("head_centre", "teardrop_inferior", "lesser_trochanter_tip", "acetabular_rim"):
+            pen.dot(h[key], (230, 30, 30), r=2 * pen.width)
+    save_png(img, out_dir / "overlays" / f"{rid}.png")
+    return {"id": rid, "file": f"overlays/{rid}.png"}

@@ -1,0 +1,92 @@
+"""A trained model (one fold, ``fold_all`` or the ensemble of the CV folds), loaded once.
+
+nnU-Net's own :class:`nnUNetPredictor` holds the network(s) and predicts from numpy arrays with
+the dataset's preprocessing, sliding window, test-time mirroring and fold ensembling. A hip image
+is given as nnU-Net's 2D reader gives a 2D NIfTI: shape (1, 1, rows, cols) with the spacing
+``[999 × max spacing, row spacing, column spacing]``, so a hip predicts exactly as the same crop
+written to a file and predicted by ``hipseg predict``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels
+from ..errors import HipsegError, InputError
+from ..nnunet import _device, configure_environment
+
+CHECKPOINT = "checkpoint_final.pth"
+
+
+def nnunet_root(model_dir: Path) -> Path:
+    """The folder holding nnUNet_results (for nnU-Net's environment), or the model folder."""
+    parts = model_dir.resolve().parents
+    return parts[2] if len(parts) > 2 and parts[1].name == "nnUNet_results" else model_dir
+
+
+class Model:
+    """A model of ``model_dir`` (nnU-Net's ``<trainer>__<plans>__<configuration>`` folder)."""
+
+    def __init__(self, model_dir: str | Path, name: str, options, threads: int | None = None):
+        self.dir, self.name = Path(model_dir), name
+        try:
+            self.folds = labels.model_folds(name)
+        except ValueError as exc:
+            raise HipsegError(f"segment.model: {exc}") from exc
+        for fold in self.folds:
+            ckpt = self.dir / f"fold_{fold}" / CHECKPOINT
+            if not ckpt.is_file():
+                raise InputError(ckpt, f"missing: model {name} has not been trained")
+        for f in ("plans.json", "dataset.json"):
+            if not (self.dir / f).is_file():
+                raise InputError(self.dir / f, "missing: not an nnU-Net model folder")
+        start, cpu = time.perf_counter(), time.process_time()
+        configure_environment(nnunet_root(self.dir), threads=threads)
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        self.device = _device(options.device)
+        self.predictor = nnUNetPredictor(
+            tile_step_size=options.tile_step_size,
+            use_gaussian=True,
+            use_mirroring=options.mirroring,
+            perform_everything_on_device=self.device.type == "cuda",
+            device=self.device,
+            verbose=False,
+            allow_tqdm=False,
+        )
+        self.predictor.initialize_from_trained_model_folder(
+            str(self.dir),
+            use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
+            checkpoint_name=CHECKPOINT,
+        )
+        self.load_seconds = time.perf_counter() - start
+        self.load_cpu_seconds = time.process_time() - cpu
+
+    def predict(self, image: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray:
+        """The label map (uint8, the image's shape) of one hip image."""
+        sx, sy = (float(v) for v in spacing_xy)
+        array = np.ascontiguousarray(image, dtype=np.float32)[None, None]
+        props = {"spacing": [999.0 * max(sx, sy), sy, sx]}
+        seg = self.predictor.predict_single_npy_array(array, props)
+        return np.asarray(seg, dtype=np.uint8).reshape(image.shape)
+
+    def describe(self) -> dict:
+        conf = self.predictor.configuration_manager
+        arch = conf.network_arch_init_kwargs
+        return {
+            "name": self.name,
+            "folder": str(self.dir),
+            "folds": list(self.folds),
+            "checkpoint": CHECKPOINT,
+            "trainer": self.dir.name.split("__")[0],
+            "configuration": self.dir.name.split("__")[-1],
+            "patch_size": list(conf.patch_size),
+            "features_per_stage": list(arch.get("features_per_stage", [])),
+            "spacing": list(conf.spacing),
+            "device": str(self.device),
+            "mirroring": bool(self.predictor.use_mirroring),
+            "tile_step_size": float(self.predictor.tile_step_size),
+        }

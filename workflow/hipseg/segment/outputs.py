@@ -1,0 +1,59 @@
+"""What ``hipseg segment`` writes for one radiograph, into ``OUT/<name>/``.
+
+``labels.nii.gz``  the full-image label map (2D NIfTI with the radiograph's spacing), in the
+                   orientation the DICOM stores the image
+``labels.png``     the same as an 8-bit PNG (label values of :mod:`hipseg.labels`)
+``overlay.png``    the radiograph with the labels, the fitted head circles, the teardrop line,
+                   the rims, shaft axes and lesser trochanters, in the intake's orientation
+                   (standard AP display; the same unless the intake flipped the image), which
+                   is also the frame of the measurements' coordinates
+``seg.dcm``        a DICOM Segmentation referencing the source radiograph (:mod:`hipseg.dicomseg`)
+``measurements.json`` / ``measurements.csv``  landmarks and measurements (:mod:`hipseg.measure`)
+
+The folder is written as ``.<name>.partial`` and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..dicomseg import write_seg
+from ..io import write_image_2d
+from ..measure.draw import base_image, draw_record, save_png
+from ..measure.record import write_record
+
+FILES = {
+    "labels_nifti": "labels.nii.gz",
+    "labels_png": "labels.png",
+    "overlay": "overlay.png",
+    "seg": "seg.dcm",
+    "measurements_json": "measurements.json",
+    "measurements_csv": "measurements.csv",
+}
+
+
+def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: dict,
+                  model: str) -> dict[str, str]:  # fmt: skip
+    """Write every output of one radiograph; return {kind: path relative to ``out_dir``}."""
+    final = out_dir / name
+    tmp = out_dir / f".{name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        stored, stored_spacing = intake.stored(labels), intake.stored_spacing_xy
+        write_image_2d(tmp / FILES["labels_nifti"], stored, stored_spacing)
+        save_png(stored, tmp / FILES["labels_png"])
+        overlay = base_image(intake.radiograph.pixels, labels)
+        save_png(draw_record(overlay, record, intake.spacing_xy), tmp / FILES["overlay"])
+        write_seg(intake.header, stored, stored_spacing, model, tmp / FILES["seg"])
+        write_record(record, name, tmp / FILES["measurements_json"],
+                     tmp / FILES["measurements_csv"])  # fmt: skip
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {kind: f"{name}/{file}" for kind, file in FILES.items()}

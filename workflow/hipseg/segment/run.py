@@ -1,0 +1,237 @@
+"""``hipseg segment``: inputs, one model for the whole run, progress, errors and ``run.json``."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import ClassVar, TextIO
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..crop import CropRule
+from ..errors import HipsegError, InputError
+from ..io import write_json, write_text
+from ..labels import ID_RE
+from ..measure.record import CSV_COLUMNS, csv_rows, measure_label_map
+from ..options import StageOptions
+from . import intake as intake_mod
+from .model import Model
+from .outputs import write_outputs
+
+SIDES = ("right", "left")
+VERSIONED = ("numpy", "torch", "nnunetv2", "pydicom", "highdicom", "SimpleITK", "scipy")
+
+
+@dataclass(frozen=True)
+class SegmentOptions(StageOptions):
+    """The ``segment:`` section (``enabled``, ``threads`` and ``resources`` are Snakemake's)."""
+
+    SECTION: ClassVar[str] = "segment"
+    model: str = "fold_all"
+    device: str = "auto"
+    mirroring: bool = True
+    tile_step_size: float = 0.5
+    detect_implants: bool = True
+    implant_min_area_mm2: float = 200.0
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # output folder name
+    path: Path
+    excluded: dict  # side -> reason given by the user (sheet's hips column)
+
+
+def _safe(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "radiograph"
+    return name if name[0].isalnum() else f"r{name}"
+
+
+def _is_input(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
+
+
+def collect(inputs: list[str | Path]) -> tuple[list[Source], list[str]]:
+    """Files as given and every file under given folders (sorted); errors for missing paths."""
+    found, errors = [], []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if _is_input(p))
+            if not files:
+                errors.append(f"{item}: folder contains no files")
+            found += [(p, p.relative_to(item).with_suffix("")) for p in files]
+        elif item.is_file():
+            found.append((item, Path(item.stem)))
+        else:
+            errors.append(f"{item}: does not exist")
+    stems = [_safe(rel.name) for _, rel in found]
+    sources = []
+    for (path, rel), stem in zip(found, stems, strict=True):
+        name = stem if stems.count(stem) == 1 else _safe("_".join(rel.parts))
+        sources.append(Source(name, path, {}))
+    return sources, errors
+
+
+def read_sheet(sheet: str | Path) -> list[Source]:
+    """A sheet of new radiographs: TSV with ``id`` and ``dicom`` (relative to the sheet), and an
+    optional ``hips`` column (both, left, right, none: the hips to segment)."""
+    sheet = Path(sheet)
+    try:
+        df = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except Exception as exc:
+        raise InputError(sheet, f"cannot be read as a tab-separated sheet ({exc})") from exc
+    missing = [c for c in ("id", "dicom") if c not in df.columns]
+    if missing:
+        raise InputError(sheet, f"missing column(s) {missing}; required: id, dicom")
+    problems = [f"row {i + 2}: id {v!r} is not a valid id" for i, v in enumerate(df["id"])
+                if not ID_RE.match(v)]  # fmt: skip
+    problems += [f"id {v!r} appears more than once" for v in sorted(set(df["id"]))
+                 if (df["id"] == v).sum() > 1]  # fmt: skip
+    hips = df["hips"].str.lower() if "hips" in df.columns else pd.Series(["both"] * len(df))
+    bad = sorted(set(hips) - {"", "both", "left", "right", "none"})
+    if bad:
+        problems.append(f"hips must be both, left, right or none, got {bad}")
+    if problems:
+        raise InputError(sheet, "; ".join(problems))
+    out = []
+    for row, use in zip(df.itertuples(), hips, strict=True):
+        keep = {"": SIDES, "both": SIDES, "none": ()}.get(use, (use,))
+        excluded = {s: "excluded in the sheet" for s in SIDES if s not in keep}
+        out.append(Source(row.id, (sheet.resolve().parent / row.dicom).resolve(), excluded))
+    return out
+
+
+def sheet_inputs(sheet: str | Path | None) -> dict:
+    """The workflow's inputs for a sheet of new radiographs: the sheet and its DICOM files."""
+    if not sheet:
+        raise HipsegError("config: set new_radiographs to a sheet (TSV: id, dicom[, hips]) of "
+                          "new radiographs")  # fmt: skip
+    return {"sheet": str(sheet), "dicoms": [str(s.path) for s in read_sheet(sheet)]}
+
+
+def test_radiographs(cases_tsv: str | Path) -> set[str]:
+    """Radiographs with a joint in the test subset of the dataset stage's ``cases.tsv``."""
+    try:
+        cases = pd.read_csv(cases_tsv, sep="\t", dtype=str)
+        return set(cases.loc[cases["subset"] == "test", "radiograph"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(cases_tsv, f"is not the dataset stage's cases.tsv ({exc})") from exc
+
+
+def _mean(entries: list[dict], key: str) -> float | None:
+    return float(np.mean([e["seconds"][key] for e in entries])) if entries else None
+
+
+def versions() -> dict:
+    out = {"hipseg": __version__, "python": platform.python_version()}
+    for pkg in VERSIONED:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out_dir: Path,
+         deidentified_only: bool) -> dict:  # fmt: skip
+    """Segment and measure one radiograph; write its outputs; return its run.json entry."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    min_area = options.implant_min_area_mm2 if options.detect_implants else None
+    it = intake_mod.read(src.path, rule, min_area, src.excluded)
+    if deidentified_only and str(it.header.get("PatientIdentityRemoved", "")).upper() != "YES":
+        raise InputError(src.path, "is not de-identified (PatientIdentityRemoved is not YES); "
+                         "de-identify it first (hipseg anonymise)")  # fmt: skip
+    t1 = time.perf_counter()
+    labels = np.zeros(it.shape, np.uint8)
+    for side in SIDES:
+        if side not in it.excluded:
+            intake_mod.paste(labels, side, model.predict(it.joints[side], it.spacing_xy), rule)
+    t2 = time.perf_counter()
+    record = measure_label_map(
+        labels, it.spacing_xy, split_at=rule.split_at,
+        right_on_image_left=rule.patient_right_on == "image_left",
+        excluded=it.excluded, calibration=it.spacing,
+    )  # fmt: skip
+    orientation = it.radiograph.orientation
+    record["frame"] = {"orientation": "the intake's (standard AP display)",
+                       "changed": orientation.changed, "note": orientation.note}  # fmt: skip
+    t3 = time.perf_counter()
+    files = write_outputs(out_dir, src.name, it, labels, record, model.name)
+    t4 = time.perf_counter()
+    return {
+        "name": src.name, "input": str(src.path), "status": "ok",
+        "rows": int(it.shape[0]), "cols": int(it.shape[1]), "spacing": it.spacing,
+        "excluded": it.excluded, "metal_mm2": it.metal_mm2, "files": files,
+        "seconds": {"intake": t1 - t0, "predict": t2 - t1, "measure": t3 - t2,
+                    "write": t4 - t3, "total": t4 - t0, "cpu": time.process_time() - cpu0},
+        "_rows": csv_rows(record, src.name),
+    }  # fmt: skip
+
+
+def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
+            options: SegmentOptions, rule: CropRule, *, threads: int | None = None,
+            deidentified_only: bool = False, errors: list[str] | None = None,
+            log: TextIO | None = None) -> dict:  # fmt: skip
+    """Segment every source with one model; write the outputs and ``run.json``.
+
+    A bad input is reported (its file and the problem) and the others go on; if any failed,
+    :class:`HipsegError` is raised at the end, after ``run.json`` is written."""
+    out_dir, log = Path(out_dir), log or sys.stderr
+    errors = list(errors or [])
+    for e in errors:
+        print(f"hipseg segment: error: {e}", file=log, flush=True)
+    start = time.perf_counter()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    model = Model(model_dir, options.model, options, threads)
+    print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
+          f"loaded in {model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
+    entries, rows = [], []
+    for i, src in enumerate(sources, start=1):
+        try:
+            entry = _one(src, model, options, rule, out_dir, deidentified_only)
+        except Exception as exc:  # one bad input must not stop the others
+            if not isinstance(exc, HipsegError):
+                exc = HipsegError(f"{src.path}: cannot be segmented ({type(exc).__name__}: {exc})")
+            errors.append(str(exc))
+            entries.append({"name": src.name, "input": str(src.path), "status": "failed",
+                            "error": str(exc)})  # fmt: skip
+            print(f"[{i}/{len(sources)}] {src.name}: error: {exc}", file=log, flush=True)
+            continue
+        rows += entry.pop("_rows")
+        entries.append(entry)
+        note = "; ".join(f"{s} hip excluded: {r}" for s, r in entry["excluded"].items())
+        print(f"[{i}/{len(sources)}] {src.name}: {entry['seconds']['total']:.1f} s"
+              + (f" ({note})" if note else ""), file=log, flush=True)  # fmt: skip
+    done = [e for e in entries if e["status"] == "ok"]
+    buf = _io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([CSV_COLUMNS, *rows])
+    write_text(out_dir / "measurements.csv", buf.getvalue())
+    run = {
+        "command": "hipseg segment", "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
+        "model": model.describe(), "options": options.to_config(), "crop": rule.to_config(),
+        "threads": threads, "deidentified_only": deidentified_only,
+        "timings": {
+            "model_load_s": model.load_seconds,
+            "model_load_cpu_s": model.load_cpu_seconds,
+            "total_s": time.perf_counter() - start,
+            "per_radiograph_s": _mean(done, "total"),
+            "per_radiograph_cpu_s": _mean(done, "cpu"),
+        },
+        "n_radiographs": len(sources), "n_ok": len(done), "n_failed": len(errors),
+        "errors": errors, "radiographs": entries, "measurements_csv": "measurements.csv",
+    }  # fmt: skip
+    write_json(out_dir / "run.json", run)
+    if errors:
+        raise HipsegError(f"{len(errors)} input(s) failed (listed above and in "
+                          f"{out_dir / 'run.json'})")  # fmt: skip
+    return run
