@@ -3,6 +3,7 @@ workflow after a complete run, the exact set of stages that an edit reruns."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -113,6 +114,31 @@ def test_imports_are_followed_inside_functions_relative_and_into_subpackages(tmp
     )
     split = stage_fingerprints(pkg, stages=FAKE_STAGES)
     assert {"util", "util.impl"} <= _modules(split["a"])
+
+
+def test_the_cache_answers_only_for_the_same_code(tmp_path):
+    pkg = _package(tmp_path, FAKE)
+    cache = tmp_path / "cache"
+    fresh = stage_fingerprints(pkg, stages=FAKE_STAGES, cache_dir=False)
+    assert stage_fingerprints(pkg, stages=FAKE_STAGES, cache_dir=cache) == fresh
+    (entry,) = cache.glob("*.json")
+    # a second process reads the entry (a planted answer shows it is read, not recomputed)
+    planted = {name: ["planted:00000000"] for name in FAKE_STAGES}
+    entry.write_text(json.dumps(planted))
+    answer = stage_fingerprints(pkg, stages=FAKE_STAGES, cache_dir=cache)
+    assert answer["b"] == "code planted:00000000"
+    # any edit of the package (here a module no stage imports) is a new key: computed afresh
+    (pkg / "unused.py").write_text("Y = 4\n")
+    assert stage_fingerprints(pkg, stages=FAKE_STAGES, cache_dir=cache) == fresh
+    assert len(list(cache.glob("*.json"))) == 2
+    # so is another trainer or stage table; a damaged entry is recomputed
+    entry.write_text("{not json")
+    (pkg / "unused.py").write_text("Y = 3\n")
+    assert stage_fingerprints(pkg, stages=FAKE_STAGES, cache_dir=cache) == fresh
+    # a cache that cannot be written is no error
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert stage_fingerprints(pkg, stages=FAKE_STAGES, cache_dir=blocked / "sub") == fresh
 
 
 def test_a_stage_without_its_cli_handler_is_an_error(tmp_path):

@@ -31,6 +31,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +93,9 @@ STAGES: dict[str, Stage] = {
         ("evaluate",), "_evaluate", ("numpy", "pandas", "SimpleITK", "scipy", "medpy")
     ),
     # new radiographs through a trained model: label maps, DICOM SEG, measurements
-    "segment_test": Stage(("segment",), "_segment", SEGMENT, trainer=True),
-    "segment_new": Stage(("segment",), "_segment", SEGMENT, trainer=True),
+    # (hipseg.segment imports its run lazily, out of the AST's sight: name it)
+    "segment_test": Stage(("segment", "segment.run"), "_segment", SEGMENT, trainer=True),
+    "segment_new": Stage(("segment", "segment.run"), "_segment", SEGMENT, trainer=True),
     # the measurements against the synthetic truth (and the overlays of the report)
     "validate_measurements": Stage(
         ("measure.validate",), "_validate_measurements", ("numpy", "scipy", "pillow", "SimpleITK")
@@ -296,24 +299,96 @@ def stage_fingerprints(
     trainer: str | None = None,
     templates_dir: str | Path | None = None,
     stages: dict[str, Stage] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, str]:
     """The code fingerprint of every stage, as the param string described above.
 
     ``package_dir``: the hipseg package to read (default: this one); ``trainer``: the
     configured nnU-Net trainer class; ``templates_dir``: default ``<package_dir>/../templates``;
-    ``stages``: default ``STAGES``.
+    ``stages``: default ``STAGES``; ``cache_dir``: where the code part is kept between
+    processes (default :func:`default_cache_dir`; ``False``: no cache).
+
+    Parsing the package takes about half a second, and every Snakemake process (the main one
+    and each job's) computes the fingerprints. The code part is therefore cached, keyed by the
+    bytes of every file of the package and of the templates, the trainer and the stage table:
+    any edit gives a new key, so the cache can never answer for other code. The library
+    versions are read afresh each time.
     """
     pkg = _Package(Path(package_dir) if package_dir else Path(__file__).resolve().parent)
     templates = Path(templates_dir) if templates_dir else pkg.dir.parent / "templates"
+    stages = STAGES if stages is None else stages
+    code = _cached_code_tokens(pkg, templates, trainer, stages, cache_dir)
+    versions: dict[str, str] = {}
+    out = {}
+    for name, stage in stages.items():
+        tokens = list(code[name])
+        for dist in stage.libraries:
+            if dist not in versions:
+                versions[dist] = library_version(dist)
+            tokens.append(f"{dist}=={versions[dist]}")
+        out[name] = PREFIX + " ".join(tokens)
+    return out
+
+
+def default_cache_dir() -> Path:
+    """``$HIPSEG_CACHE_DIR``, else ``$XDG_CACHE_HOME/hipseg/fingerprints`` (``~/.cache``)."""
+    if os.environ.get("HIPSEG_CACHE_DIR"):
+        return Path(os.environ["HIPSEG_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hipseg" / "fingerprints"
+
+
+CACHE_KEEP = 64  # cache entries kept (newest first); one per state of the code
+
+
+def _cached_code_tokens(
+    pkg: _Package,
+    templates: Path,
+    trainer: str | None,
+    stages: dict[str, Stage],
+    cache_dir: str | Path | None | bool,
+) -> dict[str, list[str]]:
+    if cache_dir is False:
+        return _code_tokens(pkg, templates, trainer, stages)
+    key = hashlib.sha256(repr((trainer, sorted(stages.items()))).encode())
+    for root, pattern in ((pkg.dir, "*.py"), (templates, "*")):
+        for path in sorted(root.rglob(pattern)) if root.is_dir() else []:
+            if path.is_file() and "__pycache__" not in path.parts:
+                key.update(f"\0{root == pkg.dir}:{path.relative_to(root).as_posix()}\0".encode())
+                key.update(path.read_bytes())
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    entry = folder / f"{key.hexdigest()[:32]}.json"
+    try:
+        cached = json.loads(entry.read_text(encoding="utf-8"))
+        if isinstance(cached, dict) and set(cached) == set(stages):
+            return cached
+    except (OSError, ValueError):
+        pass
+    code = _code_tokens(pkg, templates, trainer, stages)
+    try:  # a cache that cannot be written (read-only home on a cluster node) is no error
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(code), encoding="utf-8")
+        os.replace(tmp, entry)
+        for old in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return code
+
+
+def _code_tokens(
+    pkg: _Package, templates: Path, trainer: str | None, stages: dict[str, Stage]
+) -> dict[str, list[str]]:
+    """Per stage: its modules, its cli.py handler and (report) templates, each with its hash."""
     template_tokens = sorted(
         f"templates/{p.relative_to(templates).as_posix()}:{_digest(p.read_bytes())}"
         for p in (templates.rglob("*") if templates.is_dir() else [])
         if p.is_file()
     )
     extra = trainer_module(pkg, trainer)
-    versions: dict[str, str] = {}
     out = {}
-    for name, stage in (STAGES if stages is None else stages).items():
+    for name, stage in stages.items():
         cli_hash, cli_imports = _cli_part(pkg, stage.cli)
         modules = [f"{PACKAGE}.{m}" for m in stage.modules]
         if stage.trainer and extra:
@@ -327,11 +402,7 @@ def stage_fingerprints(
         tokens.append(f"cli.{stage.cli}:{cli_hash}")
         if stage.templates:
             tokens += template_tokens
-        for dist in stage.libraries:
-            if dist not in versions:
-                versions[dist] = library_version(dist)
-            tokens.append(f"{dist}=={versions[dist]}")
-        out[name] = PREFIX + " ".join(tokens)
+        out[name] = tokens
     return out
 
 

@@ -11,15 +11,20 @@ the measurements of :mod:`hipseg.measure`. :mod:`.run` drives a run and writes `
 
 from __future__ import annotations
 
-from .run import (
-    SegmentOptions,
-    Source,
-    collect,
-    read_sheet,
-    segment,
-    sheet_inputs,
-    test_radiographs,
-)
+from importlib import import_module
+
+from .sources import Source, collect, read_sheet, sheet_inputs
+
+# the run (nnU-Net, torch, the measurements) is imported when first used, so that the workflow
+# can read a sheet of new radiographs (sheet_inputs) without importing torch
+_LAZY = {"SegmentOptions": ".run", "segment": ".run", "test_radiographs": ".run"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SegmentOptions",
