@@ -16,9 +16,10 @@ from hipseg.errors import HipsegError
 
 def all_option_classes() -> list[type[options.StageOptions]]:
     """Every options class of the package's stages."""
-    from hipseg import crop, dataset, deid, evaluate, nnunet, paperplan, report, segment, synth
+    from hipseg import crop, dataset, deid, evaluate, nnunet, paperplan, report, synth
+    from hipseg.segment import run as segment_run  # (hipseg.segment imports it when used)
 
-    del crop, dataset, deid, evaluate, nnunet, paperplan, report, segment, synth  # subclasses
+    del crop, dataset, deid, evaluate, nnunet, paperplan, report, segment_run, synth  # subclasses
     found, todo = [], list(options.StageOptions.__subclasses__())
     while todo:
         cls = todo.pop()
