@@ -356,7 +356,10 @@ def _cached_code_tokens(
             if path.is_file() and "__pycache__" not in path.parts:
                 key.update(f"\0{root == pkg.dir}:{path.relative_to(root).as_posix()}\0".encode())
                 key.update(path.read_bytes())
-    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    try:
+        folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    except RuntimeError:  # no home directory to be found (a bare cluster environment)
+        return _code_tokens(pkg, templates, trainer, stages)
     entry = folder / f"{key.hexdigest()[:32]}.json"
     try:
         cached = json.loads(entry.read_text(encoding="utf-8"))
