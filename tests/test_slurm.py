@@ -8,7 +8,6 @@ start fails the test; elsewhere the test is skipped with the reason.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import tool_missing
 from tests.slurm_cluster import ClusterUnavailable, SlurmCluster
 from tests.test_workflow import TINY_CONFIG
 
@@ -32,9 +32,7 @@ def slurm_cluster():
         cluster.start()
     except ClusterUnavailable as exc:
         shutil.rmtree(root, ignore_errors=True)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the SLURM test cluster cannot start: {exc}")
-        pytest.skip(f"no SLURM test cluster here: {exc}")
+        tool_missing(f"the SLURM test cluster cannot start: {exc}")
     try:
         yield cluster
     finally:

@@ -14,8 +14,9 @@ import subprocess
 
 import numpy as np
 import pydicom
-import pytest
 from PIL import Image
+
+from tests import tool_missing
 
 
 def text_mask(shape, text="JOHN DOE 1970", height_px=14):
@@ -52,10 +53,7 @@ def with_text(src, dst, burned_in=None, transfer_syntax=None):
 def require_tesseract() -> str:
     path = shutil.which("tesseract")
     if path is None:
-        reason = "Tesseract is not installed (Debian's tesseract-ocr; `make tesseract`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        tool_missing("Tesseract is not installed (Debian's tesseract-ocr; `make tesseract`)")
     return path
 
 
