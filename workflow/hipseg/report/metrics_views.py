@@ -73,6 +73,17 @@ def _cell(r, metric: Metric) -> dict:
     }
 
 
+def _metric_row(metric: Metric, ci_rows: list, medians: list) -> dict:
+    """One metric's row of Tables III and IV: its title, its direction, the cells (mean [95 %
+    CI]) of its CI rows and the medians, one per column."""
+    return {
+        "metric": metric_title(metric),
+        "better": "higher is better" if metric.higher_is_better else "lower is better",
+        "cells": [_cell(r, metric) for r in ci_rows],
+        "medians": [fmt_metric(m, metric) for m in medians],
+    }
+
+
 def table3_view(ci: pd.DataFrame, per_image: pd.DataFrame, models: list[str], best: str) -> dict:
     """Per model (columns) and metric (rows): mean of the per-image means [95 % CI], median."""
     look = _ci_lookup(ci)
@@ -80,12 +91,11 @@ def table3_view(ci: pd.DataFrame, per_image: pd.DataFrame, models: list[str], be
     for metric in METRICS:
         medians = per_image.groupby("model")[metric.column].median()
         rows.append(
-            {
-                "metric": metric_title(metric),
-                "better": "higher is better" if metric.higher_is_better else "lower is better",
-                "cells": [_cell(look.get(("I", metric.column, m, "")), metric) for m in models],
-                "medians": [fmt_metric(medians.get(m), metric) for m in models],
-            }
+            _metric_row(
+                metric,
+                [look.get(("I", metric.column, m, "")) for m in models],
+                [medians.get(m) for m in models],
+            )
         )
     return {
         "columns": [{"name": labels.model_title(m), "best": m == best} for m in models],
@@ -101,15 +111,11 @@ def table4_view(ci: pd.DataFrame, metrics: pd.DataFrame, best: str) -> dict:
     for metric in METRICS:
         medians = sub.groupby("label")[metric.column].median()
         rows.append(
-            {
-                "metric": metric_title(metric),
-                "better": "higher is better" if metric.higher_is_better else "lower is better",
-                "cells": [
-                    _cell(look.get(("II", metric.column, best, lab.name)), metric)
-                    for lab in labels.LABELS
-                ],
-                "medians": [fmt_metric(medians.get(lab.name), metric) for lab in labels.LABELS],
-            }
+            _metric_row(
+                metric,
+                [look.get(("II", metric.column, best, lab.name)) for lab in labels.LABELS],
+                [medians.get(lab.name) for lab in labels.LABELS],
+            )
         )
     return {
         "columns": [{"name": lab.name, "desc": lab.description} for lab in labels.LABELS],
