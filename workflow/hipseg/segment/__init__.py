@@ -17,12 +17,12 @@ from .sources import Source, collect, read_sheet, sheet_inputs
 
 # the run (nnU-Net, torch, the measurements) is imported when first used, so that the workflow
 # can read a sheet of new radiographs (sheet_inputs) without importing torch
-_LAZY = {"SegmentOptions": ".run", "segment": ".run", "test_radiographs": ".run"}
+_FROM_RUN = ("SegmentOptions", "segment", "test_radiographs")
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
+    if name in _FROM_RUN:
+        return getattr(import_module(".run", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
