@@ -11,11 +11,14 @@ import io
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pydicom
 from PIL import Image
+from pydicom.uid import ExplicitVRBigEndian
 
+from hipseg.intake.transcode import transcode
 from tests import tool_missing
 
 
@@ -35,7 +38,10 @@ def text_mask(shape, text="JOHN DOE 1970", height_px=14):
 
 
 def with_text(src, dst, burned_in=None, transfer_syntax=None):
-    """Copy ``src`` to ``dst`` with white text stamped in its upper left; return the mask."""
+    """Copy ``src`` to ``dst`` with white text stamped in its upper left; return the mask.
+
+    ``transfer_syntax``: a compressed one, or Explicit VR Big Endian (pydicom cannot
+    ``compress`` into it: :func:`hipseg.intake.transcode.transcode` writes it)."""
     ds = pydicom.dcmread(src)
     arr = ds.pixel_array.copy()
     mask = text_mask(arr.shape)
@@ -44,6 +50,9 @@ def with_text(src, dst, burned_in=None, transfer_syntax=None):
     ds.PixelData = arr.tobytes()
     if burned_in:
         ds.BurnedInAnnotation = burned_in
+    if transfer_syntax == ExplicitVRBigEndian:
+        Path(dst).write_bytes(transcode(ds, transfer_syntax))
+        return mask
     if transfer_syntax is not None:
         ds.compress(transfer_syntax, arr, generate_instance_uid=False)
     ds.save_as(dst, enforce_file_format=True)
