@@ -6,16 +6,29 @@ report's montage and gallery show only de-identified, redacted images."""
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless
+import SimpleITK as sitk
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+)
 from scipy import ndimage
 
-from hipseg import deid, figures, samplesheet, synth
+from hipseg import cli, deid, figures, samplesheet, synth
 from hipseg.errors import HipsegError, InputError
+from hipseg.intake.transcode import LOSSLESS, transcode
 from hipseg.synth.annotations import _burned_in_text, text_style
 from tests.textstamp import read_text, require_tesseract, with_text
 
@@ -129,27 +142,155 @@ def test_burned_in_annotation_attribute_is_honoured(demo_data, tmp_path):
     assert pydicom.dcmread(tmp_path / "c.dcm").PixelData == pydicom.dcmread(src).PixelData
 
 
-def test_compressed_input_is_written_uncompressed_only_when_blanked(demo_data, tmp_path):
+@pytest.mark.parametrize("syntax", [RLELossless, ExplicitVRBigEndian], ids=lambda s: s.keyword)
+def test_compressed_or_big_endian_input_is_rewritten_only_when_blanked(demo_data, tmp_path, syntax):
     src, patient = _first(demo_data)
-    stamped = tmp_path / "stamped_rle.dcm"
-    mask = with_text(src, stamped, transfer_syntax=RLELossless)
-    assert pydicom.dcmread(stamped).file_meta.TransferSyntaxUID == RLELossless
+    stamped = tmp_path / "stamped.dcm"
+    mask = with_text(src, stamped, transfer_syntax=syntax)
+    assert pydicom.dcmread(stamped).file_meta.TransferSyntaxUID == syntax
     out = tmp_path / "out.dcm"
     burned = deid.deidentify(stamped, out, deid.DEMO_KEY, patient)["burned_in"]
-    assert burned["redacted"] and "was RLE Lossless" in burned["pixel_data"]
+    assert burned["redacted"] and burned["pixel_data"] == (
+        f"blanked, written uncompressed (Explicit VR Little Endian, lossless; was {syntax.name})"
+    )
     ds = pydicom.dcmread(out)
     assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
-    assert _inside(mask.shape, burned["text_regions"])[mask].all()
-    # without text, the compressed pixel data is copied as it is
-    plain = tmp_path / "plain_rle.dcm"
-    ds = pydicom.dcmread(src)
-    ds.compress(RLELossless, generate_instance_uid=False)
-    ds.save_as(plain, enforce_file_format=True)
+    inside = _inside(mask.shape, burned["text_regions"])
+    assert inside[mask].all()
+    before = pydicom.dcmread(stamped).pixel_array
+    assert np.array_equal(ds.pixel_array[~inside], before[~inside])
+    # without text, the pixel data is copied as it is, in its syntax
+    plain = tmp_path / "plain.dcm"
+    plain.write_bytes(transcode(pydicom.dcmread(src), syntax))
     rec = deid.deidentify(plain, tmp_path / "plain_out.dcm", deid.DEMO_KEY, patient)
     assert rec["burned_in"]["pixel_data"] == "original bytes"
     written = pydicom.dcmread(tmp_path / "plain_out.dcm")
-    assert written.file_meta.TransferSyntaxUID == RLELossless
-    assert written.PixelData == ds.PixelData
+    assert written.file_meta.TransferSyntaxUID == syntax
+    assert written.PixelData == pydicom.dcmread(plain).PixelData
+
+
+LUT = np.array([0, 1000, 40000, 65535], np.uint16)
+
+
+def _with_binary_elements(stamped: Path, syntax: str) -> bytes:
+    """The stamped radiograph with a VOI LUT (OW: bytes with a byte order, which pydicom does
+    not convert) and a real world value mapping (US, FD) in sequences, in ``syntax``."""
+    ds = pydicom.dcmread(stamped)
+    lut = Dataset()
+    lut.LUTDescriptor = [len(LUT), 0, 16]
+    order = ">u2" if syntax == ExplicitVRBigEndian else "<u2"
+    lut.add_new(0x00283006, "OW", LUT.astype(order).tobytes())  # LUT Data
+    lut.LUTExplanation = "TEST LUT"
+    ds.VOILUTSequence = Sequence([lut])
+    mapping = Dataset()
+    mapping.RealWorldValueFirstValueMapped, mapping.RealWorldValueLastValueMapped = 0, 4095
+    mapping.RealWorldValueSlope, mapping.RealWorldValueIntercept = 0.125, -3.5
+    ds.RealWorldValueMappingSequence = Sequence([mapping])
+    return transcode(ds, syntax)
+
+
+@pytest.mark.parametrize("syntax", LOSSLESS, ids=lambda s: UID(s).keyword)
+def test_redacted_output_is_the_same_from_every_lossless_syntax(demo_data, tmp_path, syntax):
+    """A radiograph with text, redacted: whatever lossless syntax it came in, the output is the
+    one its Explicit VR Little Endian twin gives, byte for byte — for big endian that is every
+    element re-encoded little endian (numbers, OW words, sequence items), not only the pixels."""
+    src, patient = _first(demo_data)
+    stamped = tmp_path / "stamped.dcm"
+    with_text(src, stamped)
+    outs, records = {}, {}
+    for ts in {syntax, ExplicitVRLittleEndian}:
+        path = tmp_path / f"{UID(ts).keyword}.dcm"
+        path.write_bytes(_with_binary_elements(stamped, ts))
+        out = tmp_path / f"{UID(ts).keyword}_out.dcm"
+        records[ts] = deid.deidentify(path, out, deid.DEMO_KEY, patient)["burned_in"]
+        outs[ts] = out
+    source = pydicom.dcmread(tmp_path / f"{UID(syntax).keyword}.dcm")
+    assert source.file_meta.TransferSyntaxUID == syntax
+    assert np.array_equal(
+        np.frombuffer(source.VOILUTSequence[0].LUTData, ">u2" if syntax == ExplicitVRBigEndian
+                      else "<u2"), LUT)  # fmt: skip
+    got, twin = records[syntax], records[ExplicitVRLittleEndian]
+    assert got["redacted"] and got["text_regions"] == twin["text_regions"]
+    native = syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+    assert got["pixel_data"] == (
+        f"blanked, written uncompressed ({UID(syntax).name}, lossless)"
+        if native
+        else "blanked, written uncompressed "
+        f"(Explicit VR Little Endian, lossless; was {UID(syntax).name})"
+    )
+    ds, ref = pydicom.dcmread(outs[syntax]), pydicom.dcmread(outs[ExplicitVRLittleEndian])
+    assert np.array_equal(ds.pixel_array, ref.pixel_array)
+    assert np.array_equal(np.frombuffer(ds.VOILUTSequence[0].LUTData, "<u2"), LUT)
+    mapping = ds.RealWorldValueMappingSequence[0]
+    assert (mapping.RealWorldValueLastValueMapped, mapping.RealWorldValueSlope) == (4095, 0.125)
+    # GDCM (SimpleITK's reader) reads the same pixels
+    gdcm = sitk.GetArrayFromImage(sitk.ReadImage(str(outs[syntax])))
+    assert np.array_equal(gdcm.reshape(ds.pixel_array.shape), ds.pixel_array)
+    if syntax == ImplicitVRLittleEndian:  # written in its own syntax: the same elements
+        assert ds.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+        assert [(e.tag, e.value) for e in ds.iterall() if e.VR not in ("OW", "OB", "SQ")] == [
+            (e.tag, e.value) for e in ref.iterall() if e.VR not in ("OW", "OB", "SQ")
+        ]
+    else:
+        assert outs[syntax].read_bytes() == outs[ExplicitVRLittleEndian].read_bytes()
+
+
+def test_pydicoms_big_endian_file_redacted_is_its_little_endian_file_redacted(tmp_path):
+    """pydicom's MR_small in Explicit VR Big Endian and in Explicit VR Little Endian, with a
+    region blanked: the two outputs are the same file."""
+    options = deid.Options(on_burned_in="flag", blank_regions=((0, 0, 0.5, 0.25),))
+    written = []
+    for name in ("MR_small_bigendian.dcm", "MR_small.dcm"):
+        src = get_testdata_file(name, download=False)
+        out = tmp_path / name
+        rec = deid.deidentify(src, out, deid.DEMO_KEY, "patient", options)
+        assert rec["burned_in"]["pixel_data"].startswith("blanked, written uncompressed")
+        written.append(out.read_bytes())
+    assert rec["burned_in"]["pixel_data"].endswith("(Explicit VR Little Endian, lossless)")
+    assert written[0] == written[1]
+    ds = pydicom.dcmread(tmp_path / "MR_small_bigendian.dcm")
+    gdcm = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "MR_small_bigendian.dcm")))
+    assert np.array_equal(gdcm.reshape(ds.pixel_array.shape), ds.pixel_array)
+
+
+def test_anonymise_and_deid_commands_redact_a_big_endian_file(demo_data, tmp_path, snakemake_env):
+    """``hipseg anonymise`` and the deid stage's ``hipseg deid`` on an Explicit VR Big Endian
+    radiograph with burned-in text: exit 0, a readable output, the text blanked, every other
+    pixel the original's."""
+    src, _ = _first(demo_data)
+    stamped = tmp_path / "stamped.dcm"
+    mask = with_text(src, stamped, transfer_syntax=ExplicitVRBigEndian)
+    before = pydicom.dcmread(stamped).pixel_array
+    env = dict(snakemake_env, HIPSEG_DEID_KEY="a-secret-key-of-sufficient-length")
+    env.pop(deid.KEY_FILE_ENV, None)
+    out = tmp_path / "anonymised.dcm"
+    proc = subprocess.run([sys.executable, "-m", "hipseg", "anonymise", str(stamped), str(out)],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    audit = json.loads(out.with_name(out.name + ".audit.json").read_text())
+    # the deid stage, on a sheet whose row names the big-endian file
+    df = samplesheet.read(demo_data)
+    row = df[df["dicom"] == src].assign(dicom=str(stamped))
+    sheet = tmp_path / "samples.tsv"
+    row.to_csv(sheet, sep="\t", index=False)
+    case, stage = row["id"].iloc[0], tmp_path / "stage.dcm"
+    options = json.dumps({"use_demo_key": True})
+    argv = ["deid", "--sheet", sheet, "--id", case, "--out", stage, "--audit",
+            tmp_path / "stage.audit.json", "--options", options]  # fmt: skip
+    assert cli.main([str(a) for a in argv]) == 0
+    stage_audit = json.loads((tmp_path / "stage.audit.json").read_text())
+    for path, record in ((out, audit), (stage, stage_audit)):
+        burned = record["burned_in"]
+        assert burned["redacted"] and "was Explicit VR Big Endian" in burned["pixel_data"]
+        ds = pydicom.dcmread(path)
+        assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        after = ds.pixel_array
+        inside = _inside(mask.shape, burned["text_regions"])
+        assert inside[mask].all() and inside.mean() < 0.1
+        assert np.array_equal(after[~inside], before[~inside])
+        assert not np.array_equal(after[mask], before[mask])  # the text is gone
+        mono1 = ds.PhotometricInterpretation == "MONOCHROME1"
+        assert not any(deid.find_text(after, mono1, ("values", "strokes")).values())
 
 
 def test_detector_options_are_checked():

@@ -16,7 +16,9 @@ every mode.
 
 Blanked images are written uncompressed (lossless; Explicit VR Little Endian where the original
 was compressed or big-endian) and the audit says so; all other images keep their original pixel
-bytes. The audit lists the blanked boxes (pixel coordinates), never what they contained.
+bytes. A big-endian original is re-encoded little endian throughout, not only its pixels
+(:func:`_to_little_endian`). The audit lists the blanked boxes (pixel coordinates), never what
+they contained.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.filewriter import correct_ambiguous_vr
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import HipsegError, InputError
@@ -110,9 +113,41 @@ def _fill(ds: Dataset, arr: np.ndarray, boxes: list[list[int]]) -> np.ndarray:
     return out
 
 
-def _store(ds: Dataset, arr: np.ndarray) -> str:
+# the VRs whose values pydicom keeps as bytes although they are words with a byte order
+_WORD_BYTES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def _to_little_endian(ds: Dataset, path: Path) -> None:
+    """Re-encode ``ds``, read from an Explicit VR Big Endian file, as little endian, in place.
+
+    Every element is decoded in the byte order it was read in (numbers, tags and sequence items
+    become values that the writer encodes anew), the values pydicom keeps as bytes are swapped
+    word by word (OW, OF, OL, OD, OV: LUT, overlay and curve data and the like), and every
+    dataset, sequence items included, is marked as read little endian: pydicom then writes it in
+    one byte order throughout (and ``save_as`` no longer refuses it). UN values, whose byte order
+    nobody can know, are copied as they are; only allow-listed private elements remain UN."""
+    correct_ambiguous_vr(ds, is_little_endian=False)  # the values not yet decoded are big endian
+    for elem in ds:  # decodes each raw element with the dataset's original (big) byte order
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _to_little_endian(item, path)
+        elif elem.VR in _WORD_BYTES and isinstance(elem.value, bytes) and elem.value:
+            width = _WORD_BYTES[elem.VR]
+            if len(elem.value) % width:
+                raise InputError(
+                    path,
+                    f"{elem.tag} ({elem.VR}) holds {len(elem.value)} bytes, not whole "
+                    f"{width}-byte words: its byte order cannot be converted",
+                )
+            elem.value = np.frombuffer(elem.value, f"u{width}").byteswap().tobytes()
+    ds.set_original_encoding(False, True)
+
+
+def _store(ds: Dataset, arr: np.ndarray, path: Path) -> str:
     """Write blanked pixels into ``ds`` uncompressed; return what the audit says about it."""
     syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_little_endian:
+        _to_little_endian(ds, path)
     ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
     if syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
         return f"blanked, written uncompressed ({syntax.name}, lossless)"
@@ -184,5 +219,5 @@ def burned_in(ds: Dataset, path: Path, options: Options) -> dict:
         "blanked_regions": fixed,
         "flagged": flagged,
         "decision": decision,
-        "pixel_data": _store(ds, arr) if blanked else "original bytes",
+        "pixel_data": _store(ds, arr, path) if blanked else "original bytes",
     }
