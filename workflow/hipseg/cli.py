@@ -66,10 +66,14 @@ def _paper_plan(a):
 def _validate(a):
     from . import samplesheet
 
-    df = samplesheet.validate(a.sheet, check_pixels=not a.no_pixels)
+    df = samplesheet.validate(a.sheet, check_pixels=not a.no_pixels, mapping=_source(a).labels)
     if a.out:
         samplesheet.write_pseudonymised(df, a.out, use_demo_key=a.demo_key)
-    print(f"{a.sheet}: {len(df)} radiographs, {df['patient'].nunique()} patients — OK")
+    n_joints = int((df["level"] == "joint").sum())
+    what = f"{len(df) - n_joints} radiographs" if not n_joints else (
+        f"{n_joints} joint images" + (f", {len(df) - n_joints} radiographs"
+                                      if len(df) > n_joints else ""))  # fmt: skip
+    print(f"{a.sheet}: {what}, {df['patient'].nunique()} patients — OK")
 
 
 def _deid(a):
@@ -95,10 +99,29 @@ def _anonymise(a):
         raise HipsegError(f"{len(errors)} file(s) failed:\n" + "\n".join(errors))
 
 
-def _crop(a):
-    from .crop import CropRule, crop_deidentified
+def _source(a):
+    """The ``source`` config section (``--source`` JSON): how mask label names map."""
+    from .source import SourceOptions
 
-    crop_deidentified(a.id, a.dicom, a.audit, a.labels, a.out_dir, _options(CropRule, a))
+    try:
+        values = json.loads(a.source) if a.source else {}
+    except json.JSONDecodeError as exc:
+        raise HipsegError(f"--source: not valid JSON ({exc})") from exc
+    return SourceOptions.from_config(values, source=f"hipseg {a.command} --source")
+
+
+def _crop(a):
+    from .crop import CropRule, crop_deidentified, crop_provided
+
+    rule, names = _options(CropRule, a), _source(a).labels
+    if a.image_of:  # a non-DICOM joint image, its row from the validated sheet
+        if a.dicom or a.audit:
+            raise HipsegError("--image-of takes no --dicom/--audit (its image is not DICOM)")
+        crop_provided(a.id, a.image_of, a.out_dir, rule, names)
+        return
+    if not (a.dicom and a.audit and a.labels):
+        raise HipsegError("crop needs --dicom, --audit and --labels (or --image-of SHEET)")
+    crop_deidentified(a.id, a.dicom, a.audit, a.labels, a.out_dir, rule, names)
 
 
 def _dataset(a):
@@ -136,9 +159,13 @@ def _predict(a):
     from . import nnunet
 
     options = _options(nnunet.PredictOptions, a)
-    nnunet.predict(
-        a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options, threads=a.threads
-    )
+    values = None
+    if a.existing:  # a model hipseg did not train: check it, map its labels
+        from .models import check
+
+        values = check(a.model_dir, _source(a).labels)
+    nnunet.predict(a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options,
+                   threads=a.threads, values=values)  # fmt: skip
 
 
 def _evaluate(a):
@@ -151,7 +178,7 @@ def _evaluate(a):
 def _deid_summary(a):
     from .deid import summarise
 
-    summarise(a.audits, a.out)
+    summarise(a.audits, a.out, sheet=a.sheet)
 
 
 def _figures(a):
@@ -181,6 +208,8 @@ def _report(a):
         paper_plan=a.paper_plan,
         measurements=a.measurements,
         checkpoints=a.checkpoints,
+        model_dir=a.model_dir,
+        existing_models=a.existing_models,
         bib_out=a.bib,
     )
 
@@ -194,9 +223,19 @@ def _report_summary(a):
 def _segment(a):
     from . import segment
     from .crop import CropRule
+    from .segment.model import hipseg_trained
 
     options = _options(segment.SegmentOptions, a)
     rule = CropRule.from_config(a.crop or {}, source="hipseg segment --crop")
+    if a.mirror:
+        rule = CropRule.from_config({**rule.to_config(), "mirror": a.mirror})
+    if not a.convention and not hipseg_trained(a.model_dir):
+        raise HipsegError(
+            f"{a.model_dir}: this model was not trained by hipseg, so how its training images "
+            "were cropped is unknown: declare it with --convention midline (one hip per image, "
+            "split at crop.split_at) or --convention none (whole radiographs), and --mirror "
+            "right|left|none (the side whose hips were mirrored)"
+        )
     sources, errors = segment.collect(a.inputs)
     if a.sheet:
         sources += segment.read_sheet(a.sheet)
@@ -210,7 +249,9 @@ def _segment(a):
     if not sources:
         raise HipsegError("no radiographs to segment" + "".join(f"\n  {e}" for e in errors))
     run = segment.segment(sources, a.out, a.model_dir, options, rule, threads=a.threads,
-                          deidentified_only=a.deidentified_only, errors=errors)  # fmt: skip
+                          deidentified_only=a.deidentified_only, errors=errors,
+                          convention=a.convention or "midline",
+                          label_names=_source(a).labels)  # fmt: skip
     print(f"{a.out}: {run['n_ok']} radiograph(s) segmented; run.json written")
 
 
@@ -261,6 +302,8 @@ def _options_class(ref: str | None) -> type[StageOptions] | None:
 
 def _commands() -> list[tuple]:
     root = ("--nnunet-root", _req("folder holding nnUNet_raw, nnUNet_preprocessed, nnUNet_results"))
+    source_help = "the 'source' config section as JSON (label names of the masks and models)"
+    SOURCE = ("--source", {"metavar": "JSON", "help": source_help})  # noqa: N806
     dataset_id = ("--dataset-id", _req(type=int))
     return [
         ("synth", "write the synthetic demo dataset (DICOM + label maps + sheet)", _synth,
@@ -279,7 +322,8 @@ def _commands() -> list[tuple]:
          [("sheet", {}), ("--no-pixels", {"action": "store_true",
                                           "help": "skip reading the label maps"}),
           ("--out", {"help": "write the sheet here, patients as keyed pseudonyms"}),
-          ("--demo-key", {"action": "store_true", "help": "pseudonymise with the demo key"})]),
+          ("--demo-key", {"action": "store_true", "help": "pseudonymise with the demo key"}),
+          SOURCE]),
         ("deid", "de-identify the radiograph of one sample-sheet row (originals are never "
          "modified; the patient value is read from the sheet, never from the command line)",
          _deid, "deid:Options",
@@ -289,11 +333,15 @@ def _commands() -> list[tuple]:
          "$HIPSEG_DEID_KEY or $HIPSEG_DEID_KEY_FILE)", _anonymise, "deid:Options",
          [("input", {"help": "a DICOM file or a directory (searched recursively)"}),
           ("output", {"help": "the output file, or a directory that mirrors the input"})]),
-        ("crop", "split one de-identified radiograph into hip-joint images (2D NIfTI)", _crop,
+        ("crop", "split one de-identified radiograph into hip-joint images, or take one joint "
+         "image (2D NIfTI)", _crop,
          "crop:CropRule",
-         [("--id", _req()), ("--dicom", _req("the de-identified DICOM")),
-          ("--audit", _req("its de-identification record (pseudonym, hips, split, note)")),
-          ("--labels", _req()), ("--out-dir", _req())]),
+         [("--id", _req()), ("--dicom", {"help": "the de-identified DICOM"}),
+          ("--audit", {"help": "its de-identification record (pseudonym, hips, split, note)"}),
+          ("--labels", {"help": "its mask (full radiograph or joint)"}),
+          ("--image-of", {"metavar": "SHEET", "help": "a non-DICOM joint image: its row of this "
+                          "validated sheet (pseudonyms)"}),
+          ("--out-dir", _req()), SOURCE]),
         ("dataset", "write the nnU-Net raw dataset, split by patient", _dataset,
          "dataset:DatasetOptions",
          [("--manifests", _req(nargs="+")), ("--raw-root", _req()), ("--out-dir", _req())]),
@@ -309,7 +357,9 @@ def _commands() -> list[tuple]:
         ("predict", "predict a folder with one fold or a fold ensemble", _predict,
          "nnunet:PredictOptions",
          [root, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
-          ("--output", _req()), ("--threads", {"type": int})]),
+          ("--output", _req()), ("--threads", {"type": int}),
+          ("--existing", {"action": "store_true", "help": "the model folder was not trained "
+                          "by this workflow: check it, map its labels (--source)"}), SOURCE]),
         ("evaluate", "Dice, HD95, ASSD and NSD per image and label; Tables I and II with "
          "bootstrap intervals; paired tests", _evaluate, "evaluate:EvaluateOptions",
          [("--gt-dir", _req()), ("--pred-root", _req()), ("--models", _req(nargs="+")),
@@ -317,7 +367,10 @@ def _commands() -> list[tuple]:
                                "the bootstrap and the tests)"}),
           ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
-         [("--audits", _req(nargs="+")), ("--out", _req())]),
+         [("--audits", {"nargs": "*", "default": [], "help": "the audit records (none when "
+                        "no image is DICOM)"}),
+          ("--sheet", {"help": "the validated sample sheet: counts the non-DICOM images"}),
+          ("--out", _req())]),
         ("figures", "montage and gallery of the de-identified, redacted radiographs (captions "
          "carry pseudonyms; flagged images are withheld)", _figures, None,
          [("--sheet", _req("the validated sample sheet (pseudonyms)")),
@@ -334,6 +387,9 @@ def _commands() -> list[tuple]:
           ("--measurements", {"help": "validation.json of `hipseg validate-measurements`"}),
           ("--checkpoints", {"nargs": "*", "help": "nnU-Net's fold_X/checkpoint_final.pth "
                                                    "(their training logs: learning curves)"}),
+          ("--model-dir", {"help": "the nnU-Net model folder (where the models came from)"}),
+          ("--existing-models", {"action": "store_true",
+                                 "help": "the models were not trained by this run"}),
           ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
           ("--out", _req())]),
         ("report-summary", "print one line on what a report contains", _report_summary, None,
@@ -355,6 +411,12 @@ def _commands() -> list[tuple]:
                          "test joint in this cases.tsv (the dataset stage's)"}),
           ("--crop", {"metavar": "JSON", "help": "the crop rule the model was trained with (the "
                       "'crop' config section as JSON; default: the schema's)"}),
+          ("--convention", {"choices": ["midline", "none"], "help": "how the model's training "
+                             "images were cropped: midline (one hip per image, hipseg's) or none "
+                             "(whole radiographs); required for a model hipseg did not train"}),
+          ("--mirror", {"choices": ["right", "left", "none"], "help": "the side whose hips the "
+                        "model saw mirrored (overrides --crop's mirror)"}),
+          SOURCE,
           ("--threads", {"type": int}),
           ("--deidentified-only", {"action": "store_true",
                                    "help": "refuse radiographs not marked de-identified"})]),

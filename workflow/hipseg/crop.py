@@ -28,8 +28,8 @@ import numpy as np
 
 from .errors import HipsegError, InputError
 from .intake import IntakeOptions, read_radiograph
-from .io import read_image_2d, write_image_2d, write_json
-from .labels import MAX_LABEL, VALUE_RANGE, VALUES
+from .io import write_image_2d, write_json
+from .labels import VALUES
 from .options import StageOptions
 
 
@@ -87,17 +87,6 @@ def split_joints(
     return {k: (np.ascontiguousarray(i), np.ascontiguousarray(la)) for k, (i, la) in joints.items()}
 
 
-def _labels(labels_path: str | Path, shape: tuple[int, int]) -> np.ndarray:
-    labels, _ = read_image_2d(labels_path)
-    if labels.shape != shape:
-        raise InputError(labels_path, f"label map shape {labels.shape} ≠ image shape {shape}")
-    if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
-        raise InputError(labels_path, "label map has non-integer values")
-    if labels.min() < 0 or labels.max() > MAX_LABEL:
-        raise InputError(labels_path, f"label values outside {VALUE_RANGE}")
-    return labels.astype(np.uint8)
-
-
 def crop_case(
     case_id: str,
     dicom_path: str | Path,
@@ -108,12 +97,15 @@ def crop_case(
     patient: str,
     split: str = "",
     note: str = "",
+    mapping=None,
 ) -> dict:
     """Crop one radiograph; write ``<case>_<R|L>_img.nii.gz`` / ``_lab.nii.gz`` and
     ``manifest.json`` into ``out_dir`` (all or nothing). Returns the manifest."""
     out_dir = Path(out_dir)
     rad = read_radiograph(dicom_path, rule.intake())
-    labels = rad.orient(_labels(labels_path, rad.stored_shape))
+    from .masks import read_mask
+
+    labels = rad.orient(read_mask(labels_path, shape=rad.stored_shape, names=mapping))
     joints = split_joints(rad.pixels, labels, rule)
     use = {"both": ("right", "left"), "left": ("left",), "right": ("right",), "none": ()}[hips]
     intake = rad.describe()
@@ -184,9 +176,11 @@ def crop_deidentified(
     labels_path: str | Path,
     out_dir: str | Path,
     rule: CropRule,
+    mapping=None,
 ) -> dict:
-    """Crop a radiograph that hipseg de-identified: the pseudonym, hips, split and note come
-    from its audit record (the sample sheet's values never reach this stage)."""
+    """Crop a radiograph (or take a joint image) that hipseg de-identified: the pseudonym, hips,
+    split and note come from its audit record (the sample sheet's values never reach this
+    stage). ``mapping`` is the ``source.labels`` config section (mask label names)."""
     from .deid import require_deidentified
 
     require_deidentified(dicom_path)
@@ -196,6 +190,9 @@ def crop_deidentified(
         patient = audit["patient"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(audit_path, f"is not a de-identification audit record ({exc})") from exc
+    if case.get("level") == "joint":
+        return crop_joint(case_id, dicom_path, labels_path, out_dir, rule, patient, case,
+                          dicom=True, mapping=mapping)  # fmt: skip
     return crop_case(
         case_id,
         dicom_path,
@@ -206,4 +203,77 @@ def crop_deidentified(
         patient,
         case["split"],
         case["note"],
+        mapping=mapping,
     )
+
+
+def crop_provided(
+    case_id: str, sheet: str | Path, out_dir: str | Path, rule: CropRule, mapping=None
+) -> dict:
+    """Take a non-DICOM joint image (PNG, TIFF, NIfTI, NRRD, …) as it is: already
+    de-identified by its provider. Its row comes from the validated sheet (pseudonyms)."""
+    from . import samplesheet
+
+    row = samplesheet.row(sheet, case_id)
+    if row["level"] != "joint" or row["dicom"]:
+        raise InputError(sheet, f"row {case_id} is not a non-DICOM joint image")
+    return crop_joint(case_id, row["image"], row["labels"], out_dir, rule, row["patient"], row,
+                      dicom=False, mapping=mapping)  # fmt: skip
+
+
+def crop_joint(case_id: str, image_path, labels_path, out_dir, rule: CropRule, patient: str,
+               case: dict, *, dicom: bool, mapping=None) -> dict:  # fmt: skip
+    """One joint image of a joint sheet or an nnU-Net dataset: read, mirrored to the training
+    convention when its side is ``crop.mirror`` (a dataset's joints without a side are taken
+    as they are), written as the crop stage writes the joints it cuts (all or nothing)."""
+    from .masks import read_mask
+    from .source import SPACING_SOURCES, parse_values, read_joint_image
+
+    out_dir = Path(out_dir)
+    values = parse_values(case.get("values", ""))
+    if dicom:
+        rad = read_radiograph(image_path, rule.intake())
+        mask = read_mask(labels_path, shape=rad.stored_shape, names=mapping, values=values)
+        img, lab, spacing = rad.pixels, rad.orient(mask), rad.spacing_xy
+        intake = {**rad.describe(), "deidentified_by": "hipseg"}
+        photometric = rad.photometric
+    else:
+        img, spacing, source = read_joint_image(image_path, case.get("spacing", ""))
+        lab = read_mask(labels_path, shape=img.shape, names=mapping, values=values)
+        intake = {"format": Path(image_path).name.split(".", 1)[-1].lower(),
+                  "spacing_mm": [spacing[1], spacing[0]], "spacing_source": source,
+                  "spacing": SPACING_SOURCES[source],
+                  "deidentified_by": "its provider (not DICOM: as de-identified)"}  # fmt: skip
+        photometric = ""
+    side = case.get("side", "")
+    mirrored = bool(side) and rule.mirror == side
+    if mirrored:
+        img, lab = img[:, ::-1], lab[:, ::-1]
+    img, lab = np.ascontiguousarray(img), np.ascontiguousarray(lab, dtype=np.uint8)
+    entry = {
+        "case": case_id,
+        "radiograph": case.get("radiograph") or case_id,
+        "side": side,
+        "patient": patient,
+        "split": case.get("split", ""),
+        "mirrored": mirrored,
+        "excluded": False,
+        "note": case.get("note", ""),
+        "spacing_source": intake["spacing_source"],
+        "level": "joint",
+        "deidentified_by": "hipseg" if dicom else "provider",
+        "patient_grouped": case.get("patient_source", "sheet") != "case",
+        "image": f"{case_id}_img.nii.gz",
+        "labels": f"{case_id}_lab.nii.gz",
+        "rows": int(img.shape[0]),
+        "cols": int(img.shape[1]),
+        "spacing": list(spacing),
+        "label_pixels": {str(v): int((lab == v).sum()) for v in VALUES},
+    }
+    with _atomic_dir(out_dir) as tmp:
+        write_image_2d(tmp / entry["image"], img.astype(np.float32), spacing)
+        write_image_2d(tmp / entry["labels"], lab, spacing)
+        manifest = {"radiograph": entry["radiograph"], "photometric": photometric,
+                    "intake": intake, "joints": [entry]}  # fmt: skip
+        write_json(tmp / "manifest.json", manifest)
+    return manifest

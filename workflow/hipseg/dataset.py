@@ -177,7 +177,9 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
     total = (used["rows"] * used["cols"]).sum()
     spacing = Counter(f"{s[0]:.3g}×{s[1]:.3g} mm" for s in used["spacing"])
     subsets = used.groupby("subset")
+    entry = _entry(joints)
     return {
+        **entry,
         "n_radiographs": int(joints["radiograph"].nunique()),
         "n_patients": int(joints["patient"].nunique()),
         "n_hips": int(len(joints)),
@@ -200,12 +202,35 @@ def summarise(joints: pd.DataFrame, used: pd.DataFrame) -> dict:
     }
 
 
+def _entry(joints: pd.DataFrame) -> dict:
+    """How the data entered: radiographs cropped here, or joint images (DICOM de-identified
+    here, others taken as de-identified by their provider); whether cases are grouped by
+    patient."""
+    level = joints["level"] if "level" in joints else pd.Series("radiograph", joints.index)
+    level = level.fillna("radiograph")
+    n_joint = int((level == "joint").sum())
+    if not n_joint:
+        return {}
+    by = joints["deidentified_by"].fillna("hipseg") if "deidentified_by" in joints else None
+    grouped = joints["patient_grouped"].fillna(True) if "patient_grouped" in joints else None
+    out = {
+        "entry": "joint images" if n_joint == len(joints) else "radiographs and joint images",
+        "n_joint_images": n_joint,
+        "n_joints_not_dicom": int((by == "provider").sum()) if by is not None else 0,
+    }
+    if grouped is not None:
+        out["patient_grouped"] = bool(grouped.astype(bool).all())
+    return out
+
+
 def _spacing_sources(joints: pd.DataFrame) -> list[str]:
     """Where each joint's radiograph got its pixel spacing (hipseg.intake.spacing.SOURCES)."""
     from .intake import SOURCES
+    from .source import SPACING_SOURCES
 
+    names = {**SOURCES, **SPACING_SOURCES}
     keys = joints["spacing_source"] if "spacing_source" in joints else [""] * len(joints)
-    return [SOURCES.get(k, "not recorded") for k in keys]
+    return [names.get(k, "not recorded") for k in keys]
 
 
 def _count_spacing_sources(joints: pd.DataFrame) -> dict[str, int]:

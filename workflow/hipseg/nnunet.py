@@ -436,11 +436,14 @@ def predict(
     options: PredictOptions | None = None,
     threads: int | None = None,
     checkpoint: str = "checkpoint_final.pth",
+    values: dict[int, int] | None = None,
 ) -> Path:
     """Predict every ``*_0000.nii.gz`` in ``input_dir`` with one fold or an ensemble of folds.
 
     Several folds are ensembled the nnU-Net way (softmax averaged over the folds' networks).
-    The output folder is written under a temporary name and renamed when complete.
+    The output folder is written under a temporary name and renamed when complete. A model
+    that hipseg did not train (:mod:`hipseg.models`) reads the NIfTI images whatever file type
+    it was trained on; ``values`` renumbers its output labels to hipseg's.
     """
     o = options or PredictOptions.from_config({})
     configure_environment(nnunet_root, threads=threads)
@@ -472,6 +475,7 @@ def predict(
         use_folds=tuple(f if f == ALL_FOLD else int(f) for f in folds),
         checkpoint_name=checkpoint,
     )
+    _read_nifti(predictor)
     if dev.type == "cuda":
         predictor.predict_from_files(
             str(input_dir),
@@ -485,6 +489,51 @@ def predict(
         predictor.predict_from_files_sequential(
             str(input_dir), str(tmp), save_probabilities=False, overwrite=True
         )
+    if values and any(k != v for k, v in values.items()):
+        _relabel_folder(tmp, values)
     shutil.rmtree(output_dir, ignore_errors=True)
     os.replace(tmp, output_dir)
     return output_dir
+
+
+def _read_nifti(predictor) -> None:
+    """Let a model trained on other files (``.png``, ``.nrrd``, …) predict hipseg's 2D NIfTI
+    images: NIfTI in and out, and a model of natural images (no spacing) sees every image at
+    1 × 1 per pixel as it did in training. A no-op for the models hipseg trains."""
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from .models import NATURAL_READERS
+
+    if predictor.dataset_json.get("file_ending") != ".nii.gz":
+        predictor.dataset_json = dict(predictor.dataset_json, file_ending=".nii.gz")
+    reader = str(predictor.plans_manager.plans.get("image_reader_writer", ""))
+    if reader in ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient"):
+        return
+
+    class PixelUnitsIO(SimpleITKIO):
+        def read_images(self, image_fnames):
+            images, props = super().read_images(image_fnames)
+            props["spacing"] = [999.0, 1.0, 1.0]
+            return images, props
+
+    io = PixelUnitsIO if reader in NATURAL_READERS else SimpleITKIO
+
+    class NiftiPlans(PlansManager):
+        @property
+        def image_reader_writer_class(self):
+            return io
+
+    predictor.plans_manager = NiftiPlans(predictor.plans_manager.plans)
+
+
+def _relabel_folder(folder: Path, values: dict[int, int]) -> None:
+    import SimpleITK as sitk
+
+    from .models import relabel
+
+    for f in sorted(folder.glob("*.nii.gz")):
+        img = sitk.ReadImage(str(f))
+        out = sitk.GetImageFromArray(relabel(sitk.GetArrayFromImage(img), values))
+        out.CopyInformation(img)
+        sitk.WriteImage(out, str(f), useCompression=True)

@@ -1,15 +1,35 @@
-"""The sample sheet: one row per radiograph, validated before anything runs.
+"""The sample sheet: one row per radiograph, or one row per joint image; validated before anything
+runs.
 
-Columns (tab-separated, header required):
+**Radiograph sheet** (tab-separated, header required):
 
 ``id``       unique case id (letters, digits, ``_`` and ``-``); must not contain identifying data
 ``patient``  the patient the radiograph belongs to (grouping key for every split; pseudonymised
              before it reaches any output)
 ``dicom``    path of the DICOM file (relative paths are relative to the sheet's folder)
-``labels``   path of the full-image label map (PNG, NIfTI, NRRD, … values 0–5, same size)
+``labels``   path of the full-image label map (:mod:`hipseg.masks`: PNG/TIFF, NIfTI, NRRD, a 3D
+             Slicer ``.seg.nrrd`` or a DICOM SEG of the radiograph; values 0–5, same size)
 ``hips``     which hips to use: ``both`` (default), ``left``, ``right`` or ``none`` (patient side)
 ``split``    optional fixed split: ``train``, ``test`` or empty (split by patient)
 ``note``     optional free text (e.g. why a hip is excluded)
+
+**Joint sheet** (a sheet with an ``image`` column instead of ``dicom``): one row per hip-joint
+image that is already cropped, e.g. the crops an annotator drew on:
+
+``id``, ``patient``, ``split``, ``note``  as above
+``image``       the joint image: DICOM (de-identified and redacted like a radiograph) or PNG,
+                TIFF, NIfTI, NRRD, MHA (taken as de-identified by its provider)
+``mask``        its label map (any format of :mod:`hipseg.masks`), same size
+``side``        ``left`` or ``right`` (the patient's side): one side is mirrored to the
+                training convention (``crop.mirror``), as hipseg's own crops are
+``spacing``     pixel spacing in mm, ``ROW`` or ``ROWxCOLUMN``: required for PNG/TIFF/BMP,
+                replaces a NIfTI/NRRD header's, not allowed for DICOM (the header's counts)
+``radiograph``  optional: the radiograph the joint was cropped from (joints of one radiograph
+                share it; default: the id)
+
+A folder instead of a sheet is an nnU-Net raw dataset (:func:`hipseg.source.read_raw_dataset`).
+Every kind is read into one table (:data:`COLUMNS`); the validated copy (``validated.tsv``)
+keeps that table with the patients as keyed pseudonyms.
 
 The sheet is UTF-8 text (a byte-order mark, Windows line endings and spaces around names and
 values are accepted: spreadsheets write them).
@@ -21,38 +41,99 @@ import io
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import InputError, ValidationError
-from .labels import ID_RE, MAX_LABEL, VALUE_RANGE
+from .labels import ID_RE
+from .source import SIDES
 
 REQUIRED = ["id", "patient", "dicom", "labels"]
 OPTIONAL = {"hips": "both", "split": "", "note": ""}
+JOINT_REQUIRED = ["id", "patient", "image", "mask", "side"]
+JOINT_OPTIONAL = {"split": "", "spacing": "", "radiograph": "", "note": ""}
 HIPS = ("both", "left", "right", "none")
 SPLITS = ("", "train", "test")
+# The one table every kind of source is read into (and validated.tsv holds):
+#   level           radiograph | joint
+#   image           the image file (DICOM or not); dicom: the same where it is DICOM, else ""
+#   side, spacing   joints only; radiograph: the joint's radiograph (a radiograph's own id)
+#   values          source value → hipseg value of the masks ("" = as they are)
+#   origin          sheet | nnunet;  patient_source: sheet | patients.tsv | case
+COLUMNS = ["id", "patient", "level", "image", "dicom", "labels", "hips", "side", "spacing",
+           "split", "radiograph", "note", "values", "origin", "patient_source"]  # fmt: skip
 
 
-def read(path: str | Path) -> pd.DataFrame:
-    """Read the sheet; fill optional columns; resolve relative paths against its folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "sample sheet does not exist")
+def parse_table(path: Path) -> pd.DataFrame:
+    """A tab-separated UTF-8 table of strings, names and values stripped."""
     df = _parse(path, _text(path))
     df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in REQUIRED if c not in df.columns]
+    return df.apply(lambda s: s.str.strip())
+
+
+def read(path: str | Path, mapping=None) -> pd.DataFrame:
+    """Read a sample sheet (radiographs or joints), a validated copy of one, or an nnU-Net raw
+    dataset folder, into the table of :data:`COLUMNS`; relative paths are resolved against the
+    sheet's folder. ``mapping`` (``source.labels``) maps a dataset's label names."""
+    path = Path(path)
+    if path.is_dir():
+        from .source import read_raw_dataset
+
+        return _complete(read_raw_dataset(path, mapping))
+    if not path.is_file():
+        raise InputError(path, "sample sheet does not exist")
+    df = parse_table(path)
+    if "level" in df.columns:  # a validated copy: already complete, paths resolved
+        missing = [c for c in COLUMNS if c not in df.columns]
+        if missing:
+            raise InputError(path, f"is not a validated sample sheet (no column(s) {missing})")
+        return df
+    joints = "image" in df.columns and "dicom" not in df.columns
+    required, optional = (JOINT_REQUIRED, JOINT_OPTIONAL) if joints else (REQUIRED, OPTIONAL)
+    missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(path, f"missing column(s) {missing}; required: {REQUIRED}")
-    for col, default in OPTIONAL.items():
+        other = (
+            ""
+            if joints or "image" in df.columns
+            else (f"; a joint sheet has the columns {JOINT_REQUIRED}")
+        )
+        raise InputError(path, f"missing column(s) {missing}; required: {required}{other}")
+    for col, default in optional.items():
         if col not in df.columns:
             df[col] = default
-    df = df.apply(lambda s: s.str.strip())
-    df["hips"] = df["hips"].replace("", "both").str.lower()
     df["split"] = df["split"].str.lower()
     resolve = _resolver(path.resolve().parent)
-    for col in ("dicom", "labels"):
-        df[col] = [resolve(p) if p else "" for p in df[col]]
-    return df
+    if joints:
+        from .source import is_dicom_name
+
+        df = df.rename(columns={"mask": "labels"})
+        df["image"] = [resolve(p) if p else "" for p in df["image"]]
+        df["dicom"] = [p if p and is_dicom_name(p) else "" for p in df["image"]]
+        df["side"] = df["side"].str.lower()
+        df["level"] = "joint"
+    else:
+        df["hips"] = df["hips"].replace("", "both").str.lower()
+        df["dicom"] = [resolve(p) if p else "" for p in df["dicom"]]
+        df["image"] = df["dicom"]
+        df["level"] = "radiograph"
+    df["labels"] = [resolve(p) if p else "" for p in df["labels"]]
+    df["origin"] = "sheet"
+    df["patient_source"] = "sheet"
+    return _complete(df)
+
+
+def _complete(df: pd.DataFrame) -> pd.DataFrame:
+    """Fill the columns a kind of source does not have; the table's columns in order."""
+    defaults = {"hips": "both", "level": "joint", "dicom": "", "side": "", "spacing": "",
+                "split": "", "note": "", "values": "", "origin": "sheet",
+                "patient_source": "sheet"}  # fmt: skip
+    for col, default in defaults.items():
+        if col not in df.columns:
+            df[col] = default
+    if "radiograph" not in df.columns:
+        df["radiograph"] = df["id"]
+    df["radiograph"] = df["radiograph"].where(df["radiograph"] != "", df["id"])
+    extra = [c for c in df.columns if c not in COLUMNS]
+    return df[COLUMNS + extra].reset_index(drop=True)
 
 
 def _text(path: Path) -> str:
@@ -92,9 +173,9 @@ def _resolver(base: Path):
     return resolve
 
 
-def row(path: str | Path, case_id: str) -> dict[str, str]:
+def row(path: str | Path, case_id: str, mapping=None) -> dict[str, str]:
     """One row of the sheet by its id (paths resolved), as a dict of strings."""
-    df = read(path)
+    df = read(path, mapping)
     found = df[df["id"] == case_id]
     if len(found) != 1:
         what = "no row" if found.empty else f"{len(found)} rows"
@@ -102,30 +183,40 @@ def row(path: str | Path, case_id: str) -> dict[str, str]:
     return {k: str(v) for k, v in found.iloc[0].items()}
 
 
-def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
+def validate(path: str | Path, check_pixels: bool = True, mapping=None) -> pd.DataFrame:
     """Read and validate the sheet; raise one :class:`ValidationError` listing every problem.
 
     Structural checks (ids, duplicates, values, split conflicts, file existence) always run;
-    ``check_pixels`` also reads headers and label maps: size mismatch, label values outside 0–5.
+    ``check_pixels`` also reads headers and masks: size mismatch, label values outside 0–5,
+    unknown label names (mapped by ``mapping``, the ``source.labels`` config section).
     """
     path = Path(path)
-    df = read(path)
+    df = read(path, mapping)
     problems: list[str] = []
     if df.empty:
         problems.append(f"{path}: the sample sheet has no rows")
     # column-wise (a sheet of 10,000 rows is checked in well under a second); the messages come
     # row by row, for the rows with a problem only
+    joint = df["level"] == "joint"
     bad_id = ~df["id"].map(lambda v: bool(ID_RE.match(v)))
     bad_patient = df["patient"] == ""
     bad_hips = ~df["hips"].isin(HIPS)
     bad_split = ~df["split"].isin(SPLITS)
+    sides = df["side"].isin(SIDES) | (df["origin"].eq("nnunet") & df["side"].eq(""))
+    bad_side = joint & ~sides
+    bad_radiograph = ~df["radiograph"].map(lambda v: bool(ID_RE.match(v)))
+    bad_spacing = pd.Series(False, index=df.index)
+    if joint.any():  # row by row, joints only (a radiograph sheet of 10,000 rows stays fast)
+        bad_spacing[joint] = df[joint].apply(lambda r: bool(_spacing_problem(r)), axis=1)
     missing = {
-        col: ~df[col].map(lambda p: bool(p) and os.path.isfile(p)) for col in ("dicom", "labels")
+        col: ~df[col].map(lambda p: bool(p) and os.path.isfile(p)) for col in ("image", "labels")
     }
-    suspect = bad_id | bad_patient | bad_hips | bad_split | missing["dicom"] | missing["labels"]
+    suspect = bad_id | bad_patient | bad_hips | bad_split | bad_side | bad_radiograph
+    suspect |= bad_spacing | missing["image"] | missing["labels"]
     for i in df.index[suspect]:
         row = df.loc[i]
         where = f"{path} row {i + 2} (id {row['id'] or '?'})"
+        names = ("image", "mask") if row["level"] == "joint" else ("dicom", "labels")
         if bad_id[i]:
             problems.append(f"{where}: id must be letters, digits, '_' or '-'")
         if bad_patient[i]:
@@ -134,11 +225,17 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
             problems.append(f"{where}: hips must be one of {HIPS}, got {row['hips']!r}")
         if bad_split[i]:
             problems.append(f"{where}: split must be train, test or empty, got {row['split']!r}")
-        for col in ("dicom", "labels"):
+        if bad_side[i]:
+            problems.append(f"{where}: side must be left or right, got {row['side']!r}")
+        if bad_radiograph[i]:
+            problems.append(f"{where}: radiograph must be letters, digits, '_' or '-'")
+        if bad_spacing[i]:
+            problems.append(f"{where}: {_spacing_problem(row)}")
+        for col, name in zip(("image", "labels"), names, strict=True):
             if not row[col]:
-                problems.append(f"{where}: {col} path is empty")
+                problems.append(f"{where}: {name} path is empty")
             elif missing[col][i]:
-                problems.append(f"{row[col]}: {col} file does not exist ({where})")
+                problems.append(f"{row[col]}: {name} file does not exist ({where})")
     dups = df["id"][df["id"].duplicated(keep=False)]
     for dup in sorted(set(dups)):
         rows = [str(i + 2) for i in df.index[df["id"] == dup]]
@@ -151,61 +248,68 @@ def validate(path: str | Path, check_pixels: bool = True) -> pd.DataFrame:
             f"{path}: rows {ids} are one patient with a fixed split in both train and test"
         )
     if check_pixels:
-        problems += _check_files(path, df)
+        problems += _check_files(path, df, mapping)
     if problems:
         raise ValidationError(path, problems)
     return df
 
 
-def _check_files(path: Path, df: pd.DataFrame) -> list[str]:
+def _spacing_problem(row) -> str:
+    """What is wrong with a joint row's spacing column ("" if nothing)."""
+    from .source import NATURAL, ending, parse_spacing
+
+    text = row["spacing"]
+    if row["dicom"]:
+        return "spacing is given for a DICOM image: its header's spacing counts" if text else ""
+    if not text:
+        if row["origin"] == "sheet" and ending(row["image"]) in NATURAL:
+            return (f"spacing is required for a {ending(row['image'])} image (the file has none):"
+                    " ROW or ROWxCOLUMN in mm")  # fmt: skip
+        return ""
+    try:
+        parse_spacing(text)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def _check_files(path: Path, df: pd.DataFrame, mapping=None) -> list[str]:
     """Every DICOM (readable, pixel data whole and of its header's size, sane bits and
-    spacing: :func:`hipseg.intake.inspect`) and label map (size, values); one image twice."""
+    spacing: :func:`hipseg.intake.inspect`), other image (readable, one grey channel) and mask
+    (:func:`hipseg.masks.read_mask`: size, values, names); one image twice."""
     from .intake import inspect
+    from .masks import read_mask
+    from .source import image_size, parse_values
 
     problems: list[str] = []
     seen: dict[str, list[str]] = {}
     for _, row in df.iterrows():
-        if not (Path(row["dicom"]).is_file() and Path(row["labels"]).is_file()):
+        if not (Path(row["image"]).is_file() and Path(row["labels"]).is_file()):
             continue
         try:
-            dsize, sop = inspect(row["dicom"])
+            if row["dicom"]:
+                size, sop = inspect(row["dicom"])
+            else:
+                size, sop = image_size(row["image"]), ""
         except InputError as exc:
             problems.append(str(exc))
             continue
         if sop:
             seen.setdefault(sop, []).append(row["id"])
         try:
-            labels = _read_labels(row["labels"])
+            read_mask(row["labels"], shape=size, names=mapping,
+                      values=parse_values(row["values"]),
+                      reference=row["dicom"] or None)  # fmt: skip
         except InputError as exc:
-            problems.append(str(exc))
-            continue
-        if labels.shape != dsize:
-            problems.append(
-                f"{row['labels']}: label map size {labels.shape[0]}×{labels.shape[1]} "
-                f"(rows×cols) ≠ image size {dsize[0]}×{dsize[1]} of {row['dicom']}"
-            )
-        bad = np.setdiff1d(np.unique(labels), np.arange(MAX_LABEL + 1))
-        if bad.size:
-            shown = ", ".join(f"{v:g}" for v in bad[:8])
-            problems.append(f"{row['labels']}: label values outside {VALUE_RANGE}: {shown}")
+            problems.append(f"{exc} (image {row['image']})")
     for ids in seen.values():
         ids = list(dict.fromkeys(ids))  # a repeated id is reported as a duplicate id already
         if len(ids) > 1:  # the ids and files, never the UID (it may identify the study)
-            files = ", ".join(str(df.loc[df["id"] == i, "dicom"].iloc[0]) for i in ids)
+            files = ", ".join(str(df.loc[df["id"] == i, "image"].iloc[0]) for i in ids)
             problems.append(
                 f"{path}: rows {', '.join(ids)} are the same image (same SOPInstanceUID): {files}"
             )
     return problems
-
-
-def _read_labels(path: str) -> np.ndarray:
-    from .io import read_image_2d
-
-    arr, _ = read_image_2d(path)
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.mod(arr, 1) == 0):
-            raise InputError(path, "label map has non-integer values")
-    return arr
 
 
 def write_pseudonymised(df: pd.DataFrame, out: str | Path, use_demo_key: bool = False) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from hipseg import labels, samplesheet
+from hipseg import labels, models, samplesheet, source
 from hipseg.dataset import dataset_name
 from hipseg.options import SCHEDULING_KEYS
 
@@ -46,7 +46,16 @@ RAW_DIR = f"{NNUNET}/nnUNet_raw/{DATASET}"
 PRE_DIR = f"{NNUNET}/nnUNet_preprocessed/{DATASET}"
 CONF = config["nnunet"]["configuration"]
 PLANS = f"{PRE_DIR}/nnUNetPlans.json"
-MODEL_DIR = f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nnUNetPlans__{CONF}"
+# the models this workflow trains, or (config 'models') an existing nnU-Net model folder:
+# then no training job exists and MODEL_DIR is that folder (hipseg.models checks it)
+TRAINED_DIR = f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nnUNetPlans__{CONF}"
+EXISTING_MODELS = bool(config.get("models"))
+MODEL_DIR = str(Path(config["models"]).resolve()) if EXISTING_MODELS else TRAINED_DIR
+if EXISTING_MODELS and Path(MODEL_DIR) == Path(TRAINED_DIR).resolve():
+    raise ValueError(
+        f"config: models {config['models']!r} is the folder this workflow trains into; "
+        "copy existing models elsewhere, or set models: '' to train"
+    )
 PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
@@ -64,14 +73,28 @@ def options(section):
 
 
 def sample_sheet():
-    """Path of the sample sheet: the user's, or the one the demo generator writes."""
+    """Path of the sample sheet (the user's, or the one the demo generator writes), or of an
+    nnU-Net raw dataset folder."""
     if config["demo"]["enabled"]:
         return f"{DEMO_DIR}/samples.tsv"
     if not config.get("samples"):
         raise ValueError(
-            "config: set 'samples' to your sample sheet (TSV), or demo.enabled: true"
+            "config: set 'samples' to your sample sheet (TSV) or nnU-Net raw dataset folder, "
+            "or demo.enabled: true"
         )
     return config["samples"]
+
+
+def sheet_files():
+    """The files the sample sheet is: the sheet, or an nnU-Net dataset's dataset.json (and
+    patients.tsv)."""
+    if config["demo"]["enabled"]:
+        return [checkpoints.synth.get().output.sheet]
+    path = sample_sheet()
+    return source.raw_dataset_files(path) if source.is_raw_dataset(path) else [path]
+
+
+LABEL_NAMES = config["source"]["labels"]
 
 
 _SHEET = {}
@@ -86,16 +109,12 @@ def samples():
     if config["demo"]["enabled"]:
         checkpoints.synth.get()
     path = sample_sheet()
-    try:
-        stat = os.stat(path)
-        key = (path, stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = (path, None, None)
+    key = source.mtime_key(path)
     if _SHEET.get("key") != key:
         if workflow.is_main_process:
-            table = samplesheet.validate(path, check_pixels=False)
+            table = samplesheet.validate(path, check_pixels=False, mapping=LABEL_NAMES)
         else:
-            table = samplesheet.read(path)
+            table = samplesheet.read(path, LABEL_NAMES)
         table = table.set_index("id", drop=False)
         _SHEET.update(key=key, table=table, rows=table.to_dict("index"))
     return _SHEET["table"]
@@ -108,6 +127,55 @@ def sample(wildcards, column):
 
 def all_ids():
     return list(samples().index)
+
+
+def dicom_ids():
+    """The rows whose image is DICOM: each has a de-identification job."""
+    table = samples()
+    return list(table.index[table["dicom"] != ""])
+
+
+def crop_inputs(wildcards):
+    """A DICOM (radiograph or joint) is cropped from the deid stage's output and its audit; a
+    non-DICOM joint image is taken as it is, its row from the validated (pseudonymised) sheet.
+    """
+    if sample(wildcards, "dicom"):
+        return {
+            "dicom": rules.deid.output.dicom,
+            "audit": rules.deid.output.audit,
+            "labels": sample(wildcards, "labels"),
+        }
+    return {
+        "image": sample(wildcards, "image"),
+        "labels": sample(wildcards, "labels"),
+        "sheet": rules.validate_samples.output[0],
+    }
+
+
+def crop_args(wildcards, input):
+    if "dicom" in input.keys():
+        parts = [
+            "--dicom",
+            input.dicom,
+            "--audit",
+            input.audit,
+            "--labels",
+            input.labels,
+        ]
+    else:
+        parts = ["--image-of", input.sheet]
+    return " ".join(shlex.quote(str(p)) for p in parts)
+
+
+def model_checkpoints(folds):
+    """The checkpoints of ``folds``: trained here, or those of the existing model folder."""
+    if EXISTING_MODELS:
+        return [f"{MODEL_DIR}/fold_{f}/{models.CHECKPOINT}" for f in folds]
+    return expand(rules.train.output, fold=folds)
+
+
+def source_options():
+    return json.dumps(config["source"], sort_keys=True)
 
 
 def train_inputs(wildcards):

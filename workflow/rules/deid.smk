@@ -31,7 +31,8 @@ rule deid:
 
 rule deid_summary:
     input:
-        lambda w: expand(rules.deid.output.audit, id=all_ids()),
+        audits=lambda w: expand(rules.deid.output.audit, id=dicom_ids()),
+        sheet=rules.validate_samples.output[0],
     output:
         f"{RESULTS}/deid/summary.json",
     log:
@@ -43,4 +44,5 @@ rule deid_summary:
     params:
         code=CODE["deid_summary"],
     shell:
-        "python -m hipseg deid-summary --audits {input} --out {output} > {log} 2>&1"
+        "python -m hipseg deid-summary --audits {input.audits} --sheet {input.sheet}"
+        " --out {output} > {log} 2>&1"

@@ -4,7 +4,7 @@
 rule predict:
     input:
         raw=rules.dataset.output.raw,
-        checkpoints=lambda w: expand(rules.train.output, fold=model_folds(w)),
+        checkpoints=lambda w: model_checkpoints(model_folds(w)),
     output:
         directory(f"{PRED_DIR}/{{model}}"),
     log:
@@ -26,7 +26,10 @@ rule predict:
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         folds=lambda w: " ".join(model_folds(w)),
         options=options("predict"),
+        existing="--existing" if EXISTING_MODELS else "",
+        source=source_options(),
     shell:
-        "python -m hipseg predict --nnunet-root {params.root} --model-dir {params.model_dir}"
+        "python -m hipseg predict --nnunet-root {params.root} --model-dir {params.model_dir:q}"
         " --folds {params.folds} --input {input.raw}/imagesTs --output {output}"
-        " --threads {threads} --options {params.options:q} > {log} 2>&1"
+        " --threads {threads} --options {params.options:q} {params.existing}"
+        " --source {params.source:q} > {log} 2>&1"

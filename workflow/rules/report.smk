@@ -37,10 +37,10 @@ rule report:
     input:
         evaluation=rules.evaluate.output,
         predictions=expand(rules.predict.output, model=MODELS),
-        checkpoints=expand(rules.train.output, fold=labels.TRAIN_FOLDS),
+        checkpoints=model_checkpoints(labels.TRAIN_FOLDS),
         dataset=rules.dataset.output.summary,
         raw=rules.dataset.output.raw,
-        plans=PLANS,
+        plans=f"{MODEL_DIR}/plans.json" if EXISTING_MODELS else PLANS,
         deid=rules.deid_summary.output,
         template=TEMPLATE,
         templates=sorted(str(p) for p in Path(TEMPLATE).parent.glob("*.j2")),
@@ -79,6 +79,8 @@ rule report:
         measurements=lambda w, input: (
             f"--measurements {input.measurements}" if input.measurements else ""
         ),
+        model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
+        existing="--existing-models" if EXISTING_MODELS else "",
     shell:
         "python -m hipseg report --evaluation-dir {params.evaluation} --dataset-summary {input.dataset}"
         " --plans {input.plans} --images-dir {input.raw}/imagesTs"
@@ -86,5 +88,5 @@ rule report:
         " --checkpoints {input.checkpoints} --config-json {params.config:q}"
         " --deid-summary {input.deid} --benchmarks-dir {params.benchmarks}"
         " --template {input.template} {params.montage} {params.gallery} {params.paper_plan}"
-        " {params.measurements}"
+        " {params.measurements} --model-dir {params.model_dir:q} {params.existing}"
         " --options {params.options:q} --bib {output.bib} --out {output.html} > {log} 2>&1"

@@ -4,11 +4,7 @@
 
 rule validate_samples:
     input:
-        lambda w: (
-            sample_sheet()
-            if not config["demo"]["enabled"]
-            else checkpoints.synth.get().output.sheet
-        ),
+        lambda w: sheet_files(),
     output:
         f"{RESULTS}/samples/validated.tsv",
     log:
@@ -20,6 +16,8 @@ rule validate_samples:
     params:
         code=CODE["validate_samples"],
         key="--demo-key" if config["deid"]["use_demo_key"] else "",
+        sheet=lambda w: sample_sheet(),
+        source=source_options(),
     shell:
-        "python -m hipseg validate-samples {input:q} --out {output} {params.key}"
-        " > {log} 2>&1 || (cat {log} >&2; exit 1)"
+        "python -m hipseg validate-samples {params.sheet:q} --out {output} {params.key}"
+        " --source {params.source:q} > {log} 2>&1 || (cat {log} >&2; exit 1)"

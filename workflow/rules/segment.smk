@@ -8,9 +8,7 @@ from hipseg.segment import sheet_inputs
 SEGMENT_DIR = f"{RESULTS}/segment"
 VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["enabled"])
 # the checkpoints of the model that segments (segment.model)
-SEGMENT_MODEL = expand(
-    rules.train.output, fold=labels.model_folds(config["segment"]["model"])
-)
+SEGMENT_MODEL = model_checkpoints(labels.model_folds(config["segment"]["model"]))
 
 
 localrules:

@@ -6,7 +6,7 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        f"{MODEL_DIR}/fold_{{fold}}/checkpoint_final.pth",
+        f"{TRAINED_DIR}/fold_{{fold}}/checkpoint_final.pth",
     log:
         f"{RESULTS}/logs/train/fold_{{fold}}.log",
     benchmark:

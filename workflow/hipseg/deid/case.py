@@ -46,6 +46,15 @@ def check_case_id(case_id: str, dicom: str | Path) -> None:
             )
 
 
+CASE_FIELDS = ("hips", "split", "note", "level", "side", "radiograph", "values", "patient_source")
+
+
+def case_fields(row: dict) -> dict:
+    """What the later stages need of a sheet row besides the patient (none of it identifying:
+    the sheet validation checked each value's form)."""
+    return {k: row.get(k, "") for k in CASE_FIELDS}
+
+
 def require_deidentified(path: str | Path) -> None:
     """Refuse a DICOM that hipseg's de-identification did not write (the boundary marker:
     Patient Identity Removed = YES and hipseg's De-identification Method), so that a raw file
@@ -86,13 +95,12 @@ def deidentify_case(
     from .. import samplesheet
 
     row = samplesheet.row(sheet, case_id)
+    if not row["dicom"]:
+        raise InputError(row["image"], "is not a DICOM image: only DICOM files are de-identified "
+                         "(other images enter as already de-identified)")  # fmt: skip
     check_case_id(case_id, row["dicom"])
     key, source = load_key(options.use_demo_key)
     record = deidentify(row["dicom"], out, key, row["patient"], options)
-    record.update(
-        id=case_id,
-        key_source=source,
-        case={"hips": row["hips"], "split": row["split"], "note": row["note"]},
-    )
+    record.update(id=case_id, key_source=source, case=case_fields(row))
     write_json(audit, record)
     return record

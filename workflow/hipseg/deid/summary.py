@@ -26,8 +26,10 @@ def _kind(action: str) -> str:
     }.get(word, word)
 
 
-def summarise(audits: list[str | Path], out: str | Path) -> dict:
-    """Summary of the audit records for the report: counts only, never values."""
+def summarise(audits: list[str | Path], out: str | Path, sheet: str | Path | None = None) -> dict:
+    """Summary of the audit records for the report: counts only, never values. ``sheet`` (the
+    validated sample sheet) adds the images that entered without de-identification: joint
+    images that are not DICOM, taken as de-identified by their provider."""
     counts: Counter[str] = Counter()
     sources, patients, flagged, methods, options = set(), set(), [], set(), None
     redacted = []
@@ -64,5 +66,17 @@ def summarise(audits: list[str | Path], out: str | Path) -> dict:
         "n_images_redacted_burned_in": len(redacted),
         "images_redacted_burned_in": sorted(redacted),
     }
+    if sheet is not None:
+        from ..samplesheet import read
+
+        table = read(sheet)
+        provided = table[table["dicom"] == ""]
+        summary["n_images_not_dicom"] = int(len(provided))
+        if len(provided):
+            summary["not_dicom"] = (
+                f"{len(provided)} image(s) entered as non-DICOM files (PNG, TIFF, NIfTI, NRRD, "
+                "…): taken as de-identified by their provider; hipseg neither de-identified nor "
+                "examined them for burned-in text"
+            )
     write_json(out, summary)
     return summary

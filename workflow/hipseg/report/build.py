@@ -40,8 +40,28 @@ SUBTITLE = (
 )
 
 
-def _banners(deid: Mapping, config: Mapping) -> list[str]:
+def _banners(deid: Mapping, config: Mapping, ds: Mapping | None = None,
+             model_source: Mapping | None = None) -> list[str]:  # fmt: skip
     banners = []
+    ds = ds or {}
+    if ds.get("patient_grouped") is False:
+        banners.append(
+            "Cases were not grouped by patient: the source gave no patient per case (an nnU-Net "
+            "dataset without patients.tsv), so each case counts as its own patient. Joints of "
+            "one patient may fall into both training and validation of a fold, and the "
+            "bootstrap intervals treat them as independent."
+        )
+    if ds.get("n_joints_not_dicom"):
+        banners.append(
+            f"{ds['n_joints_not_dicom']} joint image(s) entered as non-DICOM files and were taken "
+            "as de-identified by their provider; hipseg did not de-identify them."
+        )
+    if model_source and not str(model_source.get("source", "")).startswith("trained"):
+        banners.append(
+            f"Existing models ({model_source.get('trainer')}, plans {model_source.get('plans')}, "
+            f"configuration {model_source.get('configuration')}) were evaluated: this run "
+            "trained nothing."
+        )
     if str(deid.get("key_source", "")).lower() == "demo":
         banners.append(
             "De-identified with the fixed demo key — synthetic data only. "
@@ -207,6 +227,8 @@ def build_report(
     paper_plan: str | Path | Mapping | None = None,
     measurements: str | Path | None = None,
     checkpoints: Sequence[str | Path] | None = None,
+    model_dir: str | Path | None = None,
+    existing_models: bool = False,
     bib_out: str | Path | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
@@ -228,15 +250,23 @@ def build_report(
     deid = data.read_json(deid_summary, "de-identification summary") if deid_summary else {}
     dirs = _check_paths(template, images_dir, labels_dir, predictions_root)
     ref = paper.REFERENCE
-    methods_rows, methods_extra = views.methods_rows(plans, str(plans_json), config, ref)
+    model_source = None
+    if model_dir is not None:
+        from ..models import describe
+
+        model_source = describe(model_dir, trained_here=not existing_models)
+    configuration = (model_source or {}).get("configuration", "2d")
+    methods_rows, methods_extra = views.methods_rows(
+        plans, str(plans_json), config, ref, model_source
+    )
     prov = collect_provenance(config, provenance)
     bench = data.read_benchmarks(benchmarks_dir)
     curves = _curves_context(checkpoints)
     text = methods_text(
         ds=ds,
         deid=deid,
-        plan_2d=plans["configurations"]["2d"],
-        overrides=(plans.get("hipseg_overrides") or {}).get("2d"),
+        plan_2d=plans["configurations"][configuration],
+        overrides=(plans.get("hipseg_overrides") or {}).get(configuration),
         config=config,
         versions=prov["versions"],
         summary=ev["summary"],
@@ -246,14 +276,16 @@ def build_report(
         "title": TITLE,
         "subtitle": SUBTITLE,
         "date": prov["date"],
-        "banners": _banners(deid, config),
+        "banners": _banners(deid, config, ds, model_source),
+        "model_source": views.model_source_rows(model_source),
         **_results_context(ev, views.worst_cases(ev, *dirs, worst_k), ref),
         **_paper_context(ref),
         "dataset_rows": views.dataset_rows(ds, ref),
         "methods_rows": methods_rows,
         "methods_extra": methods_extra,
         "deid": views.key_value_rows(deid),
-        "deid_text": views.deid_text(deid),
+        "deid_text": views.deid_text(deid) if deid.get("n_images") else None,
+        "deid_not_dicom": deid.get("not_dicom", ""),
         "worst_k": worst_k,
         "bench": views.benchmarks_view(bench),
         "prov": prov,

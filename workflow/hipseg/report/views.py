@@ -117,6 +117,17 @@ def dataset_rows(ds: Mapping, ref: PaperReference) -> list[dict[str, Any]]:
     ]
 
 
+def model_source_rows(model_source: Mapping | None) -> list[dict[str, Any]]:
+    """Where the evaluated models came from (folder, trainer, plans, configuration, …)."""
+    if not model_source:
+        return []
+    names = {"source": "Models", "folder": "Model folder", "trainer": "Trainer",
+             "plans": "Plans", "configuration": "Configuration",
+             "dataset": "Trained on (dataset)", "image_reader_writer": "Image reader",
+             "file_ending": "File ending", "labels": "Output labels", "folds": "Folds"}  # fmt: skip
+    return [{"key": names[k], "value": model_source[k]} for k in names if k in model_source]
+
+
 def key_value_rows(obj: Mapping) -> list[dict[str, Any]]:
     """``{key: value}`` as rows with readable keys; the template renders nested values."""
     return [{"key": humanize(k), "value": v} for k, v in obj.items()]
@@ -249,22 +260,32 @@ def plan_values(c2d: Mapping) -> dict[str, str]:
 
 
 def methods_rows(
-    plans: Mapping, plans_path: str, config: Mapping, ref: PaperReference
-) -> tuple[list[dict], dict]:
+    plans: Mapping, plans_path: str, config: Mapping, ref: PaperReference,
+    model_source: Mapping | None = None,
+) -> tuple[list[dict], dict]:  # fmt: skip
     """Rows of the methods table (plan, config, folds beside the paper's Section III) and the
-    plan's names."""
+    plan's names. Models that this run did not train (``model_source``) show their own
+    trainer and configuration, and no training settings of the config."""
+    conf = (model_source or {}).get("configuration", "2d")
     configs = plans.get("configurations")
-    if not isinstance(configs, Mapping) or "2d" not in configs:
-        raise InputError(plans_path, "has no configurations['2d'] (not an nnU-Net v2 2d plan?)")
+    if not isinstance(configs, Mapping) or conf not in configs:
+        raise InputError(plans_path, f"has no configurations['{conf}'] (not an nnU-Net v2 "
+                         f"{conf} plan?)")  # fmt: skip
     train = config.get("train") or {}
+    existing = bool(model_source) and not str(model_source["source"]).startswith("trained")
+    not_here = "— (existing models: not trained by this run)"
     ours = {
-        **plan_values(configs["2d"]),
-        "trainer": fmt_value(train.get("trainer")),
-        "epochs": fmt_value(train.get("epochs")),
-        "iterations_per_epoch": fmt_value(train.get("iterations_per_epoch")),
-        "folds": f"fold {labels.CV_FOLDS[0]}–{labels.CV_FOLDS[-1]} "
+        **plan_values(configs[conf]),
+        "trainer": fmt_value(model_source["trainer"] if existing else train.get("trainer")),
+        "epochs": not_here if existing else fmt_value(train.get("epochs")),
+        "iterations_per_epoch": not_here
+        if existing
+        else fmt_value(train.get("iterations_per_epoch")),
+        "folds": ", ".join(model_source["folds"])
+        if existing
+        else f"fold {labels.CV_FOLDS[0]}–{labels.CV_FOLDS[-1]} "
         f"({labels.N_FOLDS} patient-grouped folds) + {labels.ALL_FOLD}",
-        "overrides": _overrides(plans.get("hipseg_overrides", {}).get("2d")),
+        "overrides": _overrides(plans.get("hipseg_overrides", {}).get(conf)),
     }
     rows = [
         {"name": name, "ours": ours[k], "paper": ref.methods.get(k, "—"), "source": source}

@@ -27,10 +27,23 @@ def nnunet_root(model_dir: Path) -> Path:
     return parts[2] if len(parts) > 2 and parts[1].name == "nnUNet_results" else model_dir
 
 
+def hipseg_trained(model_dir: Path) -> bool:
+    """Whether hipseg made the model's dataset (its dataset.json says so): then its crop
+    convention is the workflow's ``crop`` section and its labels are hipseg's."""
+    import json
+
+    try:
+        meta = json.loads((Path(model_dir) / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("converted_by") == "hipseg"
+
+
 class Model:
     """A model of ``model_dir`` (nnU-Net's ``<trainer>__<plans>__<configuration>`` folder)."""
 
-    def __init__(self, model_dir: str | Path, name: str, options, threads: int | None = None):
+    def __init__(self, model_dir: str | Path, name: str, options, threads: int | None = None,
+                 label_names=None):  # fmt: skip
         self.dir, self.name = Path(model_dir), name
         try:
             self.folds = labels.model_folds(name)
@@ -43,6 +56,12 @@ class Model:
         for f in ("plans.json", "dataset.json"):
             if not (self.dir / f).is_file():
                 raise InputError(self.dir / f, "missing: not an nnU-Net model folder")
+        from .. import models
+
+        self.hipseg_trained = hipseg_trained(self.dir)
+        # a model trained elsewhere: its labels mapped onto hipseg's, its spacing convention
+        self.values = None if self.hipseg_trained else models.check(self.dir, label_names)
+        self.pixel_units = models.pixel_units(self.dir)
         start, cpu = time.perf_counter(), time.process_time()
         configure_environment(nnunet_root(self.dir), threads=threads)
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -67,11 +86,13 @@ class Model:
 
     def predict(self, image: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray:
         """The label map (uint8, the image's shape) of one hip image."""
-        sx, sy = (float(v) for v in spacing_xy)
+        sx, sy = (1.0, 1.0) if self.pixel_units else (float(v) for v in spacing_xy)
         array = np.ascontiguousarray(image, dtype=np.float32)[None, None]
         props = {"spacing": [999.0 * max(sx, sy), sy, sx]}
         seg = self.predictor.predict_single_npy_array(array, props)
-        return np.asarray(seg, dtype=np.uint8).reshape(image.shape)
+        from ..models import relabel
+
+        return relabel(np.asarray(seg, dtype=np.uint8).reshape(image.shape), self.values)
 
     def describe(self) -> dict:
         conf = self.predictor.configuration_manager
@@ -89,4 +110,7 @@ class Model:
             "device": str(self.device),
             "mirroring": bool(self.predictor.use_mirroring),
             "tile_step_size": float(self.predictor.tile_step_size),
+            "trained_by": "hipseg" if self.hipseg_trained else "elsewhere (declared convention)",
+            "labels_mapped": self.values or None,
+            "pixel_units": self.pixel_units,
         }

@@ -66,7 +66,7 @@ def versions() -> dict:
 
 
 def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out_dir: Path,
-         deidentified_only: bool) -> dict:  # fmt: skip
+         deidentified_only: bool, convention: str = "midline") -> dict:  # fmt: skip
     """Segment and measure one radiograph; write its outputs; return its run.json entry."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     min_area = options.implant_min_area_mm2 if options.detect_implants else None
@@ -75,10 +75,16 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         raise InputError(src.path, "is not de-identified (PatientIdentityRemoved is not YES); "
                          "de-identify it first (hipseg anonymise)")  # fmt: skip
     t1 = time.perf_counter()
-    labels = np.zeros(it.shape, np.uint8)
-    for side in SIDES:
-        if side not in it.excluded:
-            intake_mod.paste(labels, side, model.predict(it.joints[side], it.spacing_xy), rule)
+    if convention == "none":  # a model of whole radiographs: no crop; excluded hips cleared
+        labels = model.predict(it.radiograph.pixels, it.spacing_xy)
+        for side in it.excluded:
+            intake_mod.paste(labels, side, np.zeros_like(it.joints[side]), rule)
+    else:
+        labels = np.zeros(it.shape, np.uint8)
+        for side in SIDES:
+            if side not in it.excluded:
+                joint = model.predict(it.joints[side], it.spacing_xy)
+                intake_mod.paste(labels, side, joint, rule)
     t2 = time.perf_counter()
     record = measure_label_map(
         labels, it.spacing_xy, split_at=rule.split_at,
@@ -104,7 +110,8 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
 def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             options: SegmentOptions, rule: CropRule, *, threads: int | None = None,
             deidentified_only: bool = False, errors: list[str] | None = None,
-            log: TextIO | None = None) -> dict:  # fmt: skip
+            log: TextIO | None = None, convention: str = "midline",
+            label_names=None) -> dict:  # fmt: skip
     """Segment every source with one model; write the outputs and ``run.json``.
 
     A bad input is reported (its file and the problem) and the others go on; if any failed,
@@ -115,13 +122,13 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         print(f"hipseg segment: error: {e}", file=log, flush=True)
     start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    model = Model(model_dir, options.model, options, threads)
+    model = Model(model_dir, options.model, options, threads, label_names=label_names)
     print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
           f"loaded in {model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
     entries, rows = [], []
     for i, src in enumerate(sources, start=1):
         try:
-            entry = _one(src, model, options, rule, out_dir, deidentified_only)
+            entry = _one(src, model, options, rule, out_dir, deidentified_only, convention)
         except Exception as exc:  # one bad input must not stop the others
             if not isinstance(exc, HipsegError):
                 exc = HipsegError(f"{src.path}: cannot be segmented ({type(exc).__name__}: {exc})")
@@ -143,6 +150,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         "command": "hipseg segment", "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
         "model": model.describe(), "options": options.to_config(), "crop": rule.to_config(),
+        "convention": convention,
         "threads": threads, "deidentified_only": deidentified_only,
         "timings": {
             "model_load_s": model.load_seconds,
