@@ -46,11 +46,11 @@ EXPECTED = {
     "non_ap_view": ("crop", "ViewPosition is LL: hipseg crops AP pelvis radiographs"),
     "one_side": ("validate", "one_side.dcm: ImageLaterality is R: the image shows one side"),
     "flipped": ("ok", ""),
-    "labels_other_size": ("validate", "small.png: label map size 40×64 (rows×cols) ≠ image "
+    "labels_other_size": ("validate", "small.png: mask size 40×64 (rows×cols) ≠ image "
                           "size 48×64"),
     "labels_over_5": ("validate", f"over5.png: label values outside {VALUE_RANGE}: "
                       f"{MAX_LABEL + 2}"),
-    "labels_non_integer": ("validate", "float_labels.nii: label map has non-integer values"),
+    "labels_non_integer": ("validate", "float_labels.nii: mask has non-integer values"),
     "duplicate_ids": ("validate", "duplicate_ids.tsv: duplicate id 'c01' in rows 2, 3"),
     "same_sop_uid": ("validate", "same_sop_uid.tsv: rows c01, c02 are the same image (same "
                      "SOPInstanceUID)"),
@@ -156,7 +156,8 @@ def test_options_accept_what_the_defaults_refuse(tmp_path):
 
 def test_messy_sheet_reads_as_the_clean_one():
     messy = samplesheet.read(CORPUS / "sheet_crlf_bom_spaces.tsv")
-    assert list(messy.columns) == ["id", "patient", "dicom", "labels", "hips", "split", "note"]
+    assert list(messy.columns) == samplesheet.COLUMNS
+    assert messy.iloc[0]["level"] == "radiograph" and messy.iloc[0]["image"] == str(CORPUS / "good.dcm")
     row = messy.iloc[0].to_dict()
     assert row["id"] == "c01" and row["patient"] == "CORPUS-1" and row["note"] == "a note"
     assert row["dicom"] == str(CORPUS / "good.dcm") and row["labels"] == str(CORPUS / "good.png")

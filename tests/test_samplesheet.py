@@ -55,7 +55,7 @@ def test_every_problem_is_listed_with_its_file(demo_copy):
         samplesheet.validate(sheet)
     msg = str(err.value)
     assert f"{first}.dcm: dicom file does not exist" in msg
-    assert f"{second}.png: label map size 10×12" in msg
+    assert f"{second}.png: mask size 10×12" in msg
     assert f"{third}.png: label values outside 0–5: 9" in msg
     assert f"duplicate id '{fourth}'" in msg
     assert "fixed split in both train and test" in msg

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .errors import HipsegError
 from .options import StageOptions, add_flags
@@ -229,7 +230,8 @@ def _segment(a):
     rule = CropRule.from_config(a.crop or {}, source="hipseg segment --crop")
     if a.mirror:
         rule = CropRule.from_config({**rule.to_config(), "mirror": a.mirror})
-    if not a.convention and not hipseg_trained(a.model_dir):
+    declared = a.convention or not Path(a.model_dir, "dataset.json").is_file()
+    if not declared and not hipseg_trained(a.model_dir):
         raise HipsegError(
             f"{a.model_dir}: this model was not trained by hipseg, so how its training images "
             "were cropped is unknown: declare it with --convention midline (one hip per image, "

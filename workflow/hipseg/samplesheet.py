@@ -59,8 +59,8 @@ SPLITS = ("", "train", "test")
 #   side, spacing   joints only; radiograph: the joint's radiograph (a radiograph's own id)
 #   values          source value → hipseg value of the masks ("" = as they are)
 #   origin          sheet | nnunet;  patient_source: sheet | patients.tsv | case
-COLUMNS = ["id", "patient", "level", "image", "dicom", "labels", "hips", "side", "spacing",
-           "split", "radiograph", "note", "values", "origin", "patient_source"]  # fmt: skip
+COLUMNS = ["id", "patient", "dicom", "labels", "hips", "split", "note", "level", "image", "side",
+           "spacing", "radiograph", "values", "origin", "patient_source"]  # fmt: skip
 
 
 def parse_table(path: Path) -> pd.DataFrame:
