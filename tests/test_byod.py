@@ -1,0 +1,341 @@
+"""Bring your own data: the artifacts researchers already have go through the workflow.
+
+The tiny run (tests/conftest.py ``tiny_run``: full synthetic radiographs, cropped by hipseg) is
+the reference. Its own data, handed over the ways other tools hold it (tests/byod.py), must give
+the same Dice tables to the last digit: an nnU-Net raw dataset in ``.nii.gz`` (trained from
+scratch) and in ``.png``, a joint sheet of PNG images and masks, a joint sheet of DICOM joint
+crops with 3D Slicer ``.seg.nrrd`` masks (de-identified and redacted again), the last three
+predicted by the reference's models copied elsewhere (config ``models``: nothing is trained).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import yaml
+from PIL import Image
+
+from tests import byod
+from tests.test_workflow import TINY_CONFIG, job_counts, snakemake
+
+TABLES = ("dice.csv", "table1.csv", "table2.csv", "per_image.csv", "metrics.csv", "ci.csv")
+
+
+@pytest.fixture(scope="session")
+def sources(tiny_run, tmp_path_factory) -> dict:
+    """The reference's data as other tools hold it, and its models in a folder elsewhere."""
+    out = tmp_path_factory.mktemp("byod")
+    root = tiny_run.root
+    trained = next((root / "results/nnunet/nnUNet_results").glob("Dataset*/*__*__2d"))
+    models = out / "their_results" / "Dataset501_HipJoint" / trained.name
+    shutil.copytree(trained, models)
+    return {
+        "reference": root / "results" / "evaluation",
+        "models": models,
+        "nnunet_nifti": byod.nnunet_dataset(root, out / "nifti"),
+        "nnunet_png": byod.nnunet_dataset(root, out / "png", ".png"),
+        "joints_png": byod.joint_sheet_png(root, out / "joints_png"),
+        "joints_dicom": byod.joint_sheet_dicom(root, out / "joints_dicom"),
+    }
+
+
+def _config(workdir: Path, samples: Path, models: Path | None = None) -> Path:
+    cfg = copy.deepcopy(TINY_CONFIG)
+    cfg["demo"]["enabled"] = False
+    cfg["samples"] = str(samples)
+    cfg["source"] = {"labels": byod.MAPPING}
+    if models is not None:
+        cfg["models"] = str(models)
+    path = workdir / "byod.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _same_tables(reference: Path, evaluation: Path) -> None:
+    for name in TABLES:
+        assert (evaluation / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def _report(workdir: Path) -> str:
+    return (workdir / "results" / "report" / "report.html").read_text(encoding="utf-8")
+
+
+def test_an_nnunet_dataset_trains_to_the_same_tables(sources, tmp_path, snakemake_env):
+    """A .nii.gz nnU-Net raw dataset with patients.tsv and renamed labels, trained here."""
+    cfg = _config(tmp_path, sources["nnunet_nifti"])
+    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout)
+    assert counts["train"] == 6 and "deid" not in counts and counts["crop"] == 18
+    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
+    _same_tables(sources["reference"], tmp_path / "results" / "evaluation")
+    summary = json.loads((tmp_path / "results/dataset/summary.json").read_text())
+    assert summary["entry"] == "joint images" and summary["patient_grouped"] is True
+    assert summary["n_joints_not_dicom"] == 18
+    html = _report(tmp_path)
+    assert "taken as de-identified by their provider" in html
+    assert "not grouped by patient" not in html
+
+
+@pytest.mark.parametrize("kind", ["nnunet_png", "joints_png", "joints_dicom"])
+def test_other_sources_with_existing_models_give_the_same_tables(
+    kind, sources, tmp_path, snakemake_env
+):
+    """A .png nnU-Net dataset, a PNG joint sheet, DICOM joint crops with Slicer masks: the
+    existing models predict them (no training, no planning) to the reference's tables."""
+    cfg = _config(tmp_path, sources[kind], sources["models"])
+    before = sorted(p.relative_to(sources["models"]) for p in sources["models"].rglob("*"))
+    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout)
+    assert not {"train", "plan", "splits"} & set(counts), counts
+    assert counts["predict"] == 7 and counts["crop"] == 18
+    assert counts.get("deid", 0) == (18 if kind == "joints_dicom" else 0)
+    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
+    _same_tables(sources["reference"], tmp_path / "results" / "evaluation")
+    html = _report(tmp_path)
+    assert "Where the models came from" in html and str(sources["models"]) in html
+    assert "this run trained nothing" in html
+    deid = json.loads((tmp_path / "results/deid/summary.json").read_text())
+    if kind == "joints_dicom":  # de-identified (and examined for text) like radiographs
+        assert deid["n_images"] == 18 and deid["n_images_not_dicom"] == 0
+        assert "taken as de-identified by their provider" not in html
+    else:
+        assert deid["n_images"] == 0 and deid["n_images_not_dicom"] == 18
+        assert "taken as de-identified by their provider" in html
+    # the existing models are read, never written
+    assert sorted(p.relative_to(sources["models"]) for p in sources["models"].rglob("*")) == before
+
+
+def test_a_dataset_without_patients_is_not_patient_grouped(sources, tmp_path, snakemake_env):
+    """Without patients.tsv every case is its own patient; the dataset summary and the
+    report's banner say the folds are not patient-grouped."""
+    from hipseg import samplesheet
+
+    folder = tmp_path / sources["nnunet_nifti"].name
+    shutil.copytree(sources["nnunet_nifti"], folder)
+    (folder / "patients.tsv").unlink()
+    table = samplesheet.validate(folder, mapping=byod.MAPPING)
+    assert list(table["patient"]) == list(table["id"])
+    assert set(table["patient_source"]) == {"case"}
+    assert set(table.loc[table["image"].str.contains("imagesTs"), "split"]) == {"test"}
+    cfg = _config(tmp_path, folder, sources["models"])
+    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "results/dataset/summary.json")
+    summary = json.loads((tmp_path / "results/dataset/summary.json").read_text())
+    assert summary["patient_grouped"] is False
+    from hipseg.report.build import _banners
+
+    assert any("not grouped by patient" in b for b in _banners({}, {}, summary))
+
+
+def test_labels_are_mapped_by_name_and_a_mismatch_is_named(sources, tmp_path):
+    from hipseg import samplesheet
+    from hipseg.errors import InputError
+
+    folder = sources["nnunet_nifti"]
+    with pytest.raises(InputError, match="map onto none of hipseg's labels") as err:
+        samplesheet.read(folder)  # no mapping: the dataset's names are not hipseg's
+    assert "Femoral head" in str(err.value) and "source" in str(err.value)
+    swapped = dict(byod.MAPPING, Teardrop="L4", **{"joint space": "L3"})
+    table = samplesheet.read(folder, swapped)
+    assert table["values"].iloc[0] == "0:0,1:1,2:2,3:4,4:3,5:5"
+    half = {k: v for k, v in byod.MAPPING.items() if v != "L5"}
+    with pytest.raises(InputError, match="Pelvis"):
+        samplesheet.read(folder, half)
+    twice = dict(byod.MAPPING, Pelvis="L1")
+    with pytest.raises(InputError, match="L1 mapped from more than one label"):
+        samplesheet.read(folder, twice)
+
+
+def test_existing_models_relabel_and_predict_in_pixel_units(sources, tmp_path, tiny_model):
+    """A model whose dataset.json names its labels otherwise (values swapped) predicts hipseg's
+    values; one trained on natural images (NaturalImage2DIO) sees every image at 1 × 1."""
+    import SimpleITK as sitk
+
+    from hipseg import models, nnunet
+
+    src = tiny_model["model_dir"]
+    theirs = tmp_path / "results" / src.parent.name / src.name
+    shutil.copytree(src, theirs)
+    meta = json.loads((theirs / "dataset.json").read_text())
+    names = {v: k for k, v in meta["labels"].items()}
+    meta["labels"] = {"background": 0, "pelvis": 1, **{names[v]: v for v in (2, 3, 4)},
+                      "head": 5}  # fmt: skip
+    (theirs / "dataset.json").write_text(json.dumps(meta))
+    values = models.check(theirs, {"pelvis": "L5", "head": "L1"})
+    assert values == {0: 0, 1: 5, 2: 2, 3: 3, 4: 4, 5: 1}
+    images = tiny_model["raw"] / "imagesTs"
+    opts = nnunet.PredictOptions.from_config({"device": "cpu", "mirroring": False})
+    ref = nnunet.predict(src, ["all"], images, tmp_path / "ref", tiny_model["nnunet_root"], opts)
+    got = nnunet.predict(theirs, ["all"], images, tmp_path / "got", tiny_model["nnunet_root"],
+                         opts, values=values)  # fmt: skip
+    case = sorted(ref.glob("*.nii.gz"))[0].name
+    a = sitk.GetArrayFromImage(sitk.ReadImage(str(ref / case)))
+    b = sitk.GetArrayFromImage(sitk.ReadImage(str(got / case)))
+    assert np.array_equal(models.relabel(a, values), b) and (a == 1).any()
+    # natural images: the same images given at 1 × 1 mm predict as pixel-unit images do
+    plans = json.loads((theirs / "plans.json").read_text())
+    plans["image_reader_writer"] = "NaturalImage2DIO"
+    (theirs / "plans.json").write_text(json.dumps(plans))
+    assert models.pixel_units(theirs)
+    unit = tmp_path / "unit"
+    unit.mkdir()
+    for f in images.glob("*.nii.gz"):
+        img = sitk.ReadImage(str(f))
+        img.SetSpacing((1.0, 1.0))
+        sitk.WriteImage(img, str(unit / f.name))
+    ref1 = nnunet.predict(src, ["all"], unit, tmp_path / "ref1", tiny_model["nnunet_root"], opts)
+    got1 = nnunet.predict(theirs, ["all"], images, tmp_path / "got1", tiny_model["nnunet_root"],
+                          opts)  # fmt: skip
+    for f in ref1.glob("*.nii.gz"):
+        a = sitk.GetArrayFromImage(sitk.ReadImage(str(f)))
+        out = sitk.ReadImage(str(got1 / f.name))
+        assert np.array_equal(a, sitk.GetArrayFromImage(out)), f.name
+        image = sitk.ReadImage(str(images / f.name.replace(".nii.gz", "_0000.nii.gz")))
+        assert out.GetSpacing() == image.GetSpacing()  # written at the image's own spacing
+
+
+def test_segment_with_a_model_trained_elsewhere(tiny_model, demo_data, tmp_path, snakemake_env):
+    """`hipseg segment --model-dir` on a folder hipseg did not make: refused until its crop
+    convention is declared, then the same label maps as hipseg's own model folder."""
+    src = tiny_model["model_dir"]
+    theirs = tmp_path / "theirs" / src.name
+    shutil.copytree(src, theirs)
+    meta = json.loads((theirs / "dataset.json").read_text())
+    meta["converted_by"] = "someone else"
+    (theirs / "dataset.json").write_text(json.dumps(meta))
+    dicom = sorted((demo_data.parent / "dicom").glob("*.dcm"))[0]
+    args = [sys.executable, "-m", "hipseg", "segment", str(dicom), "--options",
+            '{"model": "fold_all", "device": "cpu", "mirroring": false}']  # fmt: skip
+
+    def run(*more):
+        return subprocess.run([*args, *more], env=snakemake_env, capture_output=True, text=True)
+
+    refused = run("-o", str(tmp_path / "refused"), "--model-dir", str(theirs))
+    assert refused.returncode == 2 and "--convention midline" in refused.stderr
+    assert not (tmp_path / "refused").exists()
+    ours = run("-o", str(tmp_path / "ours"), "--model-dir", str(src))
+    got = run("-o", str(tmp_path / "got"), "--model-dir", str(theirs), "--convention",
+              "midline", "--mirror", "right")  # fmt: skip
+    assert ours.returncode == 0 and got.returncode == 0, ours.stderr + got.stderr
+    a = (tmp_path / "ours" / dicom.stem / "labels.png").read_bytes()
+    assert (tmp_path / "got" / dicom.stem / "labels.png").read_bytes() == a
+    run_json = json.loads((tmp_path / "got" / "run.json").read_text())
+    assert run_json["convention"] == "midline"
+    assert run_json["model"]["trained_by"].startswith("elsewhere")
+    whole = run("-o", str(tmp_path / "whole"), "--model-dir", str(theirs), "--convention", "none")
+    assert whole.returncode == 0, whole.stderr  # the whole radiograph given to the model
+    header = pydicom.dcmread(dicom, stop_before_pixels=True)
+    labels = np.asarray(Image.open(tmp_path / "whole" / dicom.stem / "labels.png"))
+    assert labels.shape == (header.Rows, header.Columns) and labels.any()
+
+
+def test_segment_outputs_come_back_as_masks(tiny_model, demo_data, tmp_path, snakemake_env):
+    """The model-assisted annotation loop: `hipseg segment`'s label maps (PNG, NIfTI, SEG) of
+    radiographs, corrected in an editor, are masks of a radiograph sheet again."""
+    from hipseg import samplesheet
+    from hipseg.masks import read_mask
+
+    sheet = samplesheet.read(demo_data)
+    rows = sheet.iloc[:2]
+    out = tmp_path / "seg"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hipseg", "segment", *rows["dicom"], "-o", str(out),
+         "--model-dir", str(tiny_model["model_dir"]), "--options",
+         '{"model": "fold_all", "device": "cpu", "mirroring": false}'],
+        env=snakemake_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    masks = {"png": [], "nifti": [], "seg": []}
+    for r in rows.itertuples():
+        name = Path(r.dicom).stem
+        lab = np.asarray(Image.open(out / name / "labels.png")).copy()
+        lab[:3, :3] = 5  # an annotator's correction
+        Image.fromarray(lab).save(tmp_path / f"{name}_corrected.png")
+        masks["png"].append((r, tmp_path / f"{name}_corrected.png"))
+        masks["nifti"].append((r, out / name / "labels.nii.gz"))
+        masks["seg"].append((r, out / name / "seg.dcm"))
+    read = {}
+    for kind, entries in masks.items():
+        sheet = tmp_path / f"{kind}.tsv"
+        lines = ["id\tpatient\tdicom\tlabels"]
+        lines += [f"{r.id}\t{r.patient}\t{r.dicom}\t{mask}" for r, mask in entries]
+        sheet.write_text("\n".join(lines) + "\n")
+        table = samplesheet.validate(sheet)  # sizes, values, the SEG's referenced image
+        read[kind] = read_mask(table["labels"].iloc[0])
+    assert np.array_equal(read["nifti"], read["seg"]) and read["seg"].any()
+    assert (read["png"] != read["nifti"]).sum() <= 9
+
+
+def _joint_sheet(tmp_path: Path, rows: list[dict]) -> Path:
+    sheet = tmp_path / "joints.tsv"
+    pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
+    return sheet
+
+
+def test_bad_joint_sheets_and_datasets_are_named(sources, tmp_path, snakemake_env):
+    """Every new input format, one bad input each: one line naming the file and the problem,
+    exit 2, nothing written."""
+    png_sheet = pd.read_csv(sources["joints_png"], sep="\t", dtype=str, keep_default_na=False)
+    first = png_sheet.iloc[0].to_dict()
+    base = sources["joints_png"].parent
+    first.update(image=str(base / first["image"]), mask=str(base / first["mask"]))
+    colour = tmp_path / "colour.png"
+    Image.fromarray(np.dstack([np.zeros((20, 20), np.uint8), np.full((20, 20), 9, np.uint8),
+                               np.zeros((20, 20), np.uint8)])).save(colour)  # fmt: skip
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(small)
+    dicom = pd.read_csv(sources["joints_dicom"], sep="\t", dtype=str, keep_default_na=False)
+    d0 = dicom.iloc[0].to_dict()
+    dbase = sources["joints_dicom"].parent
+    d0.update(image=str(dbase / d0["image"]), mask=str(dbase / d0["mask"]))
+    no_json = tmp_path / "Dataset001_Empty"
+    no_json.mkdir()
+    unmapped = tmp_path / "unmapped" / sources["nnunet_png"].name
+    shutil.copytree(sources["nnunet_png"], unmapped)
+    pt = unmapped / "patients.tsv"
+    pt.write_text("\n".join(pt.read_text().splitlines()[:-1]) + "\n")  # one case missing
+    cases = {
+        "no spacing for PNG": ([{**first, "spacing": ""}], "spacing is required for a .png"),
+        "bad spacing": ([{**first, "spacing": "0.2mm"}], "is not 'ROW' or 'ROWxCOLUMN'"),
+        "spacing for DICOM": ([{**d0, "spacing": "0.2"}], "spacing is given for a DICOM"),
+        "bad side": ([{**first, "side": "both"}], "side must be left or right"),
+        "colour image": ([{**first, "image": str(colour), "spacing": "1"}], "colour image"),
+        "mask of another size": ([{**first, "mask": str(small)}], "mask size 5×5"),
+        "unknown segment name": ([d0], "Femoral head"),  # without source.labels
+        "no dataset.json": (no_json, "without dataset.json"),
+        "patients.tsv without a case": (unmapped, "patients.tsv: has no row for case"),
+    }
+    mapping = json.dumps({"labels": byod.MAPPING})
+    for what, (rows, fragment) in cases.items():
+        sheet = rows if isinstance(rows, Path) else _joint_sheet(tmp_path, rows)
+        out = tmp_path / "validated.tsv"
+        source = [] if what == "unknown segment name" else ["--source", mapping]
+        proc = subprocess.run(
+            [sys.executable, "-m", "hipseg", "validate-samples", str(sheet), "--out", str(out),
+             "--demo-key", *source], env=snakemake_env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 2 and fragment in proc.stderr, (what, proc.stderr)
+        assert "Traceback" not in proc.stderr and not out.exists(), what
+    # an existing model folder whose labels do not map, and one without plans
+    bad = tmp_path / "nnUNetTrainer__nnUNetPlans__2d"
+    shutil.copytree(sources["models"], bad)
+    meta = json.loads((bad / "dataset.json").read_text())
+    meta["labels"] = {"background": 0, "a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    (bad / "dataset.json").write_text(json.dumps(meta))
+    images = Path(sources["nnunet_nifti"]) / "imagesTs"
+    missing = tmp_path / "empty__x__2d"
+    for folder, fragment in ((bad, "map onto none of hipseg's"), (missing, "does not exist")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "hipseg", "predict", "--nnunet-root", str(tmp_path / "nn"),
+             "--model-dir", str(folder), "--folds", "all", "--input", str(images),
+             "--output", str(tmp_path / "pred"), "--existing"],
+            env=snakemake_env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
+        assert not (tmp_path / "pred").exists()
