@@ -157,7 +157,8 @@ def test_options_accept_what_the_defaults_refuse(tmp_path):
 def test_messy_sheet_reads_as_the_clean_one():
     messy = samplesheet.read(CORPUS / "sheet_crlf_bom_spaces.tsv")
     assert list(messy.columns) == samplesheet.COLUMNS
-    assert messy.iloc[0]["level"] == "radiograph" and messy.iloc[0]["image"] == str(CORPUS / "good.dcm")
+    assert messy.iloc[0]["level"] == "radiograph"
+    assert messy.iloc[0]["image"] == str(CORPUS / "good.dcm")
     row = messy.iloc[0].to_dict()
     assert row["id"] == "c01" and row["patient"] == "CORPUS-1" and row["note"] == "a note"
     assert row["dicom"] == str(CORPUS / "good.dcm") and row["labels"] == str(CORPUS / "good.png")
