@@ -125,7 +125,7 @@ def test_a_dataset_without_patients_is_not_patient_grouped(sources, tmp_path, sn
     assert set(table["patient_source"]) == {"case"}
     assert set(table.loc[table["image"].str.contains("imagesTs"), "split"]) == {"test"}
     cfg = _config(tmp_path, folder, sources["models"])
-    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "results/dataset/summary.json")
+    snakemake(tmp_path, snakemake_env, "results/dataset/summary.json", "--configfile", str(cfg))
     summary = json.loads((tmp_path / "results/dataset/summary.json").read_text())
     assert summary["patient_grouped"] is False
     from hipseg.report.build import _banners

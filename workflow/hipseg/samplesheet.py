@@ -279,7 +279,7 @@ def _check_files(path: Path, df: pd.DataFrame, mapping=None) -> list[str]:
     (:func:`hipseg.masks.read_mask`: size, values, names); one image twice."""
     from .intake import inspect
     from .masks import read_mask
-    from .source import image_size, parse_values
+    from .source import parse_values, read_joint_image
 
     problems: list[str] = []
     seen: dict[str, list[str]] = {}
@@ -289,8 +289,8 @@ def _check_files(path: Path, df: pd.DataFrame, mapping=None) -> list[str]:
         try:
             if row["dicom"]:
                 size, sop = inspect(row["dicom"])
-            else:
-                size, sop = image_size(row["image"]), ""
+            else:  # read whole: one grey channel, readable (they are small)
+                size, sop = read_joint_image(row["image"], row["spacing"])[0].shape, ""
         except InputError as exc:
             problems.append(str(exc))
             continue

@@ -188,17 +188,21 @@ def read_joint_image(path: str | Path, spacing: str = "") -> tuple[np.ndarray, t
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "image file does not exist")
+    try:
+        given = parse_spacing(spacing) if spacing else None
+    except ValueError as exc:
+        raise InputError(path, str(exc)) from exc
     end = ending(path)
     if end in NATURAL:
         arr = _read_natural(path)
-        source = "sheet" if spacing else "pixel_units"
-        row, col = parse_spacing(spacing) if spacing else (1.0, 1.0)
+        source = "sheet" if given else "pixel_units"
+        row, col = given or (1.0, 1.0)
         return arr, (col, row), source
     from .io import read_image_2d
 
     arr, (sx, sy) = read_image_2d(path)
-    if spacing:
-        row, col = parse_spacing(spacing)
+    if given:
+        row, col = given
         return arr.astype(np.float32), (col, row), "sheet"
     return arr.astype(np.float32), (sx, sy), "image_header"
 
