@@ -273,13 +273,18 @@ def find_ball(pixels: np.ndarray, spacing_xy, diameter_mm: float = 25.0) -> dict
         else:
             res = np.hypot(*(pts[kept] - c_mm).T) - radius
             coverage *= float(kept.mean())
-            if coverage < MIN_COVERAGE:
+            lo, hi = (diameter_mm * m for m in MAGNIFICATION_RANGE)
+            if coverage < MIN_COVERAGE or not lo <= 2 * radius <= hi:
                 continue
+            row, col = centre[0] + r0, centre[1] + c0
+            reach_r, reach_c = (radius + BORDER_MM) / sy, (radius + BORDER_MM) / sx
+            cut = (row < reach_r or col < reach_c or row > pixels.shape[0] - 1 - reach_r
+                   or col > pixels.shape[1] - 1 - reach_c)  # fmt: skip
             found = {
-                "centre_px": [float(centre[1] + c0), float(centre[0] + r0)],
+                "centre_px": [float(col), float(row)],
                 "diameter_mm": float(2 * radius),
                 "coverage": coverage,
-                "partial": coverage < 0.9,
+                "partial": bool(cut),
                 "residual_mm": float(np.sqrt(np.mean(res**2))),
                 "edge_points": int(kept.sum()),
                 "candidates": len(cands),
@@ -378,7 +383,7 @@ def calibrate(
         if abs(rel) > opt.tolerance:
             warnings.append(
                 f"the calibration ball gives a magnification of {factor:.3f}, "
-                f"{METHODS[header['method']].removeprefix('the ')} {header['factor']:.3f}: "
+                f"{METHODS[header['method']]} {header['factor']:.3f}: "
                 f"{100 * rel:+.1f} % apart (tolerance {100 * opt.tolerance:g} %); the "
                 "measurements use the ball"
             )
