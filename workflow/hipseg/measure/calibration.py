@@ -303,6 +303,20 @@ def ball_mask(shape, ball: dict, spacing_xy, margin_mm: float = 2.0) -> np.ndarr
     return ((c - x0) * sx) ** 2 + ((r - y0) * sy) ** 2 <= rad * rad
 
 
+def ball_pixels(pixels: np.ndarray, spacing_xy, diameter_mm: float = 25.0,
+                margin_mm: float = 3.0) -> np.ndarray | None:  # fmt: skip
+    """The pixels of every ball-shaped bright part (also one that cannot be measured, cut by
+    the field's edge), ``margin_mm`` around them, or None: they are not implant metal."""
+    cands = _candidates(pixels, spacing_xy, diameter_mm)
+    if not cands:
+        return None
+    out = np.zeros(pixels.shape, bool)
+    for c in cands:
+        ball = {"centre_px": [c["col"], c["row"]], "diameter_mm": 2 * c["radius_mm"]}
+        out |= ball_mask(pixels.shape, ball, spacing_xy, margin_mm)
+    return out
+
+
 # --------------------------------------------------------------------------- the header
 def header_magnification(ds, spacing) -> dict | None:
     """The header's magnification factor (relative to the detector), or None.

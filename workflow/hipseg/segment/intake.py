@@ -84,7 +84,7 @@ def read(
     """Read and crop one radiograph; look for a calibration ball of ``ball_diameter_mm``
     (:func:`hipseg.measure.calibration.find_ball`); detect implants unless ``min_metal_mm2`` is
     None (the ball's metal is not an implant's)."""
-    from ..measure.calibration import ball_mask, find_ball
+    from ..measure.calibration import ball_pixels, find_ball
 
     path = Path(path)
     header = read_dataset(path, stop_before_pixels=True)
@@ -94,9 +94,7 @@ def read(
     intake = Intake(path, header, rad, spacing_statement(rad.spacing), joints, dict(excluded or {}))
     intake.ball = find_ball(rad.pixels, rad.spacing_xy, ball_diameter_mm)
     if min_metal_mm2 is not None:
-        ignore = None
-        if intake.ball is not None:
-            ignore = ball_mask(rad.pixels.shape, intake.ball, rad.spacing_xy, margin_mm=3.0)
+        ignore = ball_pixels(rad.pixels, rad.spacing_xy, ball_diameter_mm)
         areas = detect_metal(rad.pixels, rad.spacing_xy, rule, ignore)
         intake.metal_mm2 = areas
         for side, area in areas.items():

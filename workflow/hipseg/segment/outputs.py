@@ -49,7 +49,11 @@ def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: 
         overlay = base_image(intake.radiograph.pixels, labels)
         spacing = tuple(record["spacing"]["spacing_mm"])  # the measurements' millimetres
         save_png(draw_record(overlay, record, spacing), tmp / FILES["overlay"])
-        write_seg(intake.header, stored, stored_spacing, model, tmp / FILES["seg"])
+        # the SEG lies pixel on pixel on its source: the source's PixelSpacing, not the
+        # intake's (which may be divided by a magnification factor)
+        ps = intake.header.get("PixelSpacing")
+        seg_spacing = stored_spacing if not ps else (float(ps[1]), float(ps[0]))
+        write_seg(intake.header, stored, seg_spacing, model, tmp / FILES["seg"])
         write_record(record, name, tmp / FILES["measurements_json"],
                      tmp / FILES["measurements_csv"])  # fmt: skip
         shutil.rmtree(final, ignore_errors=True)
