@@ -3,8 +3,11 @@
 Generates a preset (``paper``: the paper's 83 radiographs at full resolution, 0.10–0.175 mm per
 pixel, about 4–5 minutes and 1.3 GB; ``demo``: 25 radiographs at about 2 mm per pixel) or uses
 an existing generated folder, measures every ground-truth label map on the CPU and prints the
-mean absolute error and 95th percentile of each measurement (:mod:`hipseg.measure.validate`).
-Usage::
+mean absolute error and 95th percentile of each measurement (:mod:`hipseg.measure.validate`),
+then the calibration: every radiograph's DICOM is calibrated as ``hipseg segment`` does it
+(calibration ball, else the header; :mod:`hipseg.measure.calibration`), the lengths of its
+ground-truth label map in those millimetres and in the detector's (uncalibrated) are compared
+with the truth, and the balls found with the generator's. Usage::
 
     PYTHONPATH=workflow python bench/measure_truth.py --preset paper --work /tmp/truth-paper
 """
@@ -35,7 +38,8 @@ def main() -> None:
     if not (a.reuse and (work / "synth" / "samples.tsv").is_file()):
         synth.generate(work / "synth", preset=a.preset, seed=a.seed)
     t1 = time.perf_counter()
-    result = validate_set(work / "synth" / "truth", work / "synth" / "labels", work / "errors")
+    result = validate_set(work / "synth" / "truth", work / "synth" / "labels", work / "errors",
+                          dicom_dir=work / "synth" / "dicom")  # fmt: skip
     t2 = time.perf_counter()
     n = len(result["radiographs"])
     print(f"{a.preset} preset, seed {a.seed}: {n} radiographs; generated in {t1 - t0:.0f} s, "
@@ -47,9 +51,46 @@ def main() -> None:
         target = "" if e["target"] is None else f"  target ≤ {e['target']:g}: {e['met']}"
         print(f"{e['quantity']:42s} n={e['n']:3d} missing={e['missing']}  MAE {e['mae']:.3f}  "
               f"P95 {e['p95']:.3f} {e['unit']}{px}{target}")  # fmt: skip
+    _calibration(result["calibration"])
     (work / "errors" / "timing.json").write_text(
         json.dumps({"generate_s": t1 - t0, "measure_s": t2 - t1, "radiographs": n}) + "\n"
     )
+
+
+def _fmt(st: dict | None, unit: str) -> str:
+    if not st or st["mae"] is None:
+        return "—"
+    return f"{st['mae']:.3f} / {st['p95']:.3f} {unit}"
+
+
+def _calibration(cal: dict) -> None:
+    methods = {}
+    for r in cal["radiographs"]:
+        methods[r["method"]] = methods.get(r["method"], 0) + 1
+    print("\ncalibration of the radiographs:", ", ".join(f"{k} {v}" for k, v in methods.items()))
+    for e in cal["magnification"]:
+        print(f"  magnification error, {e['method']:22s} n={e['radiographs']:3d}  MAE / P95 "
+              f"{_fmt(e['percent'], '%')}")  # fmt: skip
+    print("\nlengths on the ground-truth label maps (MAE / P95 of |measured - true|):")
+    for e in cal["lengths"]:
+        cal_txt = _fmt(e.get("calibrated"), "mm")
+        if "percent" in (e.get("calibrated") or {}):
+            cal_txt += f" ({_fmt(e['calibrated']['percent'], '%')})"
+        unc = _fmt(e.get("uncalibrated"), "mm")
+        if "percent" in (e.get("uncalibrated") or {}):
+            unc += f" ({_fmt(e['uncalibrated']['percent'], '%')})"
+        print(f"  {e['group']:22s} {e['quantity']:42s} n={e['radiographs']:3d}  calibrated "
+              f"{cal_txt:38s} uncalibrated {unc}")  # fmt: skip
+    b = cal["balls"]
+    print(f"\ncalibration balls: {b['with_ball']} of {b['radiographs']} radiographs, "
+          f"{b['false_detections']} false detections")  # fmt: skip
+    for k, v in b["recall"].items():
+        rec = "—" if v["recall"] is None else f"{100 * v['recall']:.0f} %"
+        print(f"  recall {k:10s} {v['found']:3d} / {v['n']:3d} found ({rec}), {v['used']} used")
+    for k in ("used", "partial"):
+        e = b[f"diameter_error_{k}"]
+        print(f"  diameter error, {k:8s} n={e['mm']['n']:3d}  MAE / P95 {_fmt(e['mm'], 'mm')} "
+              f"({_fmt(e['percent'], '%')})")  # fmt: skip
 
 
 if __name__ == "__main__":

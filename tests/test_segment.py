@@ -17,6 +17,7 @@ from hipseg.dicomio import read_radiograph
 from hipseg.dicomseg import read_seg
 from hipseg.evaluate import dice_scores
 from hipseg.io import read_image_2d
+from hipseg.measure.calibration import ball_pixels
 from hipseg.segment.intake import detect_metal, spacing_statement
 from hipseg.segment.outputs import FILES
 
@@ -60,11 +61,19 @@ def test_every_output_of_every_radiograph(new_demo, segmented):
         lab, spacing = read_image_2d(segmented / row.id / "labels.nii.gz")
         assert lab.shape == rad.pixels.shape and np.allclose(spacing, rad.spacing_xy)
         record = json.loads((segmented / row.id / "measurements.json").read_text())
-        assert record["spacing"]["source"] == "imager_spacing_uncorrected"
-        assert record["spacing"]["calibrated"] is False and not record["frame"]["changed"]
+        # the synthetic radiographs are magnified: a ball, the header's factor or distances
+        # calibrate most of them (hipseg.measure.calibration), the others stay uncalibrated
+        cal = record["calibration"]
+        assert record["spacing"]["source"] == cal["method"] == entry["calibration"]["method"]
+        assert record["spacing"]["calibrated"] is (cal["method"] != "uncalibrated")
+        assert record["spacing"]["spacing_mm"] == cal["spacing_mm"]
+        assert not record["frame"]["changed"]
+        truth = json.loads((root / "truth" / f"{row.id}.json").read_text())
+        if cal["calibrated"]:
+            assert cal["magnification"] == pytest.approx(truth["magnification"], rel=0.05)
     table = pd.read_csv(segmented / "measurements.csv")
     assert set(table["radiograph"]) == set(rows["id"])
-    assert set(table.loc[table["unit"] == "mm", "calibrated"]) == {"no"}
+    assert set(table.loc[table["unit"] == "mm", "calibrated"]) <= {"yes", "no"}
     assert not list(segmented.glob(".*.partial"))
 
 
@@ -178,7 +187,8 @@ def test_implant_detection_on_the_demo(demo_data):
     assert (sheet["hips"] != "both").any()
     for row in sheet.itertuples():
         rad = read_radiograph(demo_data.parent / row.dicom)
-        area = detect_metal(rad.pixels, rad.spacing_xy, rule)
+        ignore = ball_pixels(rad.pixels, rad.spacing_xy)  # a calibration ball is no implant
+        area = detect_metal(rad.pixels, rad.spacing_xy, rule, ignore)
         for side in ("right", "left"):
             implant = row.hips not in ("both", side)
             assert (area[side] >= 200) == implant, (row.id, side, area)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -151,6 +152,12 @@ def test_implants_excluded(demo):
     kinds = set()
     for r in rows:
         _, img, lab = _load(demo, r)
+        ball = json.loads((demo.parent / "truth" / f"{r['id']}.json").read_text())["ball"]
+        if ball["present"]:  # the calibration ball is metal too, but no implant
+            rows, cols = np.ogrid[: img.shape[0], : img.shape[1]]
+            x, y = ball["centre_px"]
+            reach = ball["projected_diameter_px"] / 2 + 3
+            img = np.where((rows - y) ** 2 + (cols - x) ** 2 <= reach**2, 0.0, img)
         mid = img[int(0.2 * img.shape[0]) : int(0.8 * img.shape[0])]  # no marker, no text
         bone = max((_half(mid, s).max() for s in HIP_SIDES[r["hips"]]), default=0.6)
         for side in ("right", "left"):

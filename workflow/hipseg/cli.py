@@ -44,7 +44,12 @@ def _synth(a):
 
     o = _options(synth.SynthOptions, a)
     tsv = synth.generate(
-        a.out, preset=o.preset, seed=o.seed, n_patients=o.n_patients, only=a.only or None
+        a.out,
+        preset=o.preset,
+        seed=o.seed,
+        n_patients=o.n_patients,
+        only=a.only or None,
+        ball_diameter_mm=o.ball_diameter_mm,
     )
     if a.montage:
         synth.montage(tsv, a.montage)

@@ -72,7 +72,7 @@ def read_radiograph(path: str | Path, options: IntakeOptions | None = None) -> R
     values, details = pixels.greyscale(arr, ds, path, options.colour, options.voi_lut)
     stored_shape = (int(values.shape[0]), int(values.shape[1]))
     if turn.transpose:
-        found = spacing.Spacing(found.col, found.row, found.source, found.detail)
+        found = spacing.Spacing(found.col, found.row, found.source, found.detail, found.factor)
     ts = ds.file_meta.TransferSyntaxUID
     lossy = decode.SYNTAXES.get(ts, ("", False))[1]
     lossy = lossy or str(ds.get("LossyImageCompression", "") or "").strip() == "01"

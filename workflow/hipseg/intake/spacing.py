@@ -47,6 +47,10 @@ class Spacing:
     col: float  # mm between columns (horizontal)
     source: str  # a key of SOURCES
     detail: str  # which attributes, where, and the factor applied
+    # the detector spacing is this many times the spacing: the magnification factor applied
+    # (EstimatedRadiographicMagnificationFactor; ImagerPixelSpacing ÷ a calibrated
+    # PixelSpacing), 1 where the spacing is the detector's or unknown
+    factor: float = 1.0
 
     @property
     def xy(self) -> tuple[float, float]:
@@ -115,7 +119,8 @@ def pixel_spacing(
                 if calibration
                 else f"differs from {detector[1]}"
             )
-            return Spacing(row, col, "pixel_spacing_calibrated", f"{where} ({why})")
+            ratio = 1.0 if not detector else 0.5 * (detector[0][0] / row + detector[0][1] / col)
+            return Spacing(row, col, "pixel_spacing_calibrated", f"{where} ({why})", ratio)
     if detector:
         (row, col), where = detector
         if factor is not None:
@@ -125,6 +130,7 @@ def pixel_spacing(
                 col / m,
                 "imager_spacing_magnification_corrected",
                 f"{where} ÷ {factor_where} {m:g}",
+                m,
             )
         return Spacing(row, col, "imager_spacing_uncorrected", f"{where} (detector plane)")
     if "PixelSpacing" in found:

@@ -87,8 +87,10 @@ def measure_label_map(
     """Landmarks and measurements of both hips of a full-image label map.
 
     ``excluded``: {side: reason} for hips that were not segmented (implants); ``calibration``:
-    the spacing statement (:func:`hipseg.segment.intake.spacing_statement`), copied into the
-    record; millimetre values are flagged uncalibrated unless it says ``calibrated``."""
+    the calibration statement (:func:`hipseg.measure.calibration.calibrate`: kept as
+    ``calibration``, its spacing as ``spacing``) or a spacing statement
+    (:func:`hipseg.segment.intake.spacing_statement`); millimetre values are flagged
+    uncalibrated unless it says ``calibrated``. ``spacing`` must be the one it states."""
     excluded = excluded or {}
     hips = {}
     for side, (cols, lateral) in _halves(lab.shape, split_at, right_on_image_left).items():
@@ -97,9 +99,15 @@ def measure_label_map(
         else:
             hips[side] = {"excluded": None, **hip_landmarks(lab, spacing, cols, lateral)}
     result = measure(hips, right_on_image_left)
+    extra = {}
+    if calibration is not None and "method" in calibration:
+        from .calibration import spacing_of
+
+        extra["calibration"] = calibration
+        calibration = spacing_of(calibration)
     calibration = dict(calibration or {"source": "given", "calibrated": False})
     calibration.setdefault("spacing_mm", [float(spacing[0]), float(spacing[1])])
-    return {"spacing": calibration, "landmarks": hips, **result}
+    return {"spacing": calibration, **extra, "landmarks": hips, **result}
 
 
 def csv_rows(record: dict, radiograph: str) -> list[list]:

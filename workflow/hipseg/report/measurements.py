@@ -47,6 +47,59 @@ def _row(quantity: str, gt: dict | None, pred: dict | None) -> dict:
             "gt": cells(gt), "pred": cells(pred)}  # fmt: skip
 
 
+METHOD_TITLES = {
+    "calibration_ball": "calibration ball",
+    "user_factor": "factor given",
+    "header_factor": "header: magnification factor",
+    "header_distances": "header: distances",
+    "header_pixel_spacing": "header: calibrated PixelSpacing",
+    "uncalibrated": "uncalibrated",
+    "calibrated": "all calibrated",
+}
+
+
+def _calibration(cal: dict | None) -> dict | None:
+    """Per radiograph: how its millimetres were calibrated; the length errors side by side."""
+    if not cal:
+        return None
+    rows = []
+    for r in cal["radiographs"]:
+        ball = r.get("ball") or {}
+        if ball.get("found"):
+            b = f"{ball['measured_diameter_mm']:.2f} mm"
+            if ball.get("partial"):
+                b += " (partial, not used)"
+        else:
+            b = "not found" if ball else "not looked for"
+        header = r.get("header")
+        rows.append({
+            "id": r["id"], "method": METHOD_TITLES.get(r["method"], r["method"]),
+            "factor": _num(r["magnification"], 3), "true": _num(r["true_magnification"], 3),
+            "error": _num(r["magnification_error_percent"], 2), "ball": b,
+            "header": "—" if not header else f"{header['factor']:.3f}",
+            "warnings": r.get("warnings") or [],
+        })  # fmt: skip
+    lengths = []
+    for e in cal.get("lengths", []):
+        if e["group"] not in ("calibrated", "uncalibrated"):
+            continue
+
+        def cell(kind, e=e):
+            st = e.get(kind)
+            if not st or st["mae"] is None:
+                return "—"
+            txt = f"{st['mae']:.2f} / {st['p95']:.2f} mm"
+            if "percent" in st:
+                txt += f" ({st['percent']['mae']:.2f} / {st['percent']['p95']:.2f} %)"
+            return txt
+
+        lengths.append({"group": METHOD_TITLES[e["group"]], "quantity": _title(e["quantity"]),
+                        "n": e["radiographs"], "calibrated": cell("calibrated"),
+                        "uncalibrated": cell("uncalibrated")})  # fmt: skip
+    return {"rows": rows, "lengths": lengths,
+            "warnings": sum(bool(r["warnings"]) for r in rows)}  # fmt: skip
+
+
 def measurements_view(validation_json: str | Path) -> dict:
     """Rows of the error table (a and b side by side), overlays and the definitions."""
     path = Path(validation_json)
@@ -67,6 +120,7 @@ def measurements_view(validation_json: str | Path) -> dict:
         "spacing": _num(sp.get("median"), 3),
         "spacing_range": f"{_num(sp.get('min'), 3)}–{_num(sp.get('max'), 3)}",
         "overlays": overlays,
+        "calibration": _calibration(v.get("calibration")),
         "definitions": [
             {"title": d.title, "unit": d.unit, "definition": d.definition, "reference": d.reference}
             for d in DEFINITIONS

@@ -48,6 +48,7 @@ class Intake:
     joints: dict[str, np.ndarray]  # side -> hip image as the model sees it (mirrored per rule)
     excluded: dict[str, str] = field(default_factory=dict)  # side -> reason
     metal_mm2: dict[str, float] = field(default_factory=dict)
+    ball: dict | None = None  # the calibration ball (hipseg.measure.calibration.find_ball)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -76,17 +77,25 @@ class Intake:
         return np.ascontiguousarray(labels)
 
 
-def read(path: str | Path, rule: CropRule, min_metal_mm2: float | None,
-         excluded: dict[str, str] | None = None) -> Intake:  # fmt: skip
-    """Read and crop one radiograph; detect implants unless ``min_metal_mm2`` is None."""
+def read(
+    path: str | Path, rule: CropRule, min_metal_mm2: float | None,
+    excluded: dict[str, str] | None = None, ball_diameter_mm: float = 25.0,
+) -> Intake:  # fmt: skip
+    """Read and crop one radiograph; look for a calibration ball of ``ball_diameter_mm``
+    (:func:`hipseg.measure.calibration.find_ball`); detect implants unless ``min_metal_mm2`` is
+    None (the ball's metal is not an implant's)."""
+    from ..measure.calibration import ball_pixels, find_ball
+
     path = Path(path)
     header = read_dataset(path, stop_before_pixels=True)
     rad = read_radiograph(path, rule.intake())
     empty = np.zeros(rad.pixels.shape, np.uint8)
     joints = {side: img for side, (img, _) in split_joints(rad.pixels, empty, rule).items()}
     intake = Intake(path, header, rad, spacing_statement(rad.spacing), joints, dict(excluded or {}))
+    intake.ball = find_ball(rad.pixels, rad.spacing_xy, ball_diameter_mm)
     if min_metal_mm2 is not None:
-        areas = detect_metal(rad.pixels, rad.spacing_xy, rule)
+        ignore = ball_pixels(rad.pixels, rad.spacing_xy, ball_diameter_mm)
+        areas = detect_metal(rad.pixels, rad.spacing_xy, rule, ignore)
         intake.metal_mm2 = areas
         for side, area in areas.items():
             if area >= min_metal_mm2 and side not in intake.excluded:
@@ -115,8 +124,11 @@ def spacing_statement(spacing: Spacing) -> dict:
             "calibrated": calibrated, "note": note}  # fmt: skip
 
 
-def detect_metal(pixels: np.ndarray, spacing_xy, rule: CropRule) -> dict[str, float]:
-    """Area (mm²) of implant metal in each hip's half of the image (see the module docstring)."""
+def detect_metal(pixels: np.ndarray, spacing_xy, rule: CropRule,
+                 ignore: np.ndarray | None = None) -> dict[str, float]:  # fmt: skip
+    """Area (mm²) of implant metal in each hip's half of the image (see the module docstring).
+
+    ``ignore``: pixels that are not implants (a calibration ball)."""
     sx, sy = spacing_xy
     top = float(pixels.max())
     below = pixels[pixels < top]
@@ -126,6 +138,8 @@ def detect_metal(pixels: np.ndarray, spacing_xy, rule: CropRule) -> dict[str, fl
     if p90 <= p50:
         return dict.fromkeys(SIDES, 0.0)
     metal = (pixels - p50) / (p90 - p50) >= METAL_Z
+    if ignore is not None:
+        metal &= ~ignore
     sampling = (sy, sx)
     core = ndimage.distance_transform_edt(metal, sampling=sampling) > METAL_OPENING_MM
     metal = ndimage.distance_transform_edt(~core, sampling=sampling) <= METAL_OPENING_MM

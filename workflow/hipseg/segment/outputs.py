@@ -47,8 +47,13 @@ def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: 
         write_image_2d(tmp / FILES["labels_nifti"], stored, stored_spacing)
         save_png(stored, tmp / FILES["labels_png"])
         overlay = base_image(intake.radiograph.pixels, labels)
-        save_png(draw_record(overlay, record, intake.spacing_xy), tmp / FILES["overlay"])
-        write_seg(intake.header, stored, stored_spacing, model, tmp / FILES["seg"])
+        spacing = tuple(record["spacing"]["spacing_mm"])  # the measurements' millimetres
+        save_png(draw_record(overlay, record, spacing), tmp / FILES["overlay"])
+        # the SEG lies pixel on pixel on its source: the source's PixelSpacing, not the
+        # intake's (which may be divided by a magnification factor)
+        ps = intake.header.get("PixelSpacing")
+        seg_spacing = stored_spacing if not ps else (float(ps[1]), float(ps[0]))
+        write_seg(intake.header, stored, seg_spacing, model, tmp / FILES["seg"])
         write_record(record, name, tmp / FILES["measurements_json"],
                      tmp / FILES["measurements_csv"])  # fmt: skip
         shutil.rmtree(final, ignore_errors=True)

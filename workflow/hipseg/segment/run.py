@@ -19,6 +19,7 @@ from .. import __version__
 from ..crop import CropRule
 from ..errors import HipsegError, InputError
 from ..io import write_json, write_text
+from ..measure.calibration import calibrate
 from ..measure.record import CSV_COLUMNS, csv_rows, measure_label_map
 from ..options import StageOptions
 from . import intake as intake_mod
@@ -40,6 +41,17 @@ class SegmentOptions(StageOptions):
     tile_step_size: float = 0.5
     detect_implants: bool = True
     implant_min_area_mm2: float = 200.0
+    calibration_ball: str = "auto"
+    ball_diameter_mm: float = 25.0
+    magnification: float | None = None
+    magnification_tolerance: float = 0.03
+
+    def calibration(self):
+        """The options of :func:`hipseg.measure.calibration.calibrate`."""
+        from ..measure.calibration import CalibrationOptions
+
+        return CalibrationOptions(self.calibration_ball, self.ball_diameter_mm,
+                                  self.magnification, self.magnification_tolerance)  # fmt: skip
 
 
 def test_radiographs(cases_tsv: str | Path) -> set[str]:
@@ -70,7 +82,9 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
     """Segment and measure one radiograph; write its outputs; return its run.json entry."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     min_area = options.implant_min_area_mm2 if options.detect_implants else None
-    it = intake_mod.read(src.path, rule, min_area, src.excluded)
+    it = intake_mod.read(src.path, rule, min_area, src.excluded, options.ball_diameter_mm)
+    calibration = calibrate(src.path, it.radiograph.spacing, it.header, it.ball,
+                            options.calibration())  # fmt: skip
     if deidentified_only and str(it.header.get("PatientIdentityRemoved", "")).upper() != "YES":
         raise InputError(src.path, "is not de-identified (PatientIdentityRemoved is not YES); "
                          "de-identify it first (hipseg anonymise)")  # fmt: skip
@@ -87,9 +101,9 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
                 intake_mod.paste(labels, side, joint, rule)
     t2 = time.perf_counter()
     record = measure_label_map(
-        labels, it.spacing_xy, split_at=rule.split_at,
+        labels, tuple(calibration["spacing_mm"]), split_at=rule.split_at,
         right_on_image_left=rule.patient_right_on == "image_left",
-        excluded=it.excluded, calibration=it.spacing,
+        excluded=it.excluded, calibration=calibration,
     )  # fmt: skip
     orientation = it.radiograph.orientation
     record["frame"] = {"orientation": "the intake's (standard AP display)",
@@ -100,7 +114,8 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
     return {
         "name": src.name, "input": str(src.path), "status": "ok",
         "rows": int(it.shape[0]), "cols": int(it.shape[1]), "spacing": it.spacing,
-        "excluded": it.excluded, "metal_mm2": it.metal_mm2, "files": files,
+        "excluded": it.excluded, "metal_mm2": it.metal_mm2, "calibration": calibration,
+        "files": files,
         "seconds": {"intake": t1 - t0, "predict": t2 - t1, "measure": t3 - t2,
                     "write": t4 - t3, "total": t4 - t0, "cpu": time.process_time() - cpu0},
         "_rows": csv_rows(record, src.name),
@@ -139,7 +154,11 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             continue
         rows += entry.pop("_rows")
         entries.append(entry)
-        note = "; ".join(f"{s} hip excluded: {r}" for s, r in entry["excluded"].items())
+        note = "; ".join(
+            [f"{s} hip excluded: {r}" for s, r in entry["excluded"].items()]
+            + [f"{entry['calibration']['method'].replace('_', ' ')}"]
+            + [f"warning: {w}" for w in entry["calibration"]["warnings"]]
+        )
         print(f"[{i}/{len(sources)}] {src.name}: {entry['seconds']['total']:.1f} s"
               + (f" ({note})" if note else ""), file=log, flush=True)  # fmt: skip
     done = [e for e in entries if e["status"] == "ok"]

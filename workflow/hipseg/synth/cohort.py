@@ -30,6 +30,7 @@ from ..options import StageOptions
 from .anatomy import _INSTITUTIONS, _STATIONS, _SURNAMES, Patient, _patient, _pose
 from .annotations import _burned_in_text
 from .dicomwriter import _dicom_bytes, _png_bytes, _write_bytes
+from .projection import projection
 from .radiograph import render_radiograph
 from .truth import write_truth
 
@@ -50,6 +51,16 @@ _COMMON: dict = {
     "scatter": (0.006, 0.015),  # scattered fraction: SPR ~0.3-0.8 under the pelvis
     "photons_per_mm2": 4.0e5,  # unattenuated quanta per mm^2 (noise level)
     "blur_mm": 0.25,  # detector blur (Gaussian sigma)
+    # Projection geometry (:mod:`.projection`): the hip-plane magnification is
+    # SID / (SID - table gap - hip depth), about 1.12-1.25
+    "source_detector_mm": (1000.0, 1100.0, 1150.0, 1200.0),
+    "table_detector_mm": (35.0, 65.0),  # detector (bucky tray) below the table top
+    "hip_depth_fraction": (0.45, 0.55),  # hip plane above the table, of the AP thickness
+    "header_factor_fraction": 0.35,  # radiographs with the distances and the factor
+    "header_distances_fraction": 0.15,  # with the two distances only
+    "ball_fraction": 0.75,  # radiographs with a calibration ball
+    "ball_partial_fraction": 0.08,  # with the ball cut by the field edge (at least one)
+    "ball_diameter_mm": 25.0,
 }
 
 PRESETS: dict[str, dict] = {
@@ -150,6 +161,35 @@ def _assign_findings(patients: list[Patient], hips: list, pre: dict, rng) -> Non
         hip.protrusion = float(rng.uniform(2.0, 8.0)) if q else 0.0
 
 
+def _acquisitions(pre: dict, seed: int, n: int) -> list[tuple[str, str]]:
+    """(ball, header) of each of ``n`` radiographs (:mod:`.projection`), in exact counts: one
+    ball over bone (from 3 radiographs on), ``ball_partial_fraction`` cut by the field edge (at
+    least one from 4 on), ``1 − ball_fraction`` without a ball, the rest inside the field;
+    ``header_factor_fraction`` with the device's factor, ``header_distances_fraction`` with
+    the distances only, and (from 4 on) one with a factor to the table top, on a radiograph
+    whose ball lies inside the field."""
+    rng = np.random.default_rng([seed, 6])
+    order = rng.permutation(n).tolist()
+    ball = ["inside"] * n
+    n_partial = max(int(round(pre["ball_partial_fraction"] * n)), 1 if n >= 4 else 0)
+    n_absent = int(round((1.0 - pre["ball_fraction"]) * n))
+    plan = ["bone"] * (n >= 3) + ["partial"] * n_partial + [""] * n_absent
+    for k, state in zip(order, plan[:n], strict=False):
+        ball[k] = state
+    header = [""] * n
+    order = rng.permutation(n).tolist()
+    if n >= 4:
+        table = next((k for k in order if ball[k] == "inside"), None)
+        if table is not None:
+            header[table] = "table_factor"
+            order.remove(table)
+    n_factor = int(round(pre["header_factor_fraction"] * n))
+    n_dist = int(round(pre["header_distances_fraction"] * n))
+    for j, k in enumerate(order[: n_factor + n_dist]):
+        header[k] = "factor" if j < n_factor else "distances"
+    return list(zip(ball, header, strict=True))
+
+
 def _subset_sum(values: list[int], target: int) -> list[int]:
     """Indices of a subset of ``values`` summing to ``target`` (the closest below if none)."""
     reach: dict[int, list[int]] = {0: []}
@@ -211,6 +251,7 @@ def _radiographs(pre: dict, seed: int, n_patients: int):
     """Every radiograph of the dataset: its patient, acquisition and header values, and the
     random stream its pixels are drawn from (nothing is rendered here)."""
     patients, split = _plan(pre, seed, n_patients)
+    acquisitions = _acquisitions(pre, seed, sum(len(p.images) for p in patients))
     y0, y1 = pre["years"]
     day0 = _dt.date(y0, 1, 4)
     span = (_dt.date(y1, 12, 31) - day0).days - 170  # room for a follow-up within the years
@@ -238,10 +279,16 @@ def _radiographs(pre: dict, seed: int, n_patients: int):
             if rng.random() < pre["text_fraction"]:
                 text = _burned_in_text(pat.name, date, tm)
             meta = _meta(rng, pre, seed, iid, counter, pi, pat, date=date, time=tm, text=text)
+            # the geometry draws from its own stream: the pixels' stream stays as it was
+            ball, header = acquisitions[counter - 1]
+            proj = projection(pre, np.random.default_rng([seed, 5, pi, k]),
+                              205.0 * pat.body, header, ball)  # fmt: skip
+            meta["geometry"] = proj.header_values()
             row = _sheet_row(iid, pat, split[pat.pid], marker, text, k)
             yield {
                 "id": iid, "patient": pat, "pose": pose, "spacing": sp, "field_mm": fld,
                 "marker": marker, "text": text, "meta": meta, "row": row, "rng": rng,
+                "projection": proj,
             }  # fmt: skip
 
 
@@ -264,6 +311,7 @@ class SynthOptions(StageOptions):
     preset: str = "demo"
     seed: int = 0
     n_patients: int | None = None
+    ball_diameter_mm: float = 25.0
 
 
 def _preset(preset: str) -> dict:
@@ -279,6 +327,7 @@ def generate(
     seed: int = 0,
     n_patients: int | None = None,
     only: Iterable[str] | None = None,
+    ball_diameter_mm: float | None = None,
 ) -> Path:
     """Write out_dir/dicom/<id>.dcm, out_dir/labels/<id>.png, out_dir/samples.tsv.
 
@@ -289,6 +338,10 @@ def generate(
     Every file is written atomically; ``samples.tsv`` is written last.
     """
     pre = _preset(preset)
+    if ball_diameter_mm is not None:
+        if not 5.0 <= ball_diameter_mm <= 60.0:
+            raise HipsegError(f"demo.ball_diameter_mm must lie in 5-60 mm, got {ball_diameter_mm}")
+        pre = {**pre, "ball_diameter_mm": float(ball_diameter_mm)}
     n_patients = int(pre["n_patients"] if n_patients is None else n_patients)
     if n_patients < 1:
         raise HipsegError(f"demo.n_patients must be >= 1, got {n_patients}")
@@ -298,10 +351,12 @@ def generate(
     for r in _radiographs(pre, seed, n_patients):
         if wanted is not None and r["id"] not in wanted:
             continue
+        info: dict = {}
         img, lab = render_radiograph(
             r["patient"], r["pose"], r["spacing"], r["field_mm"], pre, r["rng"],
-            marker=r["marker"], text=r["text"],
+            marker=r["marker"], text=r["text"], proj=r["projection"], info=info,
         )  # fmt: skip
+        r["ball"] = info.get("ball")
         dcm, _ = _dicom_bytes(img, r["spacing"], r["meta"])
         _write_bytes(out_dir / "dicom" / f"{r['id']}.dcm", dcm)
         _write_bytes(out_dir / "labels" / f"{r['id']}.png", _png_bytes(lab))

@@ -60,6 +60,8 @@ def _header(ds, meta: dict) -> None:
     ds.SeriesNumber = 1
     ds.InstanceNumber = 1
     ds.PatientOrientation = ["L", "F"]
+    for keyword, value in meta.get("geometry", {}).items():  # :meth:`.projection.header_values`
+        setattr(ds, keyword, f"{value:g}")
 
 
 def _image_pixels(ds, stored: np.ndarray, sp: float, bits: int, mono1: bool) -> None:

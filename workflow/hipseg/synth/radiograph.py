@@ -17,6 +17,7 @@ from .findings import _lead_marker
 from .geometry import _ellipse_q, _Frame
 from .pelvis import _acetabulum, _render_pelvis, _render_sacrum
 from .physics import MU_SOFT, _cr_processing, _exposure
+from .projection import Projection, add_ball, place_ball
 
 
 def _render_hip(
@@ -68,33 +69,46 @@ def render_radiograph(
     rng,
     marker: str = "",
     text: str = "",
+    proj: Projection | None = None,
+    info: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (log-attenuation image float32, label map uint8) of one radiograph.
 
-    ``marker`` ("R" or "L"): a lead side marker in the upper corner of that side, part of the
-    exposure (it attenuates). ``text``: a label burned into the pixels after processing, like a
-    CR reader's annotation (style and corner: :func:`.annotations.text_style`). Neither is
-    labelled.
+    ``sp`` and ``field_mm`` are the detector's. ``proj`` (:mod:`.projection`): the anatomy is
+    magnified by its hip-plane magnification (rasterised at ``sp / M``) and its calibration
+    ball placed and exposed; where it went is put into ``info["ball"]``. Without it the
+    magnification is 1 and there is no ball. ``marker`` ("R" or "L"): a lead side marker in the
+    upper corner of that side, part of the exposure (it attenuates). ``text``: a label burned
+    into the pixels after processing, like a CR reader's annotation (style and corner:
+    :func:`.annotations.text_style`). Neither is labelled, nor is the ball.
     """
     cols, rows = int(round(field_mm[0] / sp)), int(round(field_mm[1] / sp))
     shape = (rows, cols)
+    spp = sp / (proj.magnification if proj is not None else 1.0)  # at the hip plane
     A = np.zeros(shape, np.float32)
     L = np.zeros(shape, np.uint8)
+    heads = {}
     for side, sgn in (("right", 1), ("left", -1)):
         hip = pat.hips[side]
         hx = -sgn * hip.D
         hy = pose.head_y + (pose.obliq / 2 if side == "right" else -pose.obliq / 2)
-        fr = _Frame(shape, sp, pose, hx, hy, sgn)
+        fr = _Frame(shape, spp, pose, hx, hy, sgn)
+        heads[side] = tuple(float(v) for v in fr.to_pix(0.0, 0.0))
         _render_hip(fr, hip, pose, side, pre, A, L, not hip.implant, rng, flare=pat.pelvis_w)
 
     # patient frame (origin between the heads at head height) for the sacrum and soft tissue
-    fp = _Frame(shape, sp, pose, 0.0, pose.head_y, 1)
+    fp = _Frame(shape, spp, pose, 0.0, pose.head_y, 1)
     sl, X, Y = fp.window(-field_mm[0], field_mm[0], -field_mm[1], field_mm[1])
     _render_sacrum(fp, sl, pat, pose, A)
     t_soft = _soft_tissue(fp, X, Y, pat, rng)
     mu_total = A + MU_SOFT * np.maximum(t_soft, 0).astype(np.float32)
     if marker:
         _lead_marker(mu_total, marker, field_mm, sp)
+    ball = None if proj is None else place_ball(proj, L, spp, heads)
+    if ball is not None:
+        add_ball(mu_total, ball, spp, proj.ball_diameter)
+    if info is not None:
+        info["ball"] = ball
     counts, n0 = _exposure(mu_total, Y, sp, pre, rng)
     p = _cr_processing(counts, n0, sp)
     if text:  # burned-in annotation, white or grey, in one of the corners

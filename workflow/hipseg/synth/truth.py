@@ -43,6 +43,7 @@ from .femur import _femur_axes, _trochanters
 from .findings import _rim_osteophyte
 from .geometry import _ellipse_q, _Frame
 from .pelvis import _acetabulum, _outline
+from .projection import Projection
 
 SIDES = (("right", 1), ("left", -1))  # patient side and its sign in the hip frame
 
@@ -196,29 +197,63 @@ def hip_truth(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, flare: flo
 
 
 def radiograph_truth(
-    pat: Patient, pose: Pose, sp: float, field_mm: tuple[float, float], pre: dict
-) -> dict:
-    """The landmarks of both hips of one radiograph (the frames of :func:`render_radiograph`)."""
+    pat: Patient, pose: Pose, sp: float, field_mm: tuple[float, float], pre: dict,
+    proj: Projection | None = None, ball: dict | None = None,
+) -> dict:  # fmt: skip
+    """The landmarks of both hips of one radiograph (the frames of :func:`render_radiograph`).
+
+    ``sp`` and ``field_mm`` are the detector's; the coordinates are at the hip plane (spacing
+    ``sp / M``, ``spacing_mm``), where the anatomy has its true size. ``proj``: the projection
+    geometry and magnification (:mod:`.projection`); ``ball``: where the calibration ball went
+    (:func:`.projection.place_ball`)."""
     cols, rows = int(round(field_mm[0] / sp)), int(round(field_mm[1] / sp))
+    mag = 1.0 if proj is None else proj.magnification
+    spp = sp / mag
     hips = {}
     for side, sgn in SIDES:
         hip = pat.hips[side]
         hy = pose.head_y + (pose.obliq / 2 if side == "right" else -pose.obliq / 2)
-        fr = _Frame((rows, cols), sp, pose, -sgn * hip.D, hy, sgn)
+        fr = _Frame((rows, cols), spp, pose, -sgn * hip.D, hy, sgn)
         hips[side] = hip_truth(fr, hip, pose, side, pre, pat.pelvis_w)
     return {
         "generator": f"hipseg {__version__} synth",
-        "coordinates": "mm from the centre of the top-left pixel; x = column × spacing "
-        "(image right), y = row × spacing (down)",
-        "spacing_mm": [sp, sp],
+        "coordinates": "mm at the hip plane from the centre of the top-left pixel; x = column × "
+        "spacing (image right), y = row × spacing (down); spacing = detector spacing ÷ "
+        "magnification",
+        "spacing_mm": [spp, spp],
+        "detector_spacing_mm": [sp, sp],
+        "magnification": mag,
         "shape": [rows, cols],
         "patient_right_on": "image_left",
+        "projection": None if proj is None else proj.truth(),
+        "ball": _ball_truth(proj, ball, spp, sp),
         "hips": hips,
     }
 
 
+def _ball_truth(proj: Projection | None, ball: dict | None, spp: float, sp: float) -> dict:
+    """The calibration ball as placed (``present`` false: the radiograph has none)."""
+    if proj is None or ball is None:
+        return {"present": False, "planned": None if proj is None else (proj.ball or None)}
+    mag = proj.magnification
+    return {
+        "present": True,
+        "planned": proj.ball,
+        "diameter_mm": proj.ball_diameter,
+        "centre": [ball["col"] * spp, ball["row"] * spp],
+        "centre_px": [ball["col"], ball["row"]],
+        "projected_diameter_mm": proj.ball_diameter * mag,
+        "projected_diameter_px": proj.ball_diameter * mag / sp,
+        "placement": ball["placement"],
+        "inside_field": ball["inside_field"],
+        "overlaps_labels": ball["overlaps_labels"],
+    }
+
+
 def write_truth(path, record: dict, pre: dict) -> None:
-    """Write the truth of one generated radiograph (``record``: one item of ``_radiographs``)."""
+    """Write the truth of one generated radiograph (``record``: one item of ``_radiographs``,
+    with ``ball`` from rendering it)."""
     truth = radiograph_truth(record["patient"], record["pose"], record["spacing"],
-                             record["field_mm"], pre)  # fmt: skip
+                             record["field_mm"], pre, record.get("projection"),
+                             record.get("ball"))  # fmt: skip
     write_json(path, {"id": record["id"], **truth})

@@ -1,0 +1,217 @@
+"""Projection geometry: source–detector distance, patient thickness, magnification, the ball.
+
+An AP pelvis radiograph is a central projection: an object at height ``h`` above the detector
+is magnified by ``M = SID / (SID − h)`` (SID: source–detector distance). The generator draws the
+anatomy as lying in one plane, the *hip plane* through the femoral heads, at
+``h = table gap + hip depth`` (the detector lies ``table gap`` below the table top, the heads
+``hip depth`` above it: about half the patient's AP thickness). So every radiograph has one true
+magnification at the hip plane; the anatomy is rasterised at the patient-plane spacing
+``detector spacing / M`` (:func:`.radiograph.render_radiograph`), the detector, its blur and
+noise, the lead markers and the burned-in text stay in the detector plane.
+
+Header (:meth:`Projection.header`), where a real device would write it
+    ``factor``: DistanceSourceToDetector, DistanceSourceToPatient and
+    EstimatedRadiographicMagnificationFactor = SID / DistanceSourceToPatient, where the device
+    estimates the patient plane at the table top plus ``NOMINAL_HIP_DEPTH_MM`` (it does not
+    know the patient's thickness: off by a few per cent); ``distances``: the two distances
+    only; ``table_factor``: a device that puts the object plane at the table top (the
+    factor is about 10 % too small: the radiograph whose ball disagrees with its header);
+    ``""``: none of them (most CR readers).
+
+Calibration ball (:func:`place_ball`)
+    a steel sphere (``ball_diameter_mm``, default 25 mm) taped at the height of the hip plane,
+    so it is magnified as the hips are: ``inside`` beside the greater trochanter of one hip or
+    between the thighs below the pubic symphysis, clear of the labelled anatomy; ``partial``
+    beside the trochanter and cut by the edge of the field; ``bone`` over the greater
+    trochanter (one radiograph of a set); ``""``: no ball.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import _chord
+
+NOMINAL_HIP_DEPTH_MM = 100.0  # the device's assumed hip plane above the table top
+MU_BALL = 0.60  # steel, excess over soft tissue (1/mm), as the implants
+BALL_CLEARANCE_MM = 4.0  # free space between a placed ball and the labelled anatomy
+SUPERSAMPLE = 3  # the ball's edge is integrated over each pixel (3 × 3 samples)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The acquisition geometry of one radiograph (mm) and its calibration ball."""
+
+    sid: float  # source to detector
+    table_gap: float  # detector below the table top
+    thickness: float  # the patient's AP thickness at the hips
+    hip_depth: float  # the hip plane above the table top
+    header: str = ""  # "factor", "distances", "table_factor" or ""
+    ball: str = ""  # "inside", "partial", "bone" or ""
+    ball_diameter: float = 25.0
+    ball_draws: tuple[float, ...] = (0.5, 0.5, 0.5, 0.5)  # uniform numbers for the placement
+
+    @property
+    def hip_height(self) -> float:
+        return self.table_gap + self.hip_depth
+
+    @property
+    def magnification(self) -> float:
+        return self.sid / (self.sid - self.hip_height)
+
+    def header_values(self) -> dict:
+        """The DICOM attributes a device would write (empty for a CR reader without them)."""
+        if not self.header:
+            return {}
+        depth = 0.0 if self.header == "table_factor" else NOMINAL_HIP_DEPTH_MM
+        dsp = self.sid - self.table_gap - depth
+        out = {"DistanceSourceToDetector": round(self.sid, 1),
+               "DistanceSourceToPatient": round(dsp, 1)}  # fmt: skip
+        if self.header != "distances":
+            out["EstimatedRadiographicMagnificationFactor"] = round(self.sid / dsp, 4)
+        return out
+
+    def truth(self) -> dict:
+        return {
+            "source_detector_mm": self.sid,
+            "table_detector_mm": self.table_gap,
+            "patient_thickness_mm": self.thickness,
+            "hip_plane_above_table_mm": self.hip_depth,
+            "hip_plane_above_detector_mm": self.hip_height,
+            "magnification": self.magnification,
+            "header": self.header_values(),
+            "header_kind": self.header or None,
+        }
+
+
+def projection(pre: dict, rng, thickness: float, header: str, ball: str) -> Projection:
+    """Draw the geometry of one radiograph (its own stream ``rng``)."""
+    sid = float(rng.choice(pre["source_detector_mm"]))
+    gap = float(rng.uniform(*pre["table_detector_mm"]))
+    depth = float(rng.uniform(*pre["hip_depth_fraction"])) * thickness
+    draws = tuple(float(v) for v in rng.random(4))
+    return Projection(sid, gap, thickness, depth, header, ball, float(pre["ball_diameter_mm"]),
+                      draws)  # fmt: skip
+
+
+def _clear(bone: np.ndarray, rc: float, cc: float, r_px: float, margin_px: float) -> bool:
+    """No labelled pixel within ``r_px + margin_px`` of (rc, cc)."""
+    reach = r_px + margin_px
+    r0, r1 = max(int(rc - reach) - 1, 0), min(int(rc + reach) + 2, bone.shape[0])
+    c0, c1 = max(int(cc - reach) - 1, 0), min(int(cc + reach) + 2, bone.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return True
+    rr, cc_ = np.nonzero(bone[r0:r1, c0:c1])
+    return not ((rr + r0 - rc) ** 2 + (cc_ + c0 - cc) ** 2 < reach * reach).any()
+
+
+def _inside(shape, rc: float, cc: float, r_px: float, margin_px: float) -> bool:
+    return (rc - r_px >= margin_px and cc - r_px >= margin_px
+            and rc + r_px <= shape[0] - 1 - margin_px
+            and cc + r_px <= shape[1] - 1 - margin_px)  # fmt: skip
+
+
+def _lateral_edge(bone: np.ndarray, rc: float, r_px: float, on_left: bool) -> float | None:
+    """Column of the most lateral labelled pixel in the rows the ball would cover."""
+    r0, r1 = max(int(rc - r_px), 0), min(int(rc + r_px) + 1, bone.shape[0])
+    half = bone.shape[1] // 2
+    band = bone[r0:r1, :half] if on_left else bone[r0:r1, half:]
+    cols = np.nonzero(band.any(axis=0))[0]
+    if not cols.size:
+        return None
+    return float(cols.min()) if on_left else float(cols.max() + half)
+
+
+def place_ball(proj: Projection, labels: np.ndarray, spp: float, heads: dict) -> dict | None:
+    """Where the ball goes, in pixels of the label map (spacing ``spp`` at the hip plane).
+
+    ``heads``: {side: (row, col)} of the femoral head centres. Returns ``{"row", "col",
+    "radius_px", "placement", "inside_field", "overlaps_labels"}`` or None (no ball, or no room
+    for one clear of the anatomy)."""
+    if not proj.ball:
+        return None
+    bone = labels > 0
+    u = proj.ball_draws
+    r_px = proj.ball_diameter / 2 / spp
+    clear_px = BALL_CLEARANCE_MM / spp
+    sides = ("right", "left") if u[0] < 0.5 else ("left", "right")
+
+    def beside(side: str, gap_mm: float):
+        hr, _ = heads[side]
+        rc = hr + (12.0 + 18.0 * u[1]) / spp  # the greater trochanter's level
+        on_left = side == "right"  # the patient's right hip is on the image left
+        edge = _lateral_edge(bone, rc, r_px + clear_px, on_left)
+        if edge is None:
+            return None
+        off = r_px + gap_mm / spp
+        return rc, edge - off if on_left else edge + off, on_left
+
+    found = None
+    if proj.ball == "bone":
+        for side in sides:
+            spot = beside(side, -0.45 * proj.ball_diameter)  # centre inside the bone's edge
+            if spot is not None:
+                found = (spot[0], spot[1], f"over the {side} greater trochanter")
+                break
+    elif proj.ball == "partial":
+        a = 0.15 + 0.5 * u[2]  # the centre lies a·r inside the field's edge
+        for side in sides:
+            spot = beside(side, BALL_CLEARANCE_MM)
+            if spot is None:
+                continue
+            rc, _, on_left = spot
+            cc = a * r_px if on_left else labels.shape[1] - 1 - a * r_px
+            if _clear(bone, rc, cc, r_px, clear_px):
+                found = (rc, cc, f"beside the {side} greater trochanter, cut by the field edge")
+                break
+    else:
+        if u[3] < 0.45:  # beside a greater trochanter, where it fits in the field
+            for side in sides:
+                spot = beside(side, BALL_CLEARANCE_MM + 6.0 * u[2])
+                if spot is None:
+                    continue
+                rc, cc, _ = spot
+                if _inside(labels.shape, rc, cc, r_px, 2.0 / spp) and _clear(
+                    bone, rc, cc, r_px, clear_px
+                ):
+                    found = (rc, cc, f"beside the {side} greater trochanter")
+                    break
+        if found is None:  # between the thighs, below the pubic symphysis
+            cc = 0.5 * (heads["right"][1] + heads["left"][1]) + (u[2] - 0.5) * 16.0 / spp
+            rc = max(heads["right"][0], heads["left"][0]) + 45.0 / spp
+            while rc + r_px < labels.shape[0] - 2.0 / spp:
+                if _clear(bone, rc, cc, r_px, clear_px) and _inside(labels.shape, rc, cc, r_px,
+                                                                     2.0 / spp):  # fmt: skip
+                    found = (rc, cc, "between the thighs")
+                    break
+                rc += 2.0 / spp
+    if found is None:
+        return None
+    rc, cc, where = found
+    return {
+        "row": float(rc), "col": float(cc), "radius_px": float(r_px), "placement": where,
+        "inside_field": "full" if _inside(labels.shape, rc, cc, r_px, 0.0) else "partial",
+        "overlaps_labels": not _clear(bone, rc, cc, r_px, 0.0),
+    }  # fmt: skip
+
+
+def add_ball(mu: np.ndarray, ball: dict, spp: float, diameter: float) -> None:
+    """Add the ball's attenuation (path length × :data:`MU_BALL`) to ``mu`` in place; at its
+    edge a pixel transmits the mean of ``SUPERSAMPLE²`` samples (the detector integrates
+    photons over the pixel)."""
+    rc, cc, r_px = ball["row"], ball["col"], ball["radius_px"]
+    r0, r1 = max(int(math.floor(rc - r_px)) - 1, 0), min(int(math.ceil(rc + r_px)) + 2, mu.shape[0])
+    c0, c1 = max(int(math.floor(cc - r_px)) - 1, 0), min(int(math.ceil(cc + r_px)) + 2, mu.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return
+    n = SUPERSAMPLE
+    sub = (np.arange(n) + 0.5) / n - 0.5
+    rows = (np.arange(r0, r1)[:, None] + sub[None, :]).ravel()
+    cols = (np.arange(c0, c1)[:, None] + sub[None, :]).ravel()
+    rho2 = ((rows[:, None] - rc) ** 2 + (cols[None, :] - cc) ** 2) * spp * spp
+    path = _chord((diameter / 2) ** 2 - rho2)
+    trans = np.exp(-MU_BALL * path).reshape(r1 - r0, n, c1 - c0, n).mean(axis=(1, 3))
+    mu[r0:r1, c0:c1] += (-np.log(np.maximum(trans, 1e-30))).astype(np.float32)
