@@ -10,6 +10,7 @@ the test; every address is 127.0.0.1.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -245,7 +246,7 @@ def test_burst_of_100_from_4_associations(pacs_and_node, demo_data):
     base = [pydicom.dcmread(p) for p in sorted((demo_data.parent / "dicom").glob("*.dcm"))]
     batches: list[list] = [[] for _ in range(4)]
     for i in range(100):
-        ds = base[i % len(base)].copy()
+        ds = copy.deepcopy(base[i % len(base)])
         ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["burst", str(i)])
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         batches[i % 4].append(ds)

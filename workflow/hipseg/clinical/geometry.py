@@ -171,20 +171,30 @@ def measurement_graphics(record: dict) -> list[dict]:
     return out
 
 
-def label_contours(labels: np.ndarray, frame: ImageFrame, step: int = 2) -> dict[int, list]:
+def label_contours(
+    labels: np.ndarray, frame: ImageFrame, step: int = 2, min_fraction: float = 0.02, most: int = 8
+) -> dict[int, list]:
     """Outlines of every label (intake-frame label map) as closed polylines in stored-image
-    pixels: {label value: [(N, 2) array, ...]} (every ``step``-th outline point)."""
+    pixels: {label value: [(N, 2) array, ...]} (every ``step``-th outline point). Outlines that
+    enclose less than ``min_fraction`` of the label's area (specks) are left out, and at most
+    the ``most`` largest are kept."""
     from skimage import measure
 
     from ..labels import LABELS
 
     out: dict[int, list] = {}
     for lab in LABELS:
-        mask = np.pad(labels == lab.value, 1).astype(np.float32)
+        mask = labels == lab.value
+        total = float(mask.sum())
+        found = []
+        for c in measure.find_contours(np.pad(mask, 1).astype(np.float32), 0.5):
+            area = 0.5 * abs(
+                float(np.dot(c[:, 0], np.roll(c[:, 1], 1)) - np.dot(c[:, 1], np.roll(c[:, 0], 1)))
+            )
+            if len(c) >= 6 and area >= max(2.0, min_fraction * total):
+                found.append((area, c))
         polys = []
-        for c in measure.find_contours(mask, 0.5):
-            if len(c) < 6:
-                continue
+        for _, c in sorted(found, key=lambda t: -t[0])[:most]:
             c = c[::step] if len(c) > 3 * step else c
             rc = c - 1.0  # undo the pad: (row, col) of pixel centres
             mm = np.stack([rc[:, 1] * frame.spacing_xy[0], rc[:, 0] * frame.spacing_xy[1]], 1)

@@ -112,6 +112,7 @@ def build_gsps(
     rows, cols = int(source.Rows), int(source.Columns)
     size = max(6.0, min(rows, cols) / 30)
     layers, annotations = [], []
+    contours = label_contours(labels, frame)
     for order, lab in enumerate(LABELS, start=1):
         layer = hd.pr.GraphicLayer(
             lab.name,
@@ -121,7 +122,7 @@ def build_gsps(
         )
         objects = [
             hd.pr.GraphicObject("POLYLINE", poly.astype(np.float32), "PIXEL")
-            for poly in label_contours(labels, frame)[lab.value]
+            for poly in contours[lab.value]
         ]
         layers.append(layer)
         if objects:
