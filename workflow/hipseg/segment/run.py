@@ -113,6 +113,7 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         "rows": int(it.shape[0]), "cols": int(it.shape[1]), "spacing": it.spacing,
         "excluded": it.excluded, "metal_mm2": it.metal_mm2, "files": files,
         "needs_review": quality["needs_review"], "review_reasons": quality["reasons"],
+        "ensemble_dice": quality["ensemble_dice"],
         "seconds": {"intake": t1 - t0, "predict": t2 - t1, "measure": t3 - t2,
                     "write": t4 - t3, "total": t4 - t0, "cpu": time.process_time() - cpu0},
         "_rows": csv_rows(record, src.name),
