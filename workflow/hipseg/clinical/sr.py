@@ -25,6 +25,7 @@ radiograph with the same model gives the same SR.
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 
 import numpy as np
@@ -56,7 +57,8 @@ def ascii_text(text: str) -> str:
     """Text safe in any DICOM character set (the source's is copied; it may be ASCII only)."""
     for a, b in (("²", "2"), ("°", " deg"), ("−", "-"), ("…", "..."), ("×", "x"), ("–", "-")):
         text = text.replace(a, b)
-    return text.encode("ascii", "replace").decode("ascii")
+    text = unicodedata.normalize("NFKD", text)  # Köhler -> Ko + combining diaeresis
+    return text.encode("ascii", "ignore").decode("ascii")
 
 
 def _text(hd, name, value: str):
