@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 AET = "PACSTEST"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 
 
 class OrthancUnavailable(RuntimeError):
@@ -37,9 +38,11 @@ def binary() -> str | None:
 
 
 class Orthanc:
-    def __init__(self, root: Path, modalities: dict[str, tuple[str, int]]):
-        """``modalities``: {name: (AE title, port)} of the peers at 127.0.0.1."""
+    def __init__(self, root: Path, modalities: dict[str, tuple[str, int]], dicomweb: bool = False):
+        """``modalities``: {name: (AE title, port)} of the peers at 127.0.0.1; ``dicomweb``:
+        load Debian's DICOMweb plugin (``orthanc-dicomweb``) at ``/dicom-web/``."""
         self.root = Path(root)
+        self.dicomweb = dicomweb
         self.modalities = modalities
         self.http_port, self.dicom_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
@@ -81,6 +84,14 @@ class Orthanc:
             "StorageCompression": False,
             "LimitFindResults": 0,
         }
+        if self.dicomweb:
+            if not Path(DICOMWEB_PLUGIN).exists():
+                raise OrthancUnavailable(
+                    f"{DICOMWEB_PLUGIN} is missing (apt-get install "
+                    "orthanc-dicomweb; `make test` does this)"
+                )
+            config["Plugins"] = [DICOMWEB_PLUGIN]
+            config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/", "EnableWado": False}
         (self.root / "orthanc.json").write_text(json.dumps(config, indent=1))
         self.log = open(self.root / "orthanc.log", "wb")
         self.proc = subprocess.Popen(

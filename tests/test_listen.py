@@ -272,3 +272,40 @@ def test_burst_of_100_from_4_associations(pacs_and_node, demo_data):
     assert Counter(Counter(e["key"] for e in events if e["event"] == "sent").values()) == {1: 100}
     srs = [i for i in pacs.instances()]
     assert len(srs) == 300  # SR, presentation state and SEG of each radiograph, once
+
+
+def test_results_by_stow_rs(tmp_path, demo_data):
+    """The sender's DICOMweb path: STOW-RS into Orthanc's DICOMweb plugin (no model needed)."""
+    import numpy as np
+    from PIL import Image
+
+    from hipseg.clinical.listen import ListenOptions, Node
+    from hipseg.clinical.quality import assess
+    from hipseg.clinical.sr import build_sr
+    from hipseg.measure.record import measure_label_map
+
+    if os.environ.get("CI") != "true" and not Path("/usr/sbin/Orthanc").exists():
+        tool_missing("Orthanc is not installed (apt-get install orthanc; `make test` does this)")
+    pacs = Orthanc(tmp_path / "orthanc", {}, dicomweb=True)
+    try:
+        pacs.start()
+    except OrthancUnavailable as exc:
+        tool_missing(str(exc))
+    try:
+        ds = pydicom.dcmread(next((demo_data.parent / "dicom").glob("*.dcm")))
+        lab = np.array(Image.open(next((demo_data.parent / "labels").glob("*.png"))))
+        sp = tuple(float(v) for v in ds.ImagerPixelSpacing)[::-1]
+        rec = measure_label_map(lab, sp)
+        build_sr(ds, rec, assess(lab, rec, sp), lab.shape, "fold_all").save_as(tmp_path / "sr.dcm")
+        url = f"{pacs.url}/dicom-web/studies"
+        node = Node(ListenOptions.from_config({"spool": str(tmp_path / "spool"),
+                                               "destination": {"stow_url": url}}),
+                    tmp_path / "no-model")  # fmt: skip
+        node.spool.publish("k", {"sr": tmp_path / "sr.dcm"}, {"sop_instance_uid": "1",
+                                                              "received_mtime": 0})  # fmt: skip
+        assert node.send(node.spool.path("outbox", "k")) is True
+        stored = [pydicom.dcmread(BytesIO(pacs.file(i))) for i in pacs.instances()]
+        assert [str(d.SOPClassUID) for d in stored] == [SR]
+        assert read_sr(stored[0])["source_uids"] == [ds.SOPInstanceUID]
+    finally:
+        pacs.stop()
