@@ -162,6 +162,7 @@ def test_secondary_capture_reads_back(results, tmp_path):
     assert sc.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
     assert sc.pixel_array.shape == (*r["labels"].shape, 3) and sc.PatientID == r["ds"].PatientID
     assert (sc.pixel_array[2:8, :40] != 20).any()  # the banner is burned in
+    assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == r["ds"].SOPInstanceUID
 
 
 def test_ground_truth_is_not_flagged(results):

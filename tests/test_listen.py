@@ -32,10 +32,11 @@ from tests import tool_missing
 from tests.orthanc import AET, Orthanc, OrthancUnavailable, free_port
 
 pytestmark = pytest.mark.slow
-SR, PR, SEG = (
+SR, PR, SEG, SC = (
     pydicom.uid.Comprehensive3DSRStorage,
     pydicom.uid.GrayscaleSoftcopyPresentationStateStorage,
     pydicom.uid.SegmentationStorage,
+    pydicom.uid.SecondaryCaptureImageStorage,
 )
 NODE_AET = "HIPSEG"
 
@@ -53,7 +54,8 @@ def wait_for(predicate, timeout: float, what: str, step: float = 0.1):
 class NodeProcess:
     """``hipseg listen`` as a child process."""
 
-    def __init__(self, root: Path, model_dir: Path, port: int, pacs_port: int, env: dict):
+    def __init__(self, root: Path, model_dir: Path, port: int, pacs_port: int, env: dict,
+                 send=("sr", "pr", "seg")):  # fmt: skip
         self.root, self.port = root, port
         self.options = {
             "ae_title": NODE_AET,
@@ -61,7 +63,7 @@ class NodeProcess:
             "port": port,
             "calling_ae_titles": [AET, "TESTSCU", "LOAD1", "LOAD2", "LOAD3", "LOAD4"],
             "spool": str(root / "spool"),
-            "send": ["sr", "pr", "seg"],
+            "send": list(send),
             "destination": {"ae_title": AET, "host": "127.0.0.1", "port": pacs_port},
             "retry_initial_s": 0.5,
             "retry_max_s": 2,
@@ -137,7 +139,7 @@ class NodeProcess:
 
 
 @pytest.fixture
-def pacs_and_node(tmp_path, tiny_model, snakemake_env):
+def pacs_and_node(request, tmp_path, tiny_model, snakemake_env):
     """Orthanc and a (not yet started) node pointed at each other; both stopped after."""
     if os.environ.get("CI") != "true" and not Path("/usr/sbin/Orthanc").exists():
         tool_missing("Orthanc is not installed (apt-get install orthanc; `make test` does this)")
@@ -147,7 +149,10 @@ def pacs_and_node(tmp_path, tiny_model, snakemake_env):
         pacs.start()
     except OrthancUnavailable as exc:
         tool_missing(str(exc))
-    node = NodeProcess(tmp_path, tiny_model["model_dir"], node_port, pacs.dicom_port, snakemake_env)
+    send = getattr(request, "param", ("sr", "pr", "seg"))
+    node = NodeProcess(
+        tmp_path, tiny_model["model_dir"], node_port, pacs.dicom_port, snakemake_env, send
+    )
     try:
         yield pacs, node
     finally:
@@ -167,6 +172,8 @@ def results_in(pacs: Orthanc) -> dict[str, list[pydicom.Dataset]]:
 
 
 def _source_of(ds) -> str:
+    if ds.SOPClassUID == SC:
+        return ds.SourceImageSequence[0].ReferencedSOPInstanceUID
     if ds.SOPClassUID == SR:
         return read_sr(ds)["source_uids"][0]
     if ds.SOPClassUID == PR:
@@ -190,6 +197,7 @@ def scu_store(datasets, calling: str, port: int):
         assoc.release()
 
 
+@pytest.mark.parametrize("pacs_and_node", [("sr", "pr", "seg", "sc")], indirect=True)
 def test_pacs_forwards_node_returns_results_exactly_once_across_a_kill(pacs_and_node, demo_data):
     pacs, node = pacs_and_node
     sources = sorted((demo_data.parent / "dicom").glob("*.dcm"))
@@ -226,7 +234,7 @@ def test_pacs_forwards_node_returns_results_exactly_once_across_a_kill(pacs_and_
     assert sorted(sent) == sorted(key(u) for u in uids) and set(sent.values()) == {1}
     assert node.proc.poll() is None  # still up after all of that
     found = results_in(pacs)
-    for sop_class in (SR, PR, SEG):
+    for sop_class in (SR, PR, SEG, SC):
         by_source = Counter(_source_of(ds) for ds in found.get(sop_class, []))
         assert by_source == Counter(uids), sop_class  # one of each per radiograph
     for ds in found[SR]:
@@ -237,7 +245,7 @@ def test_pacs_forwards_node_returns_results_exactly_once_across_a_kill(pacs_and_
         want = {(r["side"], r["measurement"]): r["value"] for r in rows}
         got = {(m["side"], m["name"]): f"{m['value']:.3f}" for m in src["measurements"]}
         assert got == want
-        assert ds.PatientID == found[SEG][0].PatientID or ds.PatientID  # the patient is kept
+        assert ds.PatientID and ds.PatientName  # the patient is kept (clinical results)
         assert src["needs_review"] is ledger[k]["needs_review"]
 
 

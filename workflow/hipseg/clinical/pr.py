@@ -227,6 +227,11 @@ def build_sc(source: pydicom.Dataset, overlay: Image.Image, model: str, spacing_
             series_description=f"hipseg {model} overlay",
         )
     sc.BurnedInAnnotation = "YES"
+    ref = pydicom.Dataset()
+    ref.ReferencedSOPClassUID = source.SOPClassUID
+    ref.ReferencedSOPInstanceUID = src_uid
+    sc.SourceImageSequence = [ref]  # the radiograph the overlay shows
+    sc.DerivationDescription = "hipseg overlay: labels and measurements on the radiograph"
     return sc
 
 
