@@ -236,8 +236,8 @@ def _listen(a):
         {k: v for k, v in (config.get("segment") or {}).items()
          if k not in ("enabled", "threads", "resources")} | json.loads(a.segment or "{}"),
         source="hipseg listen segment options")  # fmt: skip
-    rule = CropRule.from_config(config.get("crop") or json.loads(a.crop or "{}"),
-                                source="hipseg listen --crop")  # fmt: skip
+    rule = CropRule.from_config({**(config.get("crop") or {}), **json.loads(a.crop or "{}")},
+                                source="hipseg listen crop rule")  # fmt: skip
     listen(options, a.model_dir, segment, rule, threads=a.threads)
 
 
