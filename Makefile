@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
 
-.PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract
+.PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc
 
 # keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
 $(HIPSEG_VENV)/.complete:
@@ -33,7 +33,7 @@ demo: env tesseract
 	@echo "Report: $(CURDIR)/results/report/report.html"
 	@python -m hipseg report-summary results/report/report.html
 
-test: env slurm-wlm chromium tesseract
+test: env slurm-wlm chromium tesseract orthanc
 	python -m pytest -ra
 
 # `snakemake --profile metacentrum` / `--profile slurm` from anywhere: link the profiles into
@@ -78,6 +78,21 @@ tesseract:
 	      --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null; \
 	  else \
 	    echo "hipseg: tesseract is not installed (needs root + apt-get); the OCR test will say so"; \
+	  fi; \
+	fi
+
+# Orthanc (Debian's orthanc with its DICOMweb plugin): the PACS of the `hipseg listen` tests, run
+# by the tests on private loopback ports with its own configuration and storage folder (never
+# the system service). Installed when missing and we may (root with apt-get); otherwise the tests
+# that need it say why.
+orthanc:
+	@if ! command -v Orthanc >/dev/null && ! test -x /usr/sbin/Orthanc; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "hipseg: installing orthanc for the DICOM node tests (once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends orthanc orthanc-dicomweb >/dev/null; \
+	  else \
+	    echo "hipseg: orthanc is not installed (needs root + apt-get); the listen tests will say so"; \
 	  fi; \
 	fi
 

@@ -23,6 +23,7 @@ def test_help_lists_every_stage(snakemake_env):
         "predict",
         "evaluate",
         "report",
+        "listen",
     ):
         assert stage in out
 

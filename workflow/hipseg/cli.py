@@ -262,6 +262,33 @@ def _segment(a):
     print(f"{a.out}: {run['n_ok']} radiograph(s) segmented; run.json written")
 
 
+def _listen(a):
+    import yaml
+
+    from .clinical.listen import ListenOptions, listen
+    from .crop import CropRule
+    from .segment.run import SegmentOptions
+
+    config = {}
+    if a.config:
+        try:
+            config = yaml.safe_load(open(a.config, encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise HipsegError(f"{a.config}: cannot be read as a YAML config ({exc})") from exc
+    values = dict(config.get("listen") or {})
+    if a.options:
+        values.update(json.loads(a.options))
+    a.options = json.dumps(values)
+    options = _options(ListenOptions, a)
+    segment = SegmentOptions.from_config(
+        {k: v for k, v in (config.get("segment") or {}).items()
+         if k not in ("enabled", "threads", "resources")} | json.loads(a.segment or "{}"),
+        source="hipseg listen segment options")  # fmt: skip
+    rule = CropRule.from_config({**(config.get("crop") or {}), **json.loads(a.crop or "{}")},
+                                source="hipseg listen crop rule")  # fmt: skip
+    listen(options, a.model_dir, segment, rule, threads=a.threads)
+
+
 def _validate_measurements(a):
     from .measure.validate import validate_set
 
@@ -427,6 +454,14 @@ def _commands() -> list[tuple]:
           ("--threads", {"type": int}),
           ("--deidentified-only", {"action": "store_true",
                                    "help": "refuse radiographs not marked de-identified"})]),
+        ("listen", "run a DICOM node: accept radiographs by C-STORE, segment them, send SR, "
+         "presentation state and SEG to a PACS (config section 'listen')", _listen,
+         "clinical.listen:ListenOptions",
+         [("--model-dir", _req("the model folder (as for hipseg segment)")),
+          ("--config", {"help": "a workflow config YAML: its listen, segment and crop sections"}),
+          ("--segment", {"metavar": "JSON", "help": "segment options (model, device, …) as JSON"}),
+          ("--crop", {"metavar": "JSON", "help": "the crop rule the model was trained with"}),
+          ("--threads", {"type": int})]),
         ("validate-measurements", "measurements from ground-truth (and predicted) label maps "
          "against the synthetic generator's truth: MAE and 95th percentile",
          _validate_measurements, None,

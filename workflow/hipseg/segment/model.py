@@ -94,6 +94,18 @@ class Model:
 
         return relabel(np.asarray(seg, dtype=np.uint8).reshape(image.shape), self.values)
 
+    def predict_folds(self, image: np.ndarray, spacing_xy: tuple[float, float]) -> list[np.ndarray]:
+        """The label map of each fold of an ensemble on its own (for the folds' agreement)."""
+        params = self.predictor.list_of_parameters
+        out = []
+        try:
+            for p in params:
+                self.predictor.list_of_parameters = [p]
+                out.append(self.predict(image, spacing_xy))
+        finally:
+            self.predictor.list_of_parameters = params
+        return out
+
     def describe(self) -> dict:
         conf = self.predictor.configuration_manager
         arch = conf.network_arch_init_kwargs

@@ -8,7 +8,13 @@
                    (standard AP display; the same unless the intake flipped the image), which
                    is also the frame of the measurements' coordinates
 ``seg.dcm``        a DICOM Segmentation referencing the source radiograph (:mod:`hipseg.dicomseg`)
+``sr.dcm``         a TID 1500 Measurement Report of the measurements (:mod:`hipseg.clinical.sr`)
+``pr.dcm``         a presentation state drawing the label outlines and the measurements on the
+                   source radiograph (:mod:`hipseg.clinical.pr`)
 ``measurements.json`` / ``measurements.csv``  landmarks and measurements (:mod:`hipseg.measure`)
+
+A result that fails a quality check (:mod:`hipseg.clinical.quality`) says "NEEDS REVIEW" and why
+in the overlay, the SR and the presentation state.
 
 The folder is written as ``.<name>.partial`` and renamed when complete.
 """
@@ -20,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..clinical.pr import build_gsps, review_banner
+from ..clinical.sr import build_sr
 from ..dicomseg import write_seg
 from ..io import write_image_2d
 from ..measure.draw import base_image, draw_record, save_png
@@ -30,13 +38,15 @@ FILES = {
     "labels_png": "labels.png",
     "overlay": "overlay.png",
     "seg": "seg.dcm",
+    "sr": "sr.dcm",
+    "pr": "pr.dcm",
     "measurements_json": "measurements.json",
     "measurements_csv": "measurements.csv",
 }
 
 
 def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: dict,
-                  model: str) -> dict[str, str]:  # fmt: skip
+                  model: str, quality: dict | None = None) -> dict[str, str]:  # fmt: skip
     """Write every output of one radiograph; return {kind: path relative to ``out_dir``}."""
     final = out_dir / name
     tmp = out_dir / f".{name}.partial"
@@ -48,12 +58,16 @@ def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: 
         save_png(stored, tmp / FILES["labels_png"])
         overlay = base_image(intake.radiograph.pixels, labels)
         spacing = tuple(record["spacing"]["spacing_mm"])  # the measurements' millimetres
-        save_png(draw_record(overlay, record, spacing), tmp / FILES["overlay"])
+        quality = quality or {"needs_review": False, "reasons": []}
+        overlay = review_banner(draw_record(overlay, record, spacing), quality)
+        save_png(overlay, tmp / FILES["overlay"])
         # the SEG lies pixel on pixel on its source: the source's PixelSpacing, not the
         # intake's (which may be divided by a magnification factor)
         ps = intake.header.get("PixelSpacing")
         seg_spacing = stored_spacing if not ps else (float(ps[1]), float(ps[0]))
         write_seg(intake.header, stored, seg_spacing, model, tmp / FILES["seg"])
+        build_sr(intake.header, record, quality, labels.shape, model).save_as(tmp / FILES["sr"])
+        build_gsps(intake.header, record, quality, labels, model).save_as(tmp / FILES["pr"])
         write_record(record, name, tmp / FILES["measurements_json"],
                      tmp / FILES["measurements_csv"])  # fmt: skip
         shutil.rmtree(final, ignore_errors=True)

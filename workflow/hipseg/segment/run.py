@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..clinical.quality import QualityRules, assess, dice_agreement
 from ..crop import CropRule
 from ..errors import HipsegError, InputError
 from ..io import write_json, write_text
@@ -78,8 +79,12 @@ def versions() -> dict:
 
 
 def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out_dir: Path,
-         deidentified_only: bool, convention: str = "midline") -> dict:  # fmt: skip
-    """Segment and measure one radiograph; write its outputs; return its run.json entry."""
+         deidentified_only: bool, convention: str = "midline",
+         quality_rules: QualityRules | None = None, keep: dict | None = None) -> dict:  # fmt: skip
+    """Segment and measure one radiograph; write its outputs; return its run.json entry.
+
+    With an ensemble model the folds' agreement is measured too (:mod:`hipseg.clinical.quality`);
+    ``keep`` (a dict) receives the intake, label map, record and quality for the caller."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     min_area = options.implant_min_area_mm2 if options.detect_implants else None
     it = intake_mod.read(src.path, rule, min_area, src.excluded, options.ball_diameter_mm)
@@ -89,16 +94,25 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         raise InputError(src.path, "is not de-identified (PatientIdentityRemoved is not YES); "
                          "de-identify it first (hipseg anonymise)")  # fmt: skip
     t1 = time.perf_counter()
+    folds: list[np.ndarray] = []
     if convention == "none":  # a model of whole radiographs: no crop; excluded hips cleared
         labels = model.predict(it.radiograph.pixels, it.spacing_xy)
         for side in it.excluded:
             intake_mod.paste(labels, side, np.zeros_like(it.joints[side]), rule)
+        if len(model.folds) > 1:
+            folds.append(model.predict_folds(it.radiograph.pixels, it.spacing_xy))
     else:
         labels = np.zeros(it.shape, np.uint8)
         for side in SIDES:
             if side not in it.excluded:
                 joint = model.predict(it.joints[side], it.spacing_xy)
                 intake_mod.paste(labels, side, joint, rule)
+                if len(model.folds) > 1:
+                    folds.append(model.predict_folds(it.joints[side], it.spacing_xy))
+    agreement = None
+    if folds:  # per fold: the hips side by side
+        agreement = dice_agreement([np.concatenate([f[k] for f in folds], axis=1)
+                                    for k in range(len(model.folds))])  # fmt: skip
     t2 = time.perf_counter()
     record = measure_label_map(
         labels, tuple(calibration["spacing_mm"]), split_at=rule.split_at,
@@ -107,19 +121,29 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
     )  # fmt: skip
     orientation = it.radiograph.orientation
     record["frame"] = {"orientation": "the intake's (standard AP display)",
-                       "changed": orientation.changed, "note": orientation.note}  # fmt: skip
+                       "changed": orientation.changed, "note": orientation.note,
+                       "transpose": orientation.transpose, "flip_ud": orientation.flip_ud,
+                       "flip_lr": orientation.flip_lr}  # fmt: skip
+    quality = assess(labels, record, it.spacing_xy, split_at=rule.split_at,
+                     right_on_image_left=rule.patient_right_on == "image_left",
+                     excluded=it.excluded, agreement=agreement, rules=quality_rules)  # fmt: skip
     t3 = time.perf_counter()
-    files = write_outputs(out_dir, src.name, it, labels, record, model.name)
+    files = write_outputs(out_dir, src.name, it, labels, record, model.name, quality)
     t4 = time.perf_counter()
-    return {
+    entry = {
         "name": src.name, "input": str(src.path), "status": "ok",
         "rows": int(it.shape[0]), "cols": int(it.shape[1]), "spacing": it.spacing,
         "excluded": it.excluded, "metal_mm2": it.metal_mm2, "calibration": calibration,
         "files": files,
+        "needs_review": quality["needs_review"], "review_reasons": quality["reasons"],
+        "ensemble_dice": quality["ensemble_dice"],
         "seconds": {"intake": t1 - t0, "predict": t2 - t1, "measure": t3 - t2,
                     "write": t4 - t3, "total": t4 - t0, "cpu": time.process_time() - cpu0},
         "_rows": csv_rows(record, src.name),
     }  # fmt: skip
+    if keep is not None:
+        keep.update(intake=it, labels=labels, record=record, quality=quality)
+    return entry
 
 
 def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
@@ -162,6 +186,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         print(f"[{i}/{len(sources)}] {src.name}: {entry['seconds']['total']:.1f} s"
               + (f" ({note})" if note else ""), file=log, flush=True)  # fmt: skip
     done = [e for e in entries if e["status"] == "ok"]
+    flagged = [e["name"] for e in done if e["needs_review"]]
     buf = _io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([CSV_COLUMNS, *rows])
     write_text(out_dir / "measurements.csv", buf.getvalue())
@@ -179,7 +204,8 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             "per_radiograph_cpu_s": _mean(done, "cpu"),
         },
         "n_radiographs": len(sources), "n_ok": len(done), "n_failed": len(errors),
-        "errors": errors, "radiographs": entries, "measurements_csv": "measurements.csv",
+        "errors": errors, "n_needs_review": len(flagged), "needs_review": flagged,
+        "radiographs": entries, "measurements_csv": "measurements.csv",
     }  # fmt: skip
     write_json(out_dir / "run.json", run)
     if errors:

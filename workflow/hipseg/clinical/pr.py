@@ -1,0 +1,287 @@
+"""What a PACS viewer shows: a Grayscale Softcopy Presentation State, and a Secondary Capture.
+
+**GSPS** (highdicom ``pr``; PS3.3 A.33.1): graphic annotations on the source radiograph, which
+any PACS viewer draws over the image when the presentation state is chosen. Layers:
+
+``LABELS``        the outlines of the five labels (closed polylines, one layer per label in
+                  its overlay colour: ``L1`` … ``L5``)
+``MEASUREMENTS``  the graphics every measurement is inferred from (:mod:`.geometry`: head
+                  circles, the teardrop line, the lines of the angles and distances) and its
+                  value as text ("R head diameter 50.6 mm")
+``REVIEW``        "NEEDS REVIEW" and the first reasons (:mod:`.quality`), when flagged
+
+All graphics are in PIXEL units of the image as stored. The window of the source (its first
+WindowCenter/Width, or its pixel range) is the presentation state's VOI.
+
+**Secondary Capture** (highdicom ``sc``): the overlay PNG of ``hipseg segment`` (labels, fitted
+landmarks), with the review statement burned in, as an RGB image: a fallback for viewers that
+ignore presentation states (``listen.send`` chooses what goes to the PACS).
+
+:func:`render_gsps` draws a presentation state's graphics onto its image with PIL (the README's
+screenshot; the tests use it to check that the graphics land on the anatomy).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pydicom
+from PIL import Image, ImageDraw
+
+from .. import __version__
+from ..labels import LABELS
+from .geometry import ImageFrame, label_contours, measurement_graphics
+from .sr import MANUFACTURER, ascii_text, uid
+
+PR_SERIES_NUMBER = 903
+SC_SERIES_NUMBER = 904
+SHORT = {
+    "head_diameter": "head diameter",
+    "hip_centre_horizontal": "centre horiz.",
+    "hip_centre_vertical": "centre vert.",
+    "lesser_trochanter_to_teardrop_line": "LT-TD",
+    "lateral_centre_edge_angle": "LCE",
+    "sharp_angle": "Sharp",
+    "femoral_offset": "offset",
+    "leg_length_difference_lesser_trochanter": "LLD (LT)",
+    "leg_length_difference_head_centre": "LLD (head)",
+    "teardrop_line_angle": "teardrop tilt",
+}
+MEASUREMENT_COLOUR = (255, 235, 60)
+REVIEW_COLOUR = (255, 40, 40)
+
+
+def _lab(hd, rgb):
+    return hd.color.CIELabColor.from_rgb(*(int(c) for c in rgb))
+
+
+def _legend(texts, frame, rows, cols, size, hd) -> list:
+    """The values as text objects: each hip's in a column at the image edge on its side (top
+    down, below the review lines), the both-hip ones at the bottom; anchored at the
+    measurement's first point."""
+    out, counts = [], {}
+    for m, text in texts:
+        first = m["graphics"][0].points_mm[0] if m["graphics"] else None
+        anchor = (
+            None if first is None else tuple(float(v) for v in frame.clip(frame.pixels(first))[0])
+        )
+        n = counts[m["side"]] = counts.get(m["side"], 0) + 1
+        width = min(0.6 * size * len(text), cols)
+        if m["side"] == "both":
+            left, top = (cols - width) / 2, rows - (4 - n) * size
+        else:
+            on_left = anchor is None and m["side"] == "right" or (anchor and anchor[0] < cols / 2)
+            left, top = (0.0 if on_left else cols - width), (3 + n) * size
+        top = float(np.clip(top, 0, rows - size))
+        box = (
+            float(max(left, 0)),
+            top,
+            float(min(left + width, cols)),
+            float(min(top + size, rows)),
+        )
+        out.append(
+            hd.pr.TextObject(
+                text, "PIXEL", bounding_box=box, anchor_point=anchor, anchor_point_visible=False
+            )
+            if anchor
+            else hd.pr.TextObject(text, "PIXEL", bounding_box=box)
+        )
+    return out
+
+
+def _voi(hd, source):
+    wc, ww = source.get("WindowCenter"), source.get("WindowWidth")
+    if wc is None or ww is None:
+        return None
+
+    def first(v):
+        return float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)
+
+    return [hd.pr.SoftcopyVOILUTTransformation(window_center=first(wc), window_width=first(ww))]
+
+
+def build_gsps(
+    source: pydicom.Dataset, record: dict, quality: dict, labels: np.ndarray, model: str
+):
+    """The presentation state of one result (``labels``: the intake-frame label map)."""
+    import highdicom as hd
+
+    src_uid = str(source.SOPInstanceUID)
+    frame = ImageFrame.of(record, labels.shape)
+    rows, cols = int(source.Rows), int(source.Columns)
+    size = max(6.0, min(rows, cols) / 30)
+    layers, annotations = [], []
+    contours = label_contours(labels, frame)
+    for order, lab in enumerate(LABELS, start=1):
+        layer = hd.pr.GraphicLayer(
+            lab.name,
+            order,
+            ascii_text(f"{lab.name}: {lab.description}")[:64],
+            _lab(hd, [c * 255 for c in lab.color]),
+        )
+        objects = [
+            hd.pr.GraphicObject("POLYLINE", poly.astype(np.float32), "PIXEL")
+            for poly in contours[lab.value]
+        ]
+        layers.append(layer)
+        if objects:
+            annotations.append(hd.pr.GraphicAnnotation([source], layer, graphic_objects=objects))
+    meas = hd.pr.GraphicLayer(
+        "MEASUREMENTS", 10, "hip measurements: lines and values", _lab(hd, MEASUREMENT_COLOUR)
+    )
+    graphics, texts, drawn = [], [], set()
+    for m in measurement_graphics(record):
+        for g in m["graphics"]:
+            key = (g.kind, g.points_mm)
+            px = frame.clip(frame.pixels(g.points_mm)).astype(np.float32)
+            if key in drawn:
+                continue
+            drawn.add(key)
+            kind = "POLYLINE" if g.kind == "MULTIPOINT" else g.kind
+            if g.kind in ("MULTIPOINT", "POINT"):
+                for p in px:
+                    graphics.append(hd.pr.GraphicObject("POINT", p[None], "PIXEL"))
+            else:
+                graphics.append(hd.pr.GraphicObject(kind, px, "PIXEL"))
+        side = {"right": "R ", "left": "L "}.get(m["side"], "")
+        unit = " deg" if m["unit"] == "deg" else " mm"
+        text = f"{side}{SHORT[m['name']]} {m['value']:.1f}{unit}"
+        texts.append((m, text))
+    texts = _legend(texts, frame, rows, cols, size, hd)
+    layers.append(meas)
+    if graphics or texts:
+        annotations.append(
+            hd.pr.GraphicAnnotation(
+                [source], meas, graphic_objects=graphics or None, text_objects=texts or None
+            )
+        )
+    if quality["needs_review"]:
+        review = hd.pr.GraphicLayer("REVIEW", 20, "quality flags", _lab(hd, REVIEW_COLOUR))
+        lines = ["NEEDS REVIEW", *quality["reasons"][:3]]
+        objs = [
+            hd.pr.TextObject(
+                ascii_text(t),
+                "PIXEL",
+                bounding_box=(0.0, i * size, float(cols), min((i + 1) * size, rows)),
+            )
+            for i, t in enumerate(lines)
+        ]
+        layers.append(review)
+        annotations.append(hd.pr.GraphicAnnotation([source], review, text_objects=objs))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        return hd.pr.GrayscaleSoftcopyPresentationState(
+            referenced_images=[source],
+            series_instance_uid=uid(src_uid, model, "pr series"),
+            series_number=PR_SERIES_NUMBER,
+            sop_instance_uid=uid(src_uid, model, "pr"),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name=f"hipseg nnU-Net v2 {model}",
+            software_versions=__version__,
+            device_serial_number="none",
+            content_label="HIPSEG",
+            content_description="hipseg labels and measurements"
+            + (" - NEEDS REVIEW" if quality["needs_review"] else ""),
+            graphic_annotations=annotations,
+            graphic_layers=layers,
+            voi_lut_transformations=_voi(hd, source),
+        )
+
+
+def review_banner(img: Image.Image, quality: dict) -> Image.Image:
+    """The overlay with "NEEDS REVIEW" and the reasons written at its top (when flagged)."""
+    if not quality["needs_review"]:
+        return img
+    draw = ImageDraw.Draw(img)
+    lines = ["NEEDS REVIEW", *quality["reasons"][:3]]
+    h = 11
+    draw.rectangle((0, 0, img.width, h * len(lines) + 2), fill=(0, 0, 0))
+    for i, line in enumerate(lines):
+        draw.text((2, 1 + i * h), line, fill=REVIEW_COLOUR)
+    return img
+
+
+def build_sc(source: pydicom.Dataset, overlay: Image.Image, model: str, spacing_xy):
+    """A Secondary Capture of the overlay (RGB; standard AP display orientation)."""
+    import highdicom as hd
+
+    src_uid = str(source.SOPInstanceUID)
+    rgb = np.asarray(overlay.convert("RGB"), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        sc = hd.sc.SCImage.from_ref_dataset(
+            ref_dataset=source,
+            pixel_array=rgb,
+            photometric_interpretation="RGB",
+            bits_allocated=8,
+            coordinate_system="PATIENT",
+            series_instance_uid=uid(src_uid, model, "sc series"),
+            series_number=SC_SERIES_NUMBER,
+            sop_instance_uid=uid(src_uid, model, "sc"),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            patient_orientation=("L", "F"),
+            pixel_spacing=(float(spacing_xy[1]), float(spacing_xy[0])),
+            series_description=f"hipseg {model} overlay",
+        )
+    sc.BurnedInAnnotation = "YES"
+    ref = pydicom.Dataset()
+    ref.ReferencedSOPClassUID = source.SOPClassUID
+    ref.ReferencedSOPInstanceUID = src_uid
+    sc.SourceImageSequence = [ref]  # the radiograph the overlay shows
+    sc.DerivationDescription = "hipseg overlay: labels and measurements on the radiograph"
+    return sc
+
+
+def render_gsps(image: np.ndarray, gsps: pydicom.Dataset, scale: int = 3) -> Image.Image:
+    """Draw a presentation state's graphic annotations (PIXEL units) onto ``image`` (the stored
+    pixel array, windowed by the state's VOI), enlarged ``scale`` times, with PIL."""
+    img = np.asarray(image, float)
+    voi = gsps.get("SoftcopyVOILUTSequence")
+    if voi:
+        c, w = float(voi[0].WindowCenter), float(voi[0].WindowWidth)
+        lo, hi = c - w / 2, c + w / 2
+    else:
+        lo, hi = float(img.min()), float(img.max())
+    grey = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255
+    out = Image.fromarray(grey.astype(np.uint8)).convert("RGB")
+    out = out.resize((out.width * scale, out.height * scale), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(out)
+    colours = {}
+    for layer in gsps.GraphicLayerSequence:
+        lab = layer.get("GraphicLayerRecommendedDisplayCIELabValue")
+        colours[layer.GraphicLayer] = (
+            tuple(int(v) for v in _cielab_to_rgb(lab)) if lab else (255, 255, 255)
+        )
+
+    def xy(p):
+        return (float(p[0]) * scale, float(p[1]) * scale)
+
+    for ann in gsps.GraphicAnnotationSequence:
+        colour = colours.get(ann.GraphicLayer, (255, 255, 255))
+        for g in ann.get("GraphicObjectSequence", []):
+            pts = np.asarray(g.GraphicData, float).reshape(-1, 2)
+            if g.GraphicType == "POLYLINE":
+                draw.line([xy(p) for p in pts], fill=colour, width=max(1, scale // 2))
+            elif g.GraphicType == "CIRCLE":
+                (cx, cy), (ex, ey) = xy(pts[0]), xy(pts[1])
+                r = float(np.hypot(ex - cx, ey - cy))
+                draw.ellipse(
+                    (cx - r, cy - r, cx + r, cy + r), outline=colour, width=max(1, scale // 2)
+                )
+            elif g.GraphicType == "POINT":
+                x, y = xy(pts[0])
+                draw.ellipse((x - scale, y - scale, x + scale, y + scale), fill=colour)
+        for t in ann.get("TextObjectSequence", []):
+            box = t.get("BoundingBoxTopLeftHandCorner")
+            if box is not None:
+                draw.text(xy(box), str(t.UnformattedTextValue), fill=colour)
+    return out
+
+
+def _cielab_to_rgb(value) -> tuple[int, int, int]:
+    import highdicom as hd
+
+    return hd.color.CIELabColor.from_dicom_value(value).to_rgb()
