@@ -128,6 +128,10 @@ CASES = {
         + ["--out-dir", "{tmp}/vm"],
         "empty: no radiographs to validate",
     ),
+    "listen (config not a mapping)": (
+        ["listen", "--model-dir", "{empty_dir}", "--config", "{text}"],
+        "notes.dcm: is not a YAML mapping",
+    ),
     "paper-plan (bad option)": (
         ["paper-plan", "--out", "{tmp}/p.json", "--work", "{tmp}/w", "--radiographs", "-1"],
         "paper_plan.radiographs",

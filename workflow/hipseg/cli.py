@@ -275,6 +275,8 @@ def _listen(a):
             config = yaml.safe_load(open(a.config, encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise HipsegError(f"{a.config}: cannot be read as a YAML config ({exc})") from exc
+        if not isinstance(config, dict):
+            raise HipsegError(f"{a.config}: is not a YAML mapping of config sections")
     values = dict(config.get("listen") or {})
     if a.options:
         values.update(json.loads(a.options))
