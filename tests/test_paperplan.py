@@ -20,7 +20,7 @@ from hipseg import paperplan, synth
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     work = tmp_path_factory.mktemp("paperplan")
-    options = paperplan.PaperPlanOptions.from_config({"radiographs": 6, "seed": 0})
+    options = paperplan.PaperPlanOptions.from_config({"radiographs": 5, "seed": 0})
     return paperplan.check(work / "work", work / "plan.json", options)
 
 
@@ -41,10 +41,10 @@ def test_plan_equals_the_papers(result):
 
 def test_subset_and_full_set_are_described(result):
     sub = result["subset"]
-    assert len(sub["radiographs"]) == 6 and sub["joints"] == 12
-    spacings = {r["id"]: r["spacing"] for r in synth.describe("paper", 0)}
+    assert len(sub["radiographs"]) == 5 and sub["joints"] == 10
+    spacings = {r["id"]: r["intake_spacing"] for r in synth.describe("paper", 0)}
     chosen = sorted(spacings[i] for i in sub["radiographs"])
-    assert chosen[2] == chosen[3] == 0.15  # the median spacing is the full set's
+    assert chosen[2] == 0.15  # the median spacing the intake sees is the full set's
     full = result["full_set"]
     assert (full["radiographs"], full["joints"], full["excluded_joints"]) == (83, 150, 16)
     assert (full["train_joints"], full["test_joints"]) == (100, 50)

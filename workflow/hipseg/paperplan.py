@@ -9,7 +9,8 @@ extraction and default ``ExperimentPlanner`` (no preprocessing), then compares t
 the paper's numbers.
 
 Fingerprinting all 83 paper-size radiographs takes minutes, so by default a subset is used:
-radiographs with two usable hips, stratified by pixel spacing (sorted by spacing, taken at evenly
+radiographs with two usable hips, stratified by pixel spacing (sorted by the spacing the intake
+uses, the detector's divided by a header's magnification factor, taken at evenly
 spaced quantiles), so that the subset's spacing distribution, and hence nnU-Net's median target
 spacing, mirrors the full set's. Every joint covers the same physical field (214 mm × 340–352 mm)
 whatever the spacing, so the median shape after resampling to the target spacing is that of the
@@ -57,7 +58,9 @@ def choose_subset(preset: str, seed: int, n: int | None) -> list[str]:
         return [r["id"] for r in rows]
     if n < 1:
         raise HipsegError(f"paper_plan.radiographs must be 0 (all) or >= 1, got {n}")
-    both = sorted((r for r in rows if r["hips"] == "both"), key=lambda r: (r["spacing"], r["id"]))
+    # by the spacing the planner will see (a header's magnification factor divides it)
+    both = sorted((r for r in rows if r["hips"] == "both"),
+                  key=lambda r: (r["intake_spacing"], r["id"]))  # fmt: skip
     pos = ((np.arange(n) + 0.5) / n * len(both)).astype(int)
     return sorted(both[i]["id"] for i in pos)
 

@@ -141,8 +141,8 @@ def crop_inputs(wildcards):
     """
     if sample(wildcards, "dicom"):
         return {
-            "dicom": rules.deid.output.dicom,
-            "audit": rules.deid.output.audit,
+            "dicom": expand(rules.deid.output.dicom, id=wildcards.id)[0],
+            "audit": expand(rules.deid.output.audit, id=wildcards.id)[0],
             "labels": sample(wildcards, "labels"),
         }
     return {
@@ -153,17 +153,13 @@ def crop_inputs(wildcards):
 
 
 def crop_args(wildcards, input):
-    if "dicom" in input.keys():
-        parts = [
-            "--dicom",
-            input.dicom,
-            "--audit",
-            input.audit,
-            "--labels",
-            input.labels,
-        ]
+    """The crop command's input flags (by the row, as crop_inputs: on a cluster node the job's
+    input object may not carry the names of an unpacked dict)."""
+    files = crop_inputs(wildcards)
+    if "dicom" in files:
+        parts = ["--dicom", files["dicom"], "--audit", files["audit"], "--labels", files["labels"]]
     else:
-        parts = ["--image-of", input.sheet]
+        parts = ["--image-of", files["sheet"]]
     return " ".join(shlex.quote(str(p)) for p in parts)
 
 

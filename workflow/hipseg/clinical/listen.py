@@ -240,8 +240,8 @@ class Node:
             self.rule,
             results,
             False,
-            self.rules,
-            keep,
+            quality_rules=self.rules,
+            keep=keep,
         )
         with open(results / k / "run.json", "w") as f:  # the radiograph's entry, as run.json's
             json.dump({k2: v for k2, v in entry.items() if not k2.startswith("_")}, f, indent=1)

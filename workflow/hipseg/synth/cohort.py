@@ -293,12 +293,16 @@ def _radiographs(pre: dict, seed: int, n_patients: int):
 
 
 def describe(preset: str = "demo", seed: int = 0, n_patients: int | None = None) -> list[dict]:
-    """The sheet row, pixel spacing and field size of every radiograph, without rendering."""
+    """The sheet row, pixel spacing and field size of every radiograph, without rendering;
+    ``intake_spacing``: the spacing hipseg's intake will use (the detector's, divided by the
+    header's EstimatedRadiographicMagnificationFactor where there is one)."""
     pre = _preset(preset)
     n = int(pre["n_patients"] if n_patients is None else n_patients)
     return [
         {**dict(zip(TSV_COLUMNS, r["row"], strict=True)), "spacing": r["spacing"],
-         "field_mm": r["field_mm"]}
+         "field_mm": r["field_mm"],
+         "intake_spacing": r["spacing"] / r["meta"]["geometry"].get(
+             "EstimatedRadiographicMagnificationFactor", 1.0)}
         for r in _radiographs(pre, seed, n)
     ]  # fmt: skip
 
