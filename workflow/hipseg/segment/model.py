@@ -43,7 +43,7 @@ class Model:
     """A model of ``model_dir`` (nnU-Net's ``<trainer>__<plans>__<configuration>`` folder)."""
 
     def __init__(self, model_dir: str | Path, name: str, options, threads: int | None = None,
-                 label_names=None):  # fmt: skip
+                 label_names=None, cache_dir: str | Path | None = None):  # fmt: skip
         self.dir, self.name = Path(model_dir), name
         try:
             self.folds = labels.model_folds(name)
@@ -66,7 +66,12 @@ class Model:
         configure_environment(nnunet_root(self.dir), threads=threads)
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-        self.device = _device(options.device)
+        self.engine = getattr(options, "engine", "torch")
+        if self.engine not in ("torch", "onnx"):
+            raise HipsegError(f"segment.engine: unknown engine {self.engine!r} (torch or onnx)")
+        # ONNX Runtime runs here on the CPU: device auto means the CPU for it
+        onnx_auto = self.engine == "onnx" and options.device == "auto"
+        self.device = _device("cpu" if onnx_auto else options.device)
         self.predictor = nnUNetPredictor(
             tile_step_size=options.tile_step_size,
             use_gaussian=True,
@@ -81,6 +86,15 @@ class Model:
             use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
             checkpoint_name=CHECKPOINT,
         )
+        self.onnx = None
+        if self.engine == "onnx":
+            if self.device.type != "cpu":
+                raise HipsegError(f"segment.engine onnx runs on the CPU only, not on {self.device}"
+                                  " (use --device cpu, or engine torch on a GPU)")  # fmt: skip
+            from .engine import use_onnx
+
+            self.onnx = use_onnx(self.predictor, self.dir, self.folds, CHECKPOINT, threads,
+                                 Path(cache_dir) if cache_dir else None)  # fmt: skip
         self.load_seconds = time.perf_counter() - start
         self.load_cpu_seconds = time.process_time() - cpu
 
@@ -110,6 +124,8 @@ class Model:
             "device": str(self.device),
             "mirroring": bool(self.predictor.use_mirroring),
             "tile_step_size": float(self.predictor.tile_step_size),
+            "engine": self.engine,
+            "onnx": self.onnx,
             "trained_by": "hipseg" if self.hipseg_trained else "elsewhere (declared convention)",
             "labels_mapped": self.values or None,
             "pixel_units": self.pixel_units,

@@ -7,7 +7,7 @@ import io as _io
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import ClassVar, TextIO
@@ -38,8 +38,19 @@ class SegmentOptions(StageOptions):
     device: str = "auto"
     mirroring: bool = True
     tile_step_size: float = 0.5
+    engine: str = "torch"
+    fast: bool = False
     detect_implants: bool = True
     implant_min_area_mm2: float = 200.0
+
+    def effective(self) -> SegmentOptions:
+        """The options a run uses: ``fast`` replaces engine, mirroring and tile step by
+        :data:`FAST` (the ladder's fastest setting within the Dice budget)."""
+        return replace(self, **FAST) if self.fast else self
+
+
+# the fast path (segment.fast, hipseg segment --fast): chosen from bench/segment.py's ladder
+FAST = {"engine": "onnx", "mirroring": False, "tile_step_size": 1.0}
 
 
 def test_radiographs(cases_tsv: str | Path) -> set[str]:
@@ -122,9 +133,12 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         print(f"hipseg segment: error: {e}", file=log, flush=True)
     start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    model = Model(model_dir, options.model, options, threads, label_names=label_names)
+    used = options.effective()
+    model = Model(model_dir, used.model, used, threads, label_names=label_names,
+                  cache_dir=out_dir)  # fmt: skip
     print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
-          f"loaded in {model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
+          f"({model.engine}{', fast' if options.fast else ''}) loaded in "
+          f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
     entries, rows = [], []
     for i, src in enumerate(sources, start=1):
         try:
@@ -149,7 +163,8 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     run = {
         "command": "hipseg segment", "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-        "model": model.describe(), "options": options.to_config(), "crop": rule.to_config(),
+        "model": model.describe(), "options": options.to_config(),
+        "options_used": used.to_config(), "crop": rule.to_config(),
         "convention": convention,
         "threads": threads, "deidentified_only": deidentified_only,
         "timings": {
