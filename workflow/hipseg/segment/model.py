@@ -86,6 +86,11 @@ class Model:
             use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
             checkpoint_name=CHECKPOINT,
         )
+        # test-time mirroring along the axes asked for that the model allows
+        allowed = tuple(self.predictor.allowed_mirroring_axes or ())
+        axes = tuple(a for a in getattr(options, "mirror_axes", allowed) if a in allowed)
+        self.predictor.allowed_mirroring_axes = axes
+        self.predictor.use_mirroring = bool(options.mirroring and axes)
         self.onnx = None
         if self.engine == "onnx":
             if self.device.type != "cpu":
@@ -123,6 +128,7 @@ class Model:
             "spacing": list(conf.spacing),
             "device": str(self.device),
             "mirroring": bool(self.predictor.use_mirroring),
+            "mirror_axes": list(self.predictor.allowed_mirroring_axes or ()),
             "tile_step_size": float(self.predictor.tile_step_size),
             "engine": self.engine,
             "onnx": self.onnx,

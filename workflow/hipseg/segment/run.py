@@ -37,6 +37,7 @@ class SegmentOptions(StageOptions):
     model: str = "fold_all"
     device: str = "auto"
     mirroring: bool = True
+    mirror_axes: tuple = (0, 1)
     tile_step_size: float = 0.5
     engine: str = "torch"
     fast: bool = False
@@ -44,13 +45,16 @@ class SegmentOptions(StageOptions):
     implant_min_area_mm2: float = 200.0
 
     def effective(self) -> SegmentOptions:
-        """The options a run uses: ``fast`` replaces engine, mirroring and tile step by
-        :data:`FAST` (the ladder's fastest setting within the Dice budget)."""
+        """The options a run uses: ``fast`` replaces engine, mirroring, its axes and the tile
+        step by :data:`FAST` (the ladder's fastest setting within its Dice budget)."""
         return replace(self, **FAST) if self.fast else self
 
 
-# the fast path (segment.fast, hipseg segment --fast): chosen from bench/segment.py's ladder
-FAST = {"engine": "onnx", "mirroring": False, "tile_step_size": 1.0}
+# the fast path (segment.fast, hipseg segment --fast): the fastest setting of bench/segment.py's
+# ladder whose Dice cost on the demo is at most 0.005 (README, Run time of hipseg segment): the
+# same network through ONNX Runtime, mirrored left-right only (2 passes per tile instead of 4),
+# nnU-Net's tile step (fewer tiles cost more Dice than fewer passes)
+FAST = {"engine": "onnx", "mirroring": True, "mirror_axes": (1,), "tile_step_size": 0.5}
 
 
 def test_radiographs(cases_tsv: str | Path) -> set[str]:
@@ -122,11 +126,12 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             options: SegmentOptions, rule: CropRule, *, threads: int | None = None,
             deidentified_only: bool = False, errors: list[str] | None = None,
             log: TextIO | None = None, convention: str = "midline",
-            label_names=None) -> dict:  # fmt: skip
+            label_names=None, model: Model | None = None) -> dict:  # fmt: skip
     """Segment every source with one model; write the outputs and ``run.json``.
 
     A bad input is reported (its file and the problem) and the others go on; if any failed,
-    :class:`HipsegError` is raised at the end, after ``run.json`` is written."""
+    :class:`HipsegError` is raised at the end, after ``run.json`` is written. ``model``: one
+    already loaded (e.g. by a benchmark), instead of loading ``model_dir`` with ``options``."""
     out_dir, log = Path(out_dir), log or sys.stderr
     errors = list(errors or [])
     for e in errors:
@@ -134,8 +139,9 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     used = options.effective()
-    model = Model(model_dir, used.model, used, threads, label_names=label_names,
-                  cache_dir=out_dir)  # fmt: skip
+    if model is None:
+        model = Model(model_dir, used.model, used, threads, label_names=label_names,
+                      cache_dir=out_dir)  # fmt: skip
     print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
           f"({model.engine}{', fast' if options.fast else ''}) loaded in "
           f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
