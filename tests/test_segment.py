@@ -255,3 +255,62 @@ def test_an_unexpected_failure_names_the_file(new_demo, tiny_model, tmp_path, mo
     err = capsys.readouterr().err
     assert f"{second}: cannot be segmented (ValueError: a library failed)" in err
     assert (out / first.stem / "seg.dcm").is_file() and not (out / second.stem).exists()
+
+
+def _agreement(a_dir, b_dir, names) -> float:
+    equal = total = 0
+    for name in names:
+        a, _ = read_image_2d(a_dir / name / "labels.nii.gz")
+        b, _ = read_image_2d(b_dir / name / "labels.nii.gz")
+        equal, total = equal + int((a == b).sum()), total + a.size
+    return equal / total
+
+
+def test_onnx_engine_gives_the_labels_of_pytorch(new_demo, tiny_model, segmented, tmp_path):
+    """The network exported to ONNX and run by ONNX Runtime inside nnU-Net's sliding window
+    labels ≥ 99.9 % of the pixels as PyTorch does (the same options otherwise); the export is
+    cached beside the checkpoint and reused by the next run."""
+    rows, root = new_demo
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model["model_dir"], model)
+    runs = []
+    for i, inputs in enumerate([root / "dicom", root / rows["dicom"].iloc[0]]):
+        out = tmp_path / f"onnx{i}"
+        argv = ["segment", str(inputs), "-o", str(out), "--model-dir", str(model),
+                "--engine", "onnx", *FAST]  # fmt: skip
+        assert cli.main(argv) == 0
+        runs.append(json.loads((out / "run.json").read_text()))
+        assert _agreement(out, segmented, rows["id"][: 4 - 3 * i]) >= 0.999
+    first, second = (r["model"]["onnx"] for r in runs)
+    assert first["exported_now"] == [True] and second["exported_now"] == [False]
+    assert first["files"] == second["files"]
+    assert first["files"][0].startswith(str(model / "fold_all" / "hipseg_onnx"))
+    assert runs[0]["model"]["engine"] == "onnx" and runs[0]["model"]["mirroring"] is False
+
+
+def test_fast_path(new_demo, tiny_model, tmp_path):
+    """``--fast``: ONNX Runtime, mirroring left-right only, tile step 0.5 (it overrides the
+    options it sets); with the model folder not writable the export goes to the output folder;
+    the labels are those of PyTorch with the same mirroring (``--mirror-axes [1]``)."""
+    rows, root = new_demo
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model["model_dir"], model)
+    (model / "fold_all" / "hipseg_onnx").write_text("not a folder")  # the cache cannot go here
+    out = tmp_path / "fast"
+    first = root / rows["dicom"].iloc[0]
+    argv = ["segment", str(first), "-o", str(out), "--model-dir", str(model), "--fast",
+            "--no-mirroring", "--tile-step-size", "1", "--threads", "1"]  # fmt: skip
+    assert cli.main(argv) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["options"]["fast"] is True and run["options"]["mirroring"] is False
+    used = run["options_used"]
+    assert (used["engine"], used["mirroring"], used["tile_step_size"]) == ("onnx", True, 0.5)
+    assert used["mirror_axes"] == [1] and run["model"]["mirror_axes"] == [1]
+    assert run["model"]["device"] == "cpu" and run["model"]["mirroring"] is True
+    assert run["model"]["onnx"]["files"][0].startswith(str(out / "onnx" / "fold_all"))
+    ref = tmp_path / "torch"
+    argv = ["segment", str(first), "-o", str(ref), "--model-dir", str(model), "--device", "cpu",
+            "--mirror-axes", "[1]", "--threads", "1"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert json.loads((ref / "run.json").read_text())["model"]["mirror_axes"] == [1]
+    assert _agreement(out, ref, [first.stem]) >= 0.999

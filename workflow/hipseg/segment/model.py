@@ -43,7 +43,7 @@ class Model:
     """A model of ``model_dir`` (nnU-Net's ``<trainer>__<plans>__<configuration>`` folder)."""
 
     def __init__(self, model_dir: str | Path, name: str, options, threads: int | None = None,
-                 label_names=None):  # fmt: skip
+                 label_names=None, cache_dir: str | Path | None = None):  # fmt: skip
         self.dir, self.name = Path(model_dir), name
         try:
             self.folds = labels.model_folds(name)
@@ -66,7 +66,12 @@ class Model:
         configure_environment(nnunet_root(self.dir), threads=threads)
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-        self.device = _device(options.device)
+        self.engine = getattr(options, "engine", "torch")
+        if self.engine not in ("torch", "onnx"):
+            raise HipsegError(f"segment.engine: unknown engine {self.engine!r} (torch or onnx)")
+        # ONNX Runtime runs here on the CPU: device auto means the CPU for it
+        onnx_auto = self.engine == "onnx" and options.device == "auto"
+        self.device = _device("cpu" if onnx_auto else options.device)
         self.predictor = nnUNetPredictor(
             tile_step_size=options.tile_step_size,
             use_gaussian=True,
@@ -81,6 +86,20 @@ class Model:
             use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
             checkpoint_name=CHECKPOINT,
         )
+        # test-time mirroring along the axes asked for that the model allows
+        allowed = tuple(self.predictor.allowed_mirroring_axes or ())
+        axes = tuple(a for a in getattr(options, "mirror_axes", allowed) if a in allowed)
+        self.predictor.allowed_mirroring_axes = axes
+        self.predictor.use_mirroring = bool(options.mirroring and axes)
+        self.onnx = None
+        if self.engine == "onnx":
+            if self.device.type != "cpu":
+                raise HipsegError(f"segment.engine onnx runs on the CPU only, not on {self.device}"
+                                  " (use --device cpu, or engine torch on a GPU)")  # fmt: skip
+            from .engine import use_onnx
+
+            self.onnx = use_onnx(self.predictor, self.dir, self.folds, CHECKPOINT, threads,
+                                 Path(cache_dir) if cache_dir else None)  # fmt: skip
         self.load_seconds = time.perf_counter() - start
         self.load_cpu_seconds = time.process_time() - cpu
 
@@ -121,7 +140,10 @@ class Model:
             "spacing": list(conf.spacing),
             "device": str(self.device),
             "mirroring": bool(self.predictor.use_mirroring),
+            "mirror_axes": list(self.predictor.allowed_mirroring_axes or ()),
             "tile_step_size": float(self.predictor.tile_step_size),
+            "engine": self.engine,
+            "onnx": self.onnx,
             "trained_by": "hipseg" if self.hipseg_trained else "elsewhere (declared convention)",
             "labels_mapped": self.values or None,
             "pixel_units": self.pixel_units,

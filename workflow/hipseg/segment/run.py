@@ -7,7 +7,7 @@ import io as _io
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import ClassVar, TextIO
@@ -39,7 +39,10 @@ class SegmentOptions(StageOptions):
     model: str = "fold_all"
     device: str = "auto"
     mirroring: bool = True
+    mirror_axes: tuple = (0, 1)
     tile_step_size: float = 0.5
+    engine: str = "torch"
+    fast: bool = False
     detect_implants: bool = True
     implant_min_area_mm2: float = 200.0
     calibration_ball: str = "auto"
@@ -53,6 +56,18 @@ class SegmentOptions(StageOptions):
 
         return CalibrationOptions(self.calibration_ball, self.ball_diameter_mm,
                                   self.magnification, self.magnification_tolerance)  # fmt: skip
+
+    def effective(self) -> SegmentOptions:
+        """The options a run uses: ``fast`` replaces engine, mirroring, its axes and the tile
+        step by :data:`FAST` (the ladder's fastest setting within its Dice budget)."""
+        return replace(self, **FAST) if self.fast else self
+
+
+# the fast path (segment.fast, hipseg segment --fast): the fastest setting of bench/segment.py's
+# ladder whose Dice cost on the demo is at most 0.005 (README, Run time of hipseg segment): the
+# same network through ONNX Runtime, mirrored left-right only (2 passes per tile instead of 4),
+# nnU-Net's tile step (fewer tiles cost more Dice than fewer passes)
+FAST = {"engine": "onnx", "mirroring": True, "mirror_axes": (1,), "tile_step_size": 0.5}
 
 
 def test_radiographs(cases_tsv: str | Path) -> set[str]:
@@ -150,20 +165,25 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             options: SegmentOptions, rule: CropRule, *, threads: int | None = None,
             deidentified_only: bool = False, errors: list[str] | None = None,
             log: TextIO | None = None, convention: str = "midline",
-            label_names=None) -> dict:  # fmt: skip
+            label_names=None, model: Model | None = None) -> dict:  # fmt: skip
     """Segment every source with one model; write the outputs and ``run.json``.
 
     A bad input is reported (its file and the problem) and the others go on; if any failed,
-    :class:`HipsegError` is raised at the end, after ``run.json`` is written."""
+    :class:`HipsegError` is raised at the end, after ``run.json`` is written. ``model``: one
+    already loaded (e.g. by a benchmark), instead of loading ``model_dir`` with ``options``."""
     out_dir, log = Path(out_dir), log or sys.stderr
     errors = list(errors or [])
     for e in errors:
         print(f"hipseg segment: error: {e}", file=log, flush=True)
     start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    model = Model(model_dir, options.model, options, threads, label_names=label_names)
+    used = options.effective()
+    if model is None:
+        model = Model(model_dir, used.model, used, threads, label_names=label_names,
+                      cache_dir=out_dir)  # fmt: skip
     print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
-          f"loaded in {model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
+          f"({model.engine}{', fast' if options.fast else ''}) loaded in "
+          f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
     entries, rows = [], []
     for i, src in enumerate(sources, start=1):
         try:
@@ -193,7 +213,8 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     run = {
         "command": "hipseg segment", "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-        "model": model.describe(), "options": options.to_config(), "crop": rule.to_config(),
+        "model": model.describe(), "options": options.to_config(),
+        "options_used": used.to_config(), "crop": rule.to_config(),
         "convention": convention,
         "threads": threads, "deidentified_only": deidentified_only,
         "timings": {
