@@ -157,7 +157,14 @@ def crop_args(wildcards, input):
     input object may not carry the names of an unpacked dict)."""
     files = crop_inputs(wildcards)
     if "dicom" in files:
-        parts = ["--dicom", files["dicom"], "--audit", files["audit"], "--labels", files["labels"]]
+        parts = [
+            "--dicom",
+            files["dicom"],
+            "--audit",
+            files["audit"],
+            "--labels",
+            files["labels"],
+        ]
     else:
         parts = ["--image-of", files["sheet"]]
     return " ".join(shlex.quote(str(p)) for p in parts)
