@@ -198,39 +198,33 @@ def validate(path: str | Path, check_pixels: bool = True, mapping=None) -> pd.Da
     # column-wise (a sheet of 10,000 rows is checked in well under a second); the messages come
     # row by row, for the rows with a problem only
     joint = df["level"] == "joint"
-    bad_id = ~df["id"].map(lambda v: bool(ID_RE.match(v)))
-    bad_patient = df["patient"] == ""
-    bad_hips = ~df["hips"].isin(HIPS)
-    bad_split = ~df["split"].isin(SPLITS)
-    sides = df["side"].isin(SIDES) | (df["origin"].eq("nnunet") & df["side"].eq(""))
-    bad_side = joint & ~sides
-    bad_radiograph = ~df["radiograph"].map(lambda v: bool(ID_RE.match(v)))
-    bad_spacing = pd.Series(False, index=df.index)
+    spacing = pd.Series("", index=df.index)
     if joint.any():  # row by row, joints only (a radiograph sheet of 10,000 rows stays fast)
-        bad_spacing[joint] = df[joint].apply(lambda r: bool(_spacing_problem(r)), axis=1)
+        spacing[joint] = df[joint].apply(_spacing_problem, axis=1)
+    sides = df["side"].isin(SIDES) | (df["origin"].eq("nnunet") & df["side"].eq(""))
+    # (what is wrong, the rows it is wrong in), checked column-wise
+    checks = [
+        (lambda r: "id must be letters, digits, '_' or '-'", ~df["id"].map(_is_id)),
+        (lambda r: "patient is empty", df["patient"] == ""),
+        (lambda r: f"hips must be one of {HIPS}, got {r['hips']!r}", ~df["hips"].isin(HIPS)),
+        (lambda r: f"split must be train, test or empty, got {r['split']!r}",
+         ~df["split"].isin(SPLITS)),
+        (lambda r: f"side must be left or right, got {r['side']!r}", joint & ~sides),
+        (lambda r: "radiograph must be letters, digits, '_' or '-'",
+         ~df["radiograph"].map(_is_id)),
+        (lambda r: spacing[r.name], spacing != ""),
+    ]  # fmt: skip
     missing = {
         col: ~df[col].map(lambda p: bool(p) and os.path.isfile(p)) for col in ("image", "labels")
     }
-    suspect = bad_id | bad_patient | bad_hips | bad_split | bad_side | bad_radiograph
-    suspect |= bad_spacing | missing["image"] | missing["labels"]
+    suspect = missing["image"] | missing["labels"]
+    for _, bad in checks:
+        suspect |= bad
     for i in df.index[suspect]:
         row = df.loc[i]
         where = f"{path} row {i + 2} (id {row['id'] or '?'})"
+        problems += [f"{where}: {message(row)}" for message, bad in checks if bad[i]]
         names = ("image", "mask") if row["level"] == "joint" else ("dicom", "labels")
-        if bad_id[i]:
-            problems.append(f"{where}: id must be letters, digits, '_' or '-'")
-        if bad_patient[i]:
-            problems.append(f"{where}: patient is empty")
-        if bad_hips[i]:
-            problems.append(f"{where}: hips must be one of {HIPS}, got {row['hips']!r}")
-        if bad_split[i]:
-            problems.append(f"{where}: split must be train, test or empty, got {row['split']!r}")
-        if bad_side[i]:
-            problems.append(f"{where}: side must be left or right, got {row['side']!r}")
-        if bad_radiograph[i]:
-            problems.append(f"{where}: radiograph must be letters, digits, '_' or '-'")
-        if bad_spacing[i]:
-            problems.append(f"{where}: {_spacing_problem(row)}")
         for col, name in zip(("image", "labels"), names, strict=True):
             if not row[col]:
                 problems.append(f"{where}: {name} path is empty")
@@ -252,6 +246,10 @@ def validate(path: str | Path, check_pixels: bool = True, mapping=None) -> pd.Da
     if problems:
         raise ValidationError(path, problems)
     return df
+
+
+def _is_id(value: str) -> bool:
+    return bool(ID_RE.match(value))
 
 
 def _spacing_problem(row) -> str:

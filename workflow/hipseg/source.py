@@ -233,22 +233,6 @@ def _read_natural(path: Path) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(rows, cols) of a non-DICOM joint image, from its header where the format has one."""
-    path = Path(path)
-    if ending(path) in NATURAL:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                return int(im.size[1]), int(im.size[0])
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise InputError(path, f"cannot be read as an image ({exc})") from exc
-    from .io import image_size_2d
-
-    return image_size_2d(path)
-
-
 # ------------------------------------------------------------------------------------------------
 # An nnU-Net raw dataset as the source
 # ------------------------------------------------------------------------------------------------
@@ -367,18 +351,6 @@ def read_raw_dataset(folder: str | Path, mapping: Mapping[str, str] | None = Non
     df["values"] = format_values(values)
     df["origin"] = "nnunet"
     return df
-
-
-def raw_dataset_description(folder: str | Path) -> dict:
-    """What the report says about an nnU-Net dataset that was the source."""
-    folder = Path(folder)
-    meta = _dataset_json(folder)
-    return {
-        "folder": folder.name,
-        "file_ending": meta.get("file_ending"),
-        "labels": meta.get("labels"),
-        "patients_tsv": (folder / PATIENTS_TSV).is_file(),
-    }
 
 
 def mtime_key(path: str | Path) -> tuple:
