@@ -14,6 +14,9 @@ On CUDA it:
    iterations that records its timings; the same class on both paths) through ``hipseg train``
    and through ``nnUNetv2_train``, with the paper config's augmentation workers;
 3. predicts a few test joints with ``hipseg predict``;
+   Each configuration of ``--configurations`` (default 2d and 2d_lowres, the coarser one planned
+   by nnU-Net's planner at twice the spacing) is trained the same way (``hipseg train``; the
+   ``nnUNetv2_train`` comparison on 2d);
 4. prints seconds per iteration, epoch time incl. validation, the final validation, peak GPU
    memory (``torch.cuda.max_memory_allocated`` and nvidia-smi), prediction seconds per joint,
    the walltime of 1000 epochs, and the paper.yaml values these numbers suggest.
@@ -126,24 +129,25 @@ class GpuMemoryWatch:
         self._thread.join(timeout=15)
 
 
-def paper_config(n_patients: int) -> dict:
+def paper_config(n_patients: int, configurations: list[str]) -> dict:
     return {
         "demo": {"enabled": True, "preset": "paper", "seed": 0, "n_patients": n_patients},
         "deid": {"use_demo_key": True},
         "paper_plan": {"enabled": False},
-        "nnunet": {"plans_overrides": PAPER_PLAN},
+        "nnunet": {"plans_overrides": PAPER_PLAN, "configurations": configurations},
     }
 
 
-def demo_config() -> dict:
+def demo_config(configurations: list[str]) -> dict:
     return {
         "demo": {"enabled": True, "preset": "demo", "seed": 3, "n_patients": 6},
         "dataset": {"test_fraction": 0.25},
         "paper_plan": {"enabled": False},
+        "nnunet": {"configurations": configurations},
     }
 
 
-def train_commands(root: Path, dataset: int, a) -> dict[str, list[str]]:
+def train_commands(root: Path, dataset: int, a, conf: str = "2d") -> dict[str, list[str]]:
     options = {
         "trainer": TRAINER, "epochs": a.epochs, "iterations_per_epoch": a.iterations,
         "val_iterations_per_epoch": a.val_iterations, "checkpoint_every": 50,
@@ -151,12 +155,12 @@ def train_commands(root: Path, dataset: int, a) -> dict[str, list[str]]:
     }  # fmt: skip
     return {
         "nnunet": [
-            str(Path(sys.executable).parent / "nnUNetv2_train"), str(dataset), "2d", "0",
+            str(Path(sys.executable).parent / "nnUNetv2_train"), str(dataset), conf, "0",
             "-tr", TRAINER, "-device", a.device,
         ],
         "hipseg": [
             sys.executable, "-m", "hipseg", "train", "--nnunet-root", str(root),
-            "--dataset-id", str(dataset), "--configuration", "2d", "--fold", "0",
+            "--dataset-id", str(dataset), "--configuration", conf, "--fold", "0",
             "--threads", str(a.threads), "--options", json.dumps(options),
         ],
     }  # fmt: skip
@@ -182,12 +186,13 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
-def train_one(path: str, work: Path, nnunet_root: Path, dataset: int, trainers: Path, a) -> dict:
-    root = prepare.fold_root(work, nnunet_root, f"train-{path}")
+def train_one(path: str, work: Path, nnunet_root: Path, dataset: int, trainers: Path, a,
+              conf: str = "2d") -> dict:  # fmt: skip
+    root = prepare.fold_root(work, nnunet_root, f"train-{path}-{conf}")
     env = nnunet_env(root, prepare.env(), trainers, a)
     with GpuMemoryWatch() if a.device == "cuda" else _nothing() as watch:
-        seconds = run(train_commands(root, dataset, a)[path], env)
-    (fold,) = (root / "nnUNet_results").glob(f"Dataset*/{TRAINER}__*/fold_0")
+        seconds = run(train_commands(root, dataset, a, conf)[path], env)
+    (fold,) = (root / "nnUNet_results").glob(f"Dataset*/{TRAINER}__*__{conf}/fold_0")
     timing = json.loads((fold / TIMING).read_text())
     timing.update(process_s=seconds, nvidia_smi_peak_mb=getattr(watch, "peak_mb", None))
     timing["model_dir"], timing["root"] = str(fold.parent), str(root)
@@ -205,14 +210,14 @@ class _nothing:
 def predict(timing: dict, nnunet_root: Path, work: Path, trainers: Path, a) -> dict:
     """Predict ``--joints`` test joints with the trained fold 0 through ``hipseg predict``."""
     images = sorted((nnunet_root / "nnUNet_raw").glob("Dataset*/imagesTs/*_0000.nii.gz"))
-    chosen = work / "predict-in"
+    chosen = work / f"predict-in-{Path(timing['model_dir']).name}"
     if chosen.exists():
         for p in chosen.iterdir():
             p.unlink()
     chosen.mkdir(parents=True, exist_ok=True)
     for image in images[: a.joints]:
         (chosen / image.name).symlink_to(image.resolve())
-    out = work / "predict-out"
+    out = work / f"predict-out-{Path(timing['model_dir']).name}"
     cmd = [
         sys.executable, "-m", "hipseg", "predict", "--nnunet-root", timing["root"],
         "--model-dir", timing["model_dir"], "--folds", "0", "--input", str(chosen),
@@ -224,13 +229,14 @@ def predict(timing: dict, nnunet_root: Path, work: Path, trainers: Path, a) -> d
     return {"joints": n, "seconds": seconds, "per_joint_s": seconds / n}
 
 
-def summarise(path: str, t: dict, iterations: int) -> dict:
+def summarise(path: str, t: dict, iterations: int, conf: str = "2d") -> dict:
     epochs = t["epochs"][1:] or t["epochs"]  # the first epoch compiles and tunes cuDNN
     train = statistics.median(e["train_s"] for e in epochs)
     epoch = statistics.median(e["epoch_s"] for e in epochs)
     final = t["final_validation_s"] or 0.0
     return {
         "path": path,
+        "configuration": conf,
         "s_per_iteration": train / iterations,
         "epoch_s": epoch,
         "final_validation_s": final,
@@ -242,22 +248,24 @@ def summarise(path: str, t: dict, iterations: int) -> dict:
     }
 
 
-def report(rows: list[dict], prediction: dict | None) -> None:
+def report(rows: list[dict], predictions: dict[str, dict]) -> None:
     for r in rows:
         mem = r["max_memory_allocated_mb"]
         smi = r["nvidia_smi_peak_mb"]
         print(
-            f"{r['path']:7s} on {r['gpu']}: {r['s_per_iteration']:.3f} s/iteration, "
+            f"{r['path']:7s} {r['configuration']:9s} on {r['gpu']}: "
+            f"{r['s_per_iteration']:.3f} s/iteration, "
             f"{r['epoch_s']:.1f} s/epoch incl. validation, final validation "
             f"{r['final_validation_s']:.1f} s, 1000 epochs = {r['walltime_1000_epochs_h']:.1f} h; "
             f"peak GPU memory {'-' if mem is None else f'{mem:.0f} MiB'} (torch), "
             f"{'-' if smi is None else f'{smi:.0f} MiB'} (nvidia-smi)"
         )
-    if len(rows) == 2:
-        print(f"epoch time hipseg / nnUNetv2_train: {rows[0]['epoch_s'] / rows[1]['epoch_s']:.3f}")
-    if prediction:
+    full = [r for r in rows if r["configuration"] == "2d"]
+    if len(full) == 2:
+        print(f"epoch time hipseg / nnUNetv2_train: {full[0]['epoch_s'] / full[1]['epoch_s']:.3f}")
+    for conf, prediction in predictions.items():
         print(
-            f"prediction: {prediction['joints']} joints in {prediction['seconds']:.1f} s "
+            f"prediction {conf}: {prediction['joints']} joints in {prediction['seconds']:.1f} s "
             f"(start-up included): {prediction['per_joint_s']:.2f} s/joint"
         )
     r = rows[0]
@@ -286,6 +294,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--n-proc-da", type=int, default=6, help="paper.yaml's train.n_proc_da")
     ap.add_argument("--threads", type=int, default=8, help="paper.yaml's train.threads")
     ap.add_argument("--joints", type=int, default=6, help="test joints to predict")
+    ap.add_argument(
+        "--configurations", nargs="+", choices=["2d", "2d_lowres"], default=["2d", "2d_lowres"]
+    )
     a = ap.parse_args(argv)
     a.device = "cpu" if a.cpu_check else "cuda"
     if a.cpu_check:
@@ -293,7 +304,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         a.threads = min(a.threads, os.cpu_count() or 1)
     nnunet_root = a.nnunet_root or prepare.prepare(
         a.work / "data",
-        demo_config() if a.cpu_check else paper_config(a.n_patients),
+        (
+            demo_config(a.configurations)
+            if a.cpu_check
+            else paper_config(a.n_patients, a.configurations)
+        ),
         [] if a.cpu_check else [prepare.REPO / "config" / "paper.yaml"],
         cores=os.cpu_count() or 1,
     )
@@ -310,26 +325,34 @@ def main(argv: list[str] | None = None) -> list[dict]:
             timing=TIMING,
         )  # fmt: skip
     )
-    rows, timings = [], {}
-    for path in a.paths:
-        timings[path] = train_one(path, a.work, nnunet_root, dataset, trainers, a)
-        rows.append(summarise(path, timings[path], a.iterations))
-    first = timings[a.paths[0]]
-    prediction = predict(first, nnunet_root, a.work, trainers, a) if a.joints else None
-    report(rows, prediction)
+    rows, predictions = [], {}
+    for conf in a.configurations:
+        # nnUNetv2_train beside hipseg train on the main configuration only
+        paths = a.paths if conf == "2d" else [p for p in a.paths if p == "hipseg"] or a.paths[:1]
+        timings = {}
+        for path in paths:
+            timings[path] = train_one(path, a.work, nnunet_root, dataset, trainers, a, conf)
+            rows.append(summarise(path, timings[path], a.iterations, conf))
+        if a.joints:
+            first = timings[paths[0]]
+            predictions[conf] = predict(first, nnunet_root, a.work, trainers, a)
+    report(rows, predictions)
     return rows
 
 
 def _print_plan(nnunet_root: Path) -> None:
     (plans,) = (nnunet_root / "nnUNet_preprocessed").glob("Dataset*/nnUNetPlans.json")
-    used = json.loads(plans.read_text())["configurations"]["2d"]
-    proposed = json.loads(plans.with_suffix(".planner.json").read_text())["configurations"]["2d"]
-    for name, conf in (("planner's proposal", proposed), ("trained with", used)):
-        feats = conf["architecture"]["arch_kwargs"]["features_per_stage"]
-        print(
-            f"{name}: patch {conf['patch_size']}, batch {conf['batch_size']}, "
-            f"spacing {[round(s, 3) for s in conf['spacing']]}, features {feats[0]}-{max(feats)}"
-        )
+    for c in ("2d", "2d_lowres"):
+        used = json.loads(plans.read_text())["configurations"].get(c)
+        proposed = json.loads(plans.with_suffix(".planner.json").read_text())["configurations"]
+        if used is None:
+            continue
+        for name, conf in (("planner's proposal", proposed[c]), ("trained with", used)):
+            feats = conf["architecture"]["arch_kwargs"]["features_per_stage"]
+            print(
+                f"{c} {name}: patch {conf['patch_size']}, batch {conf['batch_size']}, spacing "
+                f"{[round(s, 3) for s in conf['spacing']]}, features {feats[0]}-{max(feats)}"
+            )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def env() -> dict[str, str]:
 
 
 def prepare(work: Path, config: dict, configfiles: list[Path] = (), cores: int = 2) -> Path:
-    """Run the workflow in ``work`` up to the splits; return the nnU-Net root folder."""
+    """Run the workflow in ``work`` up to the splits and the preprocessing of every configuration
+    in ``nnunet.configurations``; return the nnU-Net root folder."""
     work.mkdir(parents=True, exist_ok=True)
     overlay = work / "bench.yaml"
     overlay.write_text(yaml.safe_dump(config))
@@ -36,7 +37,8 @@ def prepare(work: Path, config: dict, configfiles: list[Path] = (), cores: int =
         cmd = [
             sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
             "--directory", str(work), "--cores", str(cores), "--configfile",
-            *(str(f) for f in configfiles), str(overlay), "--until", "splits", "--quiet",
+            *(str(f) for f in configfiles), str(overlay), "--until", "splits", "preprocess",
+            "--quiet",
         ]  # fmt: skip
         proc = subprocess.run(cmd, env=env(), capture_output=True, text=True)
         if proc.returncode != 0:

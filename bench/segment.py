@@ -74,22 +74,28 @@ def planned_model(sheet: Path, work: Path, overrides: dict | None) -> Path:
     raw = dataset.build(manifests, work / "nnunet" / "nnUNet_raw", ds, work / "dataset")
     plans_options = nnunet.PlanOptions.from_config({"plans_overrides": overrides or {}})
     plans = nnunet.plan_and_preprocess(work / "nnunet", 991, plans_options, preprocess=False)
+    # the 2d_lowres configuration of the same plan beside it (hipseg segment --fast finds it)
+    untrained_model(plans, raw / "dataset.json", work / "model", "2d_lowres")
     return untrained_model(plans, raw / "dataset.json", work / "model")
 
 
 def trained_demo_model(work: Path, epochs: int, iterations: int, patch: list | None = None,
-                       seed: int = 7) -> Path:  # fmt: skip
+                       seed: int = 7, configuration: str = "2d") -> Path:  # fmt: skip
     """A demo model trained here as the demo config trains it (16 → 256 features, the demo's
     schedule unless ``epochs``/``iterations`` say otherwise), fold ``all`` on the demo's
     radiographs (seed 7; the ladder's radiographs are new ones, seed 11); ``patch`` overrides
-    the planned patch. Reused when ``work`` already holds it."""
+    the planned patch; ``configuration`` 2d_lowres: nnU-Net's plan of it (hipseg.nnunet.add_lowres),
+    trained the same way. Reused when ``work`` already holds it."""
     from hipseg import deid
 
     ds_id, name = (993, "BenchDemoTiles") if patch else (992, "BenchDemo")
     folder = work / "nnunet" / "nnUNet_results" / f"Dataset{ds_id}_{name}"
-    final = folder / "nnUNetTrainerHipsegShort__nnUNetPlans__2d/fold_all/checkpoint_final.pth"
+    final = folder / f"nnUNetTrainerHipsegShort__nnUNetPlans__{configuration}/fold_all"
+    final = final / "checkpoint_final.pth"
     if final.is_file():
         return final.parents[1]
+    if (work / "data").exists():
+        shutil.rmtree(work / "data")
     sheet = synth.generate(work / "data", preset="demo", seed=seed)
     manifests = []
     for row in samplesheet.read(sheet).itertuples():
@@ -101,16 +107,18 @@ def trained_demo_model(work: Path, epochs: int, iterations: int, patch: list | N
                                 channel_name="xray")  # fmt: skip
     dataset.build(manifests, work / "nnunet" / "nnUNet_raw", ds, work / "dataset")
     overrides = {**DEMO_FEATURES, **({"patch_size": list(patch)} if patch else {})}
-    plans = nnunet.PlanOptions.from_config({"plans_overrides": overrides})
+    plans = nnunet.PlanOptions.from_config(
+        {"plans_overrides": overrides, "configurations": sorted({"2d", configuration})})
     nnunet.plan_and_preprocess(work / "nnunet", ds_id, plans)
     train = nnunet.TrainOptions.from_config({
         "trainer": "nnUNetTrainerHipsegShort", "epochs": epochs,
         "iterations_per_epoch": iterations, "val_iterations_per_epoch": 1,
         "checkpoint_every": epochs, "device": "cpu", "validate": False, "seed": 0})  # fmt: skip
-    return nnunet.train(work / "nnunet", ds_id, "all", train, threads=1).parents[1]
+    return nnunet.train(work / "nnunet", ds_id, "all", train, configuration, 1).parents[1]
 
 
-def untrained_model(plans_file: Path, dataset_json: Path, out: Path) -> Path:
+def untrained_model(plans_file: Path, dataset_json: Path, out: Path,
+                    configuration: str = "2d") -> Path:  # fmt: skip
     import torch
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
@@ -118,7 +126,7 @@ def untrained_model(plans_file: Path, dataset_json: Path, out: Path) -> Path:
 
     plans, ds = json.loads(plans_file.read_text()), json.loads(dataset_json.read_text())
     pm = PlansManager(plans)
-    cm = pm.get_configuration("2d")
+    cm = pm.get_configuration(configuration)
     n_in = determine_num_input_channels(pm, cm, ds)
     n_out = pm.get_label_manager(ds).num_segmentation_heads
     build = nnUNetTrainer.build_network_architecture
@@ -128,12 +136,12 @@ def untrained_model(plans_file: Path, dataset_json: Path, out: Path) -> Path:
         net = build(cm.network_arch_class_name, cm.network_arch_init_kwargs,
                     cm.network_arch_init_kwargs_req_import, n_in, n_out,
                     enable_deep_supervision=False)  # fmt: skip
-    folder = out / "nnUNetTrainer__nnUNetPlans__2d"
+    folder = out / f"nnUNetTrainer__nnUNetPlans__{configuration}"
     (folder / "fold_all").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plans_file, folder / "plans.json")
     shutil.copyfile(dataset_json, folder / "dataset.json")
     torch.save({"network_weights": net.state_dict(), "trainer_name": "nnUNetTrainer",
-                "init_args": {"configuration": "2d"},
+                "init_args": {"configuration": configuration},
                 "inference_allowed_mirroring_axes": (0, 1)},
                folder / "fold_all" / "checkpoint_final.pth")  # fmt: skip
     return folder
@@ -172,6 +180,15 @@ DEMO_LADDER = [
     Setting("onnx fp32, no mirroring, step 1.0", "onnx", False, STEP_2X2),
     Setting("onnx int8, no mirroring, step 1.0", "onnx-int8", False, STEP_2X2),
     Setting("onnx int8, mirroring left-right only", "onnx-int8", axes=(1,)),
+]
+
+
+# the 2d_lowres model (nnunet.configurations: [2d, 2d_lowres]), compared with the 2d default path
+LOWRES_LADDER = [
+    Setting("2d_lowres: torch, mirroring, step 0.5"),
+    Setting("2d_lowres: torch, no mirroring", mirroring=False),
+    Setting("2d_lowres: onnx fp32, mirroring left-right only", "onnx", axes=(1,)),
+    Setting("2d_lowres: onnx fp32, no mirroring", "onnx", mirroring=False),
 ]
 
 
@@ -307,9 +324,11 @@ def accuracy(sheet: Path, out: Path, reference: Path | None) -> dict:
 
 
 def demo_ladder(name: str, model_dir: Path, sheet: Path, work: Path, calibration: list,
-                settings: list[Setting]) -> list[dict]:  # fmt: skip
+                settings: list[Setting], reference: Path | None = None,
+                base_dice: float | None = None) -> list[dict]:  # fmt: skip
+    """The settings on one model; differences to ``reference`` (the outputs of another model's
+    default path, Dice ``base_dice``), else to this model's first setting."""
     rows = []
-    reference = None
     for i, s in enumerate(settings):
         out = work / f"{name}-{i}"
         shutil.rmtree(out, ignore_errors=True)
@@ -332,8 +351,9 @@ def demo_ladder(name: str, model_dir: Path, sheet: Path, work: Path, calibration
                "model_load_s": result["timings"]["model_load_s"],
                **accuracy(sheet, out, reference)}  # fmt: skip
         if reference is None:
-            reference, row["dice_ref"] = out, row["dice"]
-        row["dice_change"] = row["dice"] - rows[0]["dice"] if rows else 0.0
+            reference, base_dice = out, row["dice"]
+        row["outputs"] = str(out)
+        row["dice_change"] = row["dice"] - base_dice
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -450,6 +470,32 @@ def paper_times(model_dir: Path, sheet: Path, work: Path, threads: list[int], re
     }  # fmt: skip
 
 
+def paper_lowres(model_dir: Path, sheet: Path, work: Path, threads: list[int]) -> list[dict]:
+    """The 2d_lowres model of the paper's plan (beside ``model_dir``) end to end on one
+    paper-size radiograph, per setting and thread count: CPU and wall seconds, the parts."""
+    sources, _ = collect([sheet.parent / "dicom"])
+    lowres = model_dir.with_name(model_dir.name.replace("__2d", "__2d_lowres"))
+    rows = []
+    for s in LOWRES_LADDER:
+        for t in sorted(set(threads)):
+            s_t = replace(s, threads=t)
+            model = load(lowres, s_t, work)
+            model.predict(np.zeros((64, 64), np.float32), (0.3, 0.3))  # warm-up
+            opts = SegmentOptions.from_config({"device": "cpu", "mirroring": s.mirroring,
+                                               "tile_step_size": s.step})  # fmt: skip
+            r = segment(sources[:1], work / "paper-lowres", lowres, opts, CropRule(), threads=t,
+                        model=model, log=open(os.devnull, "w"))  # fmt: skip
+            conf = model.predictor.configuration_manager
+            rows.append({**asdict(s_t),
+                         "cpu_s_per_radiograph": r["timings"]["per_radiograph_cpu_s"],
+                         "wall_s_per_radiograph": r["timings"]["per_radiograph_s"],
+                         "parts_s": r["radiographs"][0]["seconds"],
+                         "patch": list(conf.patch_size),
+                         "spacing": list(conf.spacing)})  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def print_tables(demo_rows: list[dict], paper: dict | None) -> None:
     print("\n## Accuracy on the demo (differences to the default path of the same model)\n")
     print("| model | setting | CPU s / radiograph | Dice | ΔDice | pixels as default "
@@ -486,6 +532,16 @@ def print_tables(demo_rows: list[dict], paper: dict | None) -> None:
           f"{f['wall_s_per_radiograph']:.1f} s wall per radiograph ({f['threads']} threads)")
     for r in paper["end_to_end"]:
         print(f"end to end: {r}")
+    if paper.get("lowres"):
+        low = paper["lowres"][0]
+        print(f"\n## 2d_lowres end to end at paper size (patch {low['patch'][0]} × "
+              f"{low['patch'][1]}, spacing {low['spacing'][0]:.3f} mm)\n")
+        print("| setting | threads | CPU s / radiograph | wall s / radiograph | network s |")
+        print("|---|---|---|---|---|")
+        for r in paper["lowres"]:
+            net = r["parts_s"].get("predict", float("nan"))
+            print(f"| {r['name']} | {r['threads']} | {r['cpu_s_per_radiograph']:.1f} | "
+                  f"{r['wall_s_per_radiograph']:.1f} | {net:.1f} |")
 
 
 def main() -> None:
@@ -493,6 +549,9 @@ def main() -> None:
     p.add_argument("--work", required=True, help="scratch folder (trained models are kept)")
     p.add_argument("--demo-model-dir", help="a trained demo model folder (else trained here)")
     p.add_argument("--tiles-model-dir", help="the same with patch 112 × 80 (else trained here)")
+    p.add_argument("--lowres-model-dir", help="a trained demo 2d_lowres model (else trained here)")
+    p.add_argument("--no-lowres", dest="lowres", action="store_false",
+                   help="skip the 2d_lowres configuration")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--iterations", type=int, default=25)
     p.add_argument("--demo", type=int, default=8, help="demo patients (new radiographs; 0: skip)")
@@ -522,6 +581,13 @@ def main() -> None:
             if "112" not in name:  # one tile per hip: the step changes nothing
                 settings = [s for s in settings if s.step == 0.5 or s.engine != "torch"]
             demo_rows += demo_ladder(name, model_dir, sheet, work / "ladder", calib, settings)
+        if a.lowres:
+            lowres_model = Path(a.lowres_model_dir) if a.lowres_model_dir else trained_demo_model(
+                work / "demo_lowres", a.epochs, a.iterations, configuration="2d_lowres")
+            default = next(r for r in demo_rows if r["model"] == "demo" and "error" not in r)
+            demo_rows += demo_ladder("demo 2d_lowres", lowres_model, sheet, work / "ladder",
+                                     [], LOWRES_LADDER, Path(default["outputs"]),
+                                     default["dice"])  # fmt: skip
     paper = None
     if a.paper:
         ids = [r["id"] for r in synth.describe("paper", 0) if r["hips"] == "both"][: a.paper]
@@ -530,6 +596,8 @@ def main() -> None:
         threads = [int(t) for t in a.threads.split(",")]
         paper = paper_times(model, psheet, work / "ladder-paper-run", threads, a.reps,
                             a.paper_full)  # fmt: skip
+        if a.lowres:
+            paper["lowres"] = paper_lowres(model, psheet, work / "ladder-paper-run", threads)
     out = {"demo": demo_rows, "paper": paper, "wall_s": time.perf_counter() - t0,
            "load_average": os.getloadavg()}  # fmt: skip
     print_tables(demo_rows, paper)

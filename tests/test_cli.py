@@ -19,6 +19,7 @@ def test_help_lists_every_stage(snakemake_env):
         "dataset",
         "splits",
         "plan",
+        "preprocess",
         "train",
         "predict",
         "evaluate",

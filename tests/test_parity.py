@@ -244,13 +244,20 @@ def test_gpu_benchmark_runs_its_cpu_checkable_parts(planned, tmp_path, capsys): 
         import gpu_paper_scale
     finally:
         sys.path.pop(0)
+    # both configurations, trained the same way (the planned fixture preprocessed 2d only)
+    nnunet.preprocess_configuration(planned_root / "nnunet", 42, "2d_lowres")
     argv = ["--cpu-check", "--nnunet-root", str(planned_root / "nnunet"), "--work", str(tmp_path)]
     rows = gpu_paper_scale.main(argv)
-    assert [r["path"] for r in rows] == ["hipseg", "nnunet"]
+    assert [(r["path"], r["configuration"]) for r in rows] == [
+        ("hipseg", "2d"), ("nnunet", "2d"), ("hipseg", "2d_lowres")
+    ]  # fmt: skip
     for r in rows:
         assert r["gpu"] == "cpu" and r["s_per_iteration"] > 0 and r["final_validation_s"] > 0
         assert r["walltime_1000_epochs_h"] > 1000 * r["epoch_s"] / 3600 * 0.99
     out = capsys.readouterr().out
-    assert "trained with: patch" in out and "s/iteration" in out
-    assert "prediction: 1 joints" in out
-    assert len(list((tmp_path / "predict-out").glob("*.nii.gz"))) == 1
+    assert "2d trained with: patch" in out and "2d_lowres trained with: patch" in out
+    assert "s/iteration" in out
+    assert "prediction 2d: 1 joints" in out and "prediction 2d_lowres: 1 joints" in out
+    for conf in ("2d", "2d_lowres"):
+        (out_dir,) = tmp_path.glob(f"predict-out-*__{conf}")
+        assert len(list(out_dir.glob("*.nii.gz"))) == 1

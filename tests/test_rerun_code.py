@@ -164,6 +164,7 @@ def test_every_stage_of_the_package_has_a_fingerprint():
     }
     assert {s for s, libs in libraries.items() if "nnunetv2" in libs} == {
         "plan",
+        "preprocess",
         "paper_plan",
         "train",
         "predict",
@@ -222,8 +223,8 @@ def test_why_names_the_changed_module_library_and_option():
 # --- on the tiny workflow after a complete run ----------------------------------------------
 
 # segment_test and validate_measurements: the demo's test radiographs through the fold_all model
-DOWNSTREAM_OF_PLAN = {"plan", "splits", "train", "predict", "evaluate", "report", "segment_test",
-                      "validate_measurements"}  # fmt: skip
+DOWNSTREAM_OF_PLAN = {"plan", "preprocess", "splits", "train", "predict", "evaluate", "report",
+                      "segment_test", "validate_measurements"}  # fmt: skip
 
 
 @contextmanager

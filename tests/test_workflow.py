@@ -187,7 +187,7 @@ def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
     counts = job_counts(tiny_run.snakemake("--configfile", str(cfg2), "-n").stdout)
     assert counts.get("train") == 6 and counts.get("predict") == 7
     assert counts.get("evaluate") == 1 and counts.get("report") == 1
-    for stage in ("synth", "deid", "crop", "dataset", "plan", "splits"):
+    for stage in ("synth", "deid", "crop", "dataset", "plan", "preprocess", "splits"):
         assert stage not in counts, f"{stage} would rerun: {counts}"
     # a different crop rule reruns cropping and everything downstream, not de-identification
     cfg3 = write_config(tmp_path, **{"crop.rows": [0.0, 0.9]})

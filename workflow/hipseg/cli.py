@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import HipsegError
+from .errors import HipsegError, InputError
 from .options import StageOptions, add_flags
 
 
@@ -145,12 +145,14 @@ def _splits(a):
 def _plan(a):
     from . import nnunet
 
-    nnunet.plan_and_preprocess(
-        a.nnunet_root,
-        a.dataset_id,
-        _options(nnunet.PlanOptions, a),
-        num_processes=a.processes,
-        manifest=a.manifest,
+    nnunet.plan(a.nnunet_root, a.dataset_id, _options(nnunet.PlanOptions, a), a.processes)
+
+
+def _preprocess(a):
+    from . import nnunet
+
+    nnunet.preprocess_configuration(
+        a.nnunet_root, a.dataset_id, a.configuration, a.processes, a.manifest
     )
 
 
@@ -217,7 +219,21 @@ def _report(a):
         model_dir=a.model_dir,
         existing_models=a.existing_models,
         bib_out=a.bib,
+        configurations=_named_folders(a.configuration),
     )
+
+
+def _named_folders(values) -> dict[str, str]:
+    """``NAME=FOLDER`` arguments as a dict (a malformed one is a usage error)."""
+    out = {}
+    for v in values or []:
+        name, sep, folder = v.partition("=")
+        if not sep or not name or not folder:
+            raise InputError(
+                v, "expected NAME=FOLDER (e.g. 2d_lowres=results/evaluation/2d_lowres)"
+            )  # noqa: E501
+        out[name] = folder
+    return out
 
 
 def _report_summary(a):
@@ -383,8 +399,12 @@ def _commands() -> list[tuple]:
          [("--manifests", _req(nargs="+")), ("--raw-root", _req()), ("--out-dir", _req())]),
         ("splits", "write nnU-Net's splits_final.json, folds grouped by patient", _splits,
          "dataset:DatasetOptions", [("--cases", _req()), ("--out", _req())]),
-        ("plan", "nnU-Net fingerprint, plan and preprocess", _plan, "nnunet:PlanOptions",
-         [root, dataset_id, ("--processes", {"type": int, "default": 1}),
+        ("plan", "nnU-Net fingerprint and plan (2d, and 2d_lowres at a coarser spacing)", _plan,
+         "nnunet:PlanOptions",
+         [root, dataset_id, ("--processes", {"type": int, "default": 1})]),
+        ("preprocess", "nnU-Net preprocessing of one planned configuration", _preprocess, None,
+         [root, dataset_id, ("--configuration", {"default": "2d", "choices": ["2d", "2d_lowres"]}),
+          ("--processes", {"type": int, "default": 1}),
           ("--manifest", {"help": "write a JSON record of the preprocessed data here"})]),
         ("train", "train one nnU-Net fold (0–4 or all); resumes after a kill", _train,
          "nnunet:TrainOptions",
@@ -427,6 +447,9 @@ def _commands() -> list[tuple]:
           ("--existing-models", {"action": "store_true",
                                  "help": "the models were not trained by this run"}),
           ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
+          ("--configuration", {"action": "append", "metavar": "NAME=DIR",
+                               "help": "a further nnU-Net configuration and its evaluation "
+                                       "folder, compared with the main one (repeatable)"}),
           ("--out", _req())]),
         ("report-summary", "print one line on what a report contains", _report_summary, None,
          [("report", {"help": "the report's HTML file"})]),

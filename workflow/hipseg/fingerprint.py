@@ -84,6 +84,7 @@ STAGES: dict[str, Stage] = {
     "crop": Stage(("crop",), "_crop", ("numpy", "pydicom", "SimpleITK")),
     "dataset": Stage(("dataset",), "_dataset", ("numpy", "SimpleITK")),
     "plan": Stage(("nnunet",), "_plan", NNUNET),
+    "preprocess": Stage(("nnunet",), "_preprocess", NNUNET),
     # patient-grouped folds from Python's own random module
     "splits": Stage(("dataset",), "_splits"),
     "paper_plan": Stage(("paperplan",), "_paper_plan", tuple(dict.fromkeys(NNUNET + SYNTH))),

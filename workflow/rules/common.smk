@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from hipseg import labels, models, samplesheet, source
+from hipseg import labels, models, nnunet, samplesheet, source
 from hipseg.dataset import dataset_name
 from hipseg.options import SCHEDULING_KEYS
 
@@ -20,6 +20,8 @@ wildcard_constraints:
     id=labels.ID_PATTERN,
     fold="|".join(labels.TRAIN_FOLDS),
     model="|".join(labels.MODELS),
+    # longest first: 2d_lowres before 2d
+    conf="|".join(sorted(nnunet.CONFIGURATIONS, key=len, reverse=True)),
 
 
 PKG_DIR = str(Path(workflow.basedir) / "workflow")
@@ -44,17 +46,32 @@ BENCH = f"{RESULTS}/benchmarks"
 DATASET = dataset_name(config["dataset"]["id"], config["dataset"]["name"])
 RAW_DIR = f"{NNUNET}/nnUNet_raw/{DATASET}"
 PRE_DIR = f"{NNUNET}/nnUNet_preprocessed/{DATASET}"
-CONF = config["nnunet"]["configuration"]
+# the configurations trained, predicted and evaluated (nnunet.configurations): the first is the
+# report's main one (results/predictions/<model>, results/evaluation); the others are compared
+# with it (results/predictions/<conf>/<model>, results/evaluation/<conf>)
+CONFS = list(config["nnunet"]["configurations"])
+CONF, EXTRA_CONFS = CONFS[0], CONFS[1:]
 PLANS = f"{PRE_DIR}/nnUNetPlans.json"
+
+
+def trained_dir(conf):
+    return f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nnUNetPlans__{conf}"
+
+
 # the models this workflow trains, or (config 'models') an existing nnU-Net model folder:
 # then no training job exists and MODEL_DIR is that folder (hipseg.models checks it)
-TRAINED_DIR = f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nnUNetPlans__{CONF}"
+TRAINED_DIR = trained_dir(CONF)
 EXISTING_MODELS = bool(config.get("models"))
 MODEL_DIR = str(Path(config["models"]).resolve()) if EXISTING_MODELS else TRAINED_DIR
 if EXISTING_MODELS and Path(MODEL_DIR) == Path(TRAINED_DIR).resolve():
     raise ValueError(
         f"config: models {config['models']!r} is the folder this workflow trains into; "
         "copy existing models elsewhere, or set models: '' to train"
+    )
+if EXISTING_MODELS and EXTRA_CONFS:
+    raise ValueError(
+        f"config: models (an existing model folder, one configuration) cannot be combined with "
+        f"nnunet.configurations {CONFS}: list one configuration, or set models: '' to train"
     )
 PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
@@ -170,11 +187,21 @@ def crop_args(wildcards, input):
     return " ".join(shlex.quote(str(p)) for p in parts)
 
 
-def model_checkpoints(folds):
-    """The checkpoints of ``folds``: trained here, or those of the existing model folder."""
+def model_checkpoints(folds, conf=None):
+    """The checkpoints of ``folds`` of a configuration (default: the main one): trained here,
+    or those of the existing model folder."""
     if EXISTING_MODELS:
         return [f"{MODEL_DIR}/fold_{f}/{models.CHECKPOINT}" for f in folds]
-    return expand(rules.train.output, fold=folds)
+    return expand(rules.train.output, conf=conf or CONF, fold=folds)
+
+
+def plan_options():
+    """The nnunet section as the plan stage sees it: without ``configurations``, which only
+    chooses what is preprocessed and trained (every configuration is planned), so adding one
+    reruns none of the others."""
+    values = json.loads(options("nnunet"))
+    values.pop("configurations", None)
+    return json.dumps(values, sort_keys=True)
 
 
 def source_options():
@@ -182,7 +209,10 @@ def source_options():
 
 
 def train_inputs(wildcards):
-    inputs = {"plans": PLANS, "data": rules.plan.output.manifest}
+    inputs = {
+        "plans": PLANS,
+        "data": expand(rules.preprocess.output, conf=wildcards.conf)[0],
+    }
     if wildcards.fold != labels.ALL_FOLD:
         inputs["splits"] = rules.splits.output[0]
     return inputs

@@ -58,3 +58,28 @@ rule evaluate:
         "python -m hipseg evaluate --gt-dir {input.raw}/labelsTs --pred-root {params.pred_root}"
         " --models {params.models} --cases {input.cases} --out-dir {params.out_dir}"
         " --options {params.options:q} > {log} 2>&1"
+
+
+# The same evaluation of a further configuration's predictions (results/evaluation/<conf>),
+# compared with the main configuration in the report.
+use rule evaluate as evaluate_configuration with:
+    input:
+        raw=rules.dataset.output.raw,
+        cases=rules.dataset.output.cases,
+        predictions=lambda w: expand(
+            rules.predict_configuration.output, conf=w.conf, model=MODELS
+        ),
+    output:
+        dice=f"{EVAL_DIR}/{{conf}}/dice.csv",
+        per_image=f"{EVAL_DIR}/{{conf}}/per_image.csv",
+        table1=f"{EVAL_DIR}/{{conf}}/table1.csv",
+        table2=f"{EVAL_DIR}/{{conf}}/table2.csv",
+        metrics=f"{EVAL_DIR}/{{conf}}/metrics.csv",
+        per_image_metrics=f"{EVAL_DIR}/{{conf}}/per_image_metrics.csv",
+        ci=f"{EVAL_DIR}/{{conf}}/ci.csv",
+        tests=f"{EVAL_DIR}/{{conf}}/tests.csv",
+        summary=f"{EVAL_DIR}/{{conf}}/summary.json",
+    log:
+        f"{RESULTS}/logs/evaluate/{{conf}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{conf}}.tsv"

@@ -1,5 +1,6 @@
-# nnU-Net fingerprint + plan + preprocess, then the patient-grouped folds (before any training:
-# parallel training jobs would otherwise race to create splits_final.json).
+# nnU-Net fingerprint + plan (every configuration: 2d, and 2d_lowres at a coarser spacing), the
+# preprocessing of each configuration in nnunet.configurations, then the patient-grouped folds
+# (before any training: parallel training jobs would otherwise race to create splits_final.json).
 
 
 rule plan:
@@ -8,9 +9,6 @@ rule plan:
     output:
         plans=PLANS,
         fingerprint=f"{PRE_DIR}/dataset_fingerprint.json",
-        # a manifest, not directory(): Snakemake's timestamp file inside nnU-Net's data folder
-        # would break nnU-Net's dataset-format detection
-        manifest=f"{PRE_DIR}/hipseg_preprocessed.json",
     log:
         f"{RESULTS}/logs/plan.log",
     benchmark:
@@ -24,10 +22,44 @@ rule plan:
         code=CODE["plan"],
         root=lambda w, input: Path(input.raw).parents[1],
         dataset_id=config["dataset"]["id"],
-        options=options("nnunet"),
+        options=plan_options(),
     shell:
         "python -m hipseg plan --nnunet-root {params.root} --dataset-id {params.dataset_id}"
-        " --processes {threads} --manifest {output.manifest} --options {params.options:q}"
+        " --processes {threads} --options {params.options:q} > {log} 2>&1"
+
+
+def preprocess_inputs(wildcards):
+    """The plans; a further configuration also waits for the main one's preprocessing (nnU-Net
+    copies the reference labels and dataset.json for each: not in parallel)."""
+    inputs = {"plans": PLANS}
+    if wildcards.conf != CONF:
+        inputs["main"] = expand(rules.preprocess.output, conf=CONF)[0]
+    return inputs
+
+
+rule preprocess:
+    input:
+        unpack(preprocess_inputs),
+    output:
+        # a manifest, not directory(): Snakemake's timestamp file inside nnU-Net's data folder
+        # would break nnU-Net's dataset-format detection
+        f"{PRE_DIR}/hipseg_preprocessed_{{conf}}.json",
+    log:
+        f"{RESULTS}/logs/preprocess/{{conf}}.log",
+    benchmark:
+        f"{BENCH}/preprocess/{{conf}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["nnunet"]["processes"]
+    resources:
+        mem_mb=config["nnunet"]["mem_mb"],
+    params:
+        code=CODE["preprocess"],
+        root=lambda w, input: Path(input.plans).parents[2],
+        dataset_id=config["dataset"]["id"],
+    shell:
+        "python -m hipseg preprocess --nnunet-root {params.root} --dataset-id {params.dataset_id}"
+        " --configuration {wildcards.conf} --processes {threads} --manifest {output}"
         " > {log} 2>&1"
 
 

@@ -33,3 +33,18 @@ rule predict:
         " --folds {params.folds} --input {input.raw}/imagesTs --output {output}"
         " --threads {threads} --options {params.options:q} {params.existing}"
         " --source {params.source:q} > {log} 2>&1"
+
+
+# The test set predicted by every model of a further configuration (nnunet.configurations after
+# the first, e.g. 2d_lowres): the same command on that configuration's models. nnU-Net resamples
+# the probabilities to the image's own grid before the argmax.
+use rule predict as predict_configuration with:
+    input:
+        raw=rules.dataset.output.raw,
+        checkpoints=lambda w: model_checkpoints(model_folds(w), w.conf),
+    output:
+        directory(f"{PRED_DIR}/{{conf}}/{{model}}"),
+    log:
+        f"{RESULTS}/logs/predict/{{conf}}/{{model}}.log",
+    benchmark:
+        f"{BENCH}/predict/{{conf}}/{{model}}.tsv"

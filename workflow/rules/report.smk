@@ -38,6 +38,9 @@ rule report:
         evaluation=rules.evaluate.output,
         predictions=expand(rules.predict.output, model=MODELS),
         checkpoints=model_checkpoints(labels.TRAIN_FOLDS),
+        configurations=expand(
+            rules.evaluate_configuration.output.summary, conf=EXTRA_CONFS
+        ),
         dataset=rules.dataset.output.summary,
         raw=rules.dataset.output.raw,
         plans=f"{MODEL_DIR}/plans.json" if EXISTING_MODELS else PLANS,
@@ -81,6 +84,12 @@ rule report:
         ),
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         existing="--existing-models" if EXISTING_MODELS else "",
+        configurations=lambda w, input: (
+            " ".join(
+                f"--configuration {c}={Path(s).parent}"
+                for c, s in zip(EXTRA_CONFS, input.configurations)
+            )
+        ),
     shell:
         "python -m hipseg report --evaluation-dir {params.evaluation} --dataset-summary {input.dataset}"
         " --plans {input.plans} --images-dir {input.raw}/imagesTs"
@@ -88,5 +97,5 @@ rule report:
         " --checkpoints {input.checkpoints} --config-json {params.config:q}"
         " --deid-summary {input.deid} --benchmarks-dir {params.benchmarks}"
         " --template {input.template} {params.montage} {params.gallery} {params.paper_plan}"
-        " {params.measurements} --model-dir {params.model_dir:q} {params.existing}"
+        " {params.measurements} --model-dir {params.model_dir:q} {params.existing} {params.configurations}"
         " --options {params.options:q} --bib {output.bib} --out {output.html} > {log} 2>&1"

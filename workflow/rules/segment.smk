@@ -7,8 +7,14 @@ from hipseg.segment import sheet_inputs
 
 SEGMENT_DIR = f"{RESULTS}/segment"
 VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["enabled"])
-# the checkpoints of the model that segments (segment.model)
-SEGMENT_MODEL = model_checkpoints(labels.model_folds(config["segment"]["model"]))
+# the checkpoints of the model that segments (segment.model): with segment.fast, of the 2d_lowres
+# configuration when it is trained (hipseg segment --fast picks it beside the 2d model likewise)
+SEGMENT_CONF = (
+    nnunet.LOWRES if config["segment"]["fast"] and nnunet.LOWRES in CONFS else CONF
+)
+SEGMENT_MODEL = model_checkpoints(
+    labels.model_folds(config["segment"]["model"]), SEGMENT_CONF
+)
 
 
 localrules:

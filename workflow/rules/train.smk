@@ -1,4 +1,5 @@
-# Training: folds 0-4 and "all", one job each (GPU jobs on a cluster, CPU on the demo).
+# Training: folds 0-4 and "all" of each configuration, one job each (GPU jobs on a cluster, CPU
+# on the demo).
 # A rerun after a kill resumes from nnU-Net's latest checkpoint (same settings only).
 
 
@@ -6,11 +7,11 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        f"{TRAINED_DIR}/fold_{{fold}}/checkpoint_final.pth",
+        trained_dir("{conf}") + "/fold_{fold}/checkpoint_final.pth",
     log:
-        f"{RESULTS}/logs/train/fold_{{fold}}.log",
+        f"{RESULTS}/logs/train/{{conf}}/fold_{{fold}}.log",
     benchmark:
-        f"{BENCH}/train/fold_{{fold}}.tsv"
+        f"{BENCH}/train/{{conf}}/fold_{{fold}}.tsv"
     conda:
         CONDA_ENV
     threads: config["train"]["threads"]
@@ -24,9 +25,8 @@ rule train:
         code=CODE["train"],
         root=lambda w, input: Path(input.plans).parents[2],
         dataset_id=config["dataset"]["id"],
-        configuration=CONF,
         options=options("train"),
     shell:
         "python -m hipseg train --nnunet-root {params.root} --dataset-id {params.dataset_id}"
-        " --configuration {params.configuration} --fold {wildcards.fold} --threads {threads}"
+        " --configuration {wildcards.conf} --fold {wildcards.fold} --threads {threads}"
         " --options {params.options:q} > {log} 2>&1"

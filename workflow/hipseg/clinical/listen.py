@@ -170,10 +170,14 @@ class Node:
 
     # ------------------------------------------------------------------ processing
     def load_model(self):
-        from ..segment.model import Model
+        from ..segment.model import Model, fast_model_dir
 
+        model_dir = self.model_dir
+        if self.segment_options.fast:
+            model_dir, note = fast_model_dir(model_dir, self.segment_options.model)
+            self.say(f"fast: {note}")
         self.model = Model(
-            self.model_dir, self.segment_options.model, self.segment_options, self.threads
+            model_dir, self.segment_options.model, self.segment_options, self.threads
         )
         self.say(
             f"model {self.model.name} ({', '.join(self.model.folds)}) on "

@@ -136,6 +136,18 @@ def _results_context(ev: dict, worst: list[dict], ref: paper.PaperReference) -> 
     }
 
 
+def _configurations_context(main, ev, extra, plans, bench) -> dict | None:
+    """Section 'Configurations' (None unless further configurations were evaluated)."""
+    if not extra:
+        return None
+    from .configurations import configurations_view
+
+    evaluations = {main: ev}
+    for name, folder in extra.items():
+        evaluations[name] = data.load_evaluation(Path(folder))
+    return configurations_view(main, evaluations, plans, bench["rows"])
+
+
 def _curves_context(checkpoints: Sequence | None) -> dict:
     """Fig. 6, the learning curves, and their data (or why there are none)."""
     if not checkpoints:
@@ -230,6 +242,7 @@ def build_report(
     model_dir: str | Path | None = None,
     existing_models: bool = False,
     bib_out: str | Path | None = None,
+    configurations: Mapping[str, str | Path] | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
 
@@ -241,7 +254,8 @@ def build_report(
     training logs give the learning curves). Every input is required except ``benchmarks_dir``
     and ``checkpoints`` (missing → a note in the report). A missing or malformed required input
     raises :class:`InputError` naming the file. ``bib_out``, if given, receives the BibTeX of
-    the methods text (``references.bib``).
+    the methods text (``references.bib``). ``configurations``: further nnU-Net configurations
+    (name → their evaluation folder), compared with the main one in their own section.
     """
     template, config = Path(template), dict(config or {})
     ev = data.load_evaluation(Path(evaluation_dir))
@@ -297,6 +311,7 @@ def build_report(
         "cases": cases.gallery(ev, *dirs),
         "text": text,
         "downloads": _downloads(ev, bench, curves, text),
+        "configurations": _configurations_context(configuration, ev, configurations, plans, bench),
     }
     html = _render(template, context)
     if bib_out is not None:

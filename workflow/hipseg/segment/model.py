@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import labels
 from ..errors import HipsegError, InputError
-from ..nnunet import _device, configure_environment
+from ..nnunet import LOWRES, _device, configure_environment
 
 CHECKPOINT = "checkpoint_final.pth"
 
@@ -37,6 +37,29 @@ def hipseg_trained(model_dir: Path) -> bool:
     except (OSError, ValueError):
         return False
     return meta.get("converted_by") == "hipseg"
+
+
+def fast_model_dir(model_dir: str | Path, name: str) -> tuple[Path, str]:
+    """The model folder ``--fast`` uses: the 2d_lowres configuration beside ``model_dir``
+    (``<trainer>__<plans>__2d_lowres``, trained by the same workflow) when it holds the folds of
+    model ``name``, else ``model_dir`` itself. Returns the folder and a sentence saying which."""
+    model_dir = Path(model_dir)
+    parts = model_dir.name.split("__")
+    if len(parts) == 3 and parts[2] == LOWRES:
+        return model_dir, f"the {LOWRES} configuration (the model folder given)"
+    if len(parts) != 3:
+        return model_dir, "the model folder given (not named <trainer>__<plans>__<configuration>)"
+    lowres = model_dir.with_name("__".join([*parts[:2], LOWRES]))
+    try:
+        folds = labels.model_folds(name)
+    except ValueError:
+        return model_dir, "the model folder given"
+    missing = [f for f in folds if not (lowres / f"fold_{f}" / CHECKPOINT).is_file()]
+    if not lowres.is_dir() or missing:
+        return model_dir, (f"the {parts[2]} configuration given: no trained {LOWRES} model beside "
+                           f"it ({lowres.name}; nnunet.configurations: [2d, 2d_lowres] trains "
+                           "one)")  # fmt: skip
+    return lowres, f"the {LOWRES} configuration beside the model folder given"
 
 
 class Model:

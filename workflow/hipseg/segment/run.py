@@ -24,7 +24,7 @@ from ..measure.calibration import calibrate
 from ..measure.record import CSV_COLUMNS, csv_rows, measure_label_map
 from ..options import StageOptions
 from . import intake as intake_mod
-from .model import Model
+from .model import Model, fast_model_dir
 from .outputs import write_outputs
 from .sources import SIDES, Source
 
@@ -178,12 +178,17 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     used = options.effective()
+    fast_note = None
     if model is None:
+        if options.fast:
+            model_dir, fast_note = fast_model_dir(model_dir, used.model)
         model = Model(model_dir, used.model, used, threads, label_names=label_names,
                       cache_dir=out_dir)  # fmt: skip
     print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
           f"({model.engine}{', fast' if options.fast else ''}) loaded in "
           f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
+    if fast_note:
+        print(f"hipseg segment: --fast: {fast_note}", file=log, flush=True)
     entries, rows = [], []
     for i, src in enumerate(sources, start=1):
         try:
@@ -213,7 +218,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     run = {
         "command": "hipseg segment", "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-        "model": model.describe(), "options": options.to_config(),
+        "model": model.describe(), "fast_model": fast_note, "options": options.to_config(),
         "options_used": used.to_config(), "crop": rule.to_config(),
         "convention": convention,
         "threads": threads, "deidentified_only": deidentified_only,

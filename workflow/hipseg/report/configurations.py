@@ -1,0 +1,156 @@
+"""The report's comparison of nnU-Net configurations (``nnunet.configurations``: 2d and 2d_lowres):
+each configuration's plan and cost, Tables I and II and the boundary metrics, side by side.
+
+The main configuration's evaluation is the report's own (sections 3–6); a further configuration
+is evaluated by the same ``hipseg evaluate`` into ``results/evaluation/<configuration>``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .. import labels
+from ..evaluate import STAT_COLUMNS
+from ..evaluate.core import METRICS
+from . import metrics_views, views
+from .formatting import fmt4
+
+STAT_NAMES = {"mean": "Mean", "std": "SD", "median": "Median", "max": "Max", "min": "Min"}
+# the model whose Dice is compared across configurations (every configuration trains it)
+COMPARED = f"fold_{labels.ALL_FOLD}"
+
+
+def _seconds(rows: Sequence[Mapping], prefix: str) -> float:
+    """Sum of the benchmark seconds of the jobs under ``prefix`` (e.g. ``train/2d_lowres/``)."""
+    values = [r["seconds"] for r in rows if str(r["job"]).startswith(prefix)]
+    values = [v for v in values if not math.isnan(v)]
+    return float(sum(values)) if values else float("nan")
+
+
+def _fmt_s(x: float) -> str:
+    return "—" if math.isnan(x) else f"{x:.1f}"
+
+
+def _job_prefixes(name: str, main: bool) -> tuple[str, str]:
+    """The benchmark prefixes of a configuration's training and its fold_all prediction."""
+    return f"train/{name}/", (f"predict/{COMPARED}" if main else f"predict/{name}/{COMPARED}")
+
+
+def configurations_view(
+    main: str, evaluations: Mapping[str, dict], plans: Mapping, bench_rows: Sequence[Mapping]
+) -> dict | None:
+    """The comparison of ``evaluations`` (configuration → :func:`data.load_evaluation`, the
+    main one first); None with a single configuration."""
+    if len(evaluations) < 2:
+        return None
+    confs = plans.get("configurations", {})
+    names = list(evaluations)
+    main_ev = evaluations[main]
+    main_dice = _model_dice(main_ev, COMPARED)
+    rows, t1, t2, boundary, per_label = [], [], [], [], []
+    for name in names:
+        ev, conf = evaluations[name], _resolved(confs, name)
+        plan = views.plan_values(conf)
+        train_prefix, predict_prefix = _job_prefixes(name, name == main)
+        n_images = int(ev["summary"].get("n_cases", ev["per_image"]["case"].nunique()))
+        predict_s = _seconds(bench_rows, predict_prefix)
+        best = ev["best_model"]
+        dice = _model_dice(ev, COMPARED)
+        rows.append(
+            {
+                "name": name,
+                "main": name == main,
+                "spacing": plan["spacing"],
+                "patch_size": plan["patch_size"],
+                "batch_size": plan["batch_size"],
+                "n_stages": plan["n_stages"],
+                "features": plan["features_per_stage"],
+                "train_s": _fmt_s(_seconds(bench_rows, train_prefix)),
+                "predict_s": _fmt_s(predict_s / n_images if n_images else float("nan")),
+                "best": labels.model_title(best),
+                "best_mean": fmt4(ev["table1"].loc[best, "mean"]),
+                "best_ci": metrics_views.table1_ci(ev["ci"], [best])[0],
+                "compared": fmt4(dice),
+                "delta": "—" if name == main else _signed(dice - main_dice),
+            }
+        )
+        for stat in STAT_COLUMNS:
+            t1.append(
+                {
+                    "conf": name,
+                    "stat": STAT_NAMES[stat],
+                    "first": stat == STAT_COLUMNS[0],
+                    "values": [
+                        fmt4(ev["table1"].loc[m, stat]) if m in ev["table1"].index else "—"
+                        for m in labels.MODELS
+                    ],
+                    "best": [m == best for m in labels.MODELS],
+                }
+            )
+            t2.append(
+                {
+                    "conf": name,
+                    "stat": STAT_NAMES[stat],
+                    "first": stat == STAT_COLUMNS[0],
+                    "model": labels.model_title(best),
+                    "values": [
+                        fmt4(ev["table2"].loc[lab.name, stat])
+                        if lab.name in ev["table2"].index
+                        else "—"
+                        for lab in labels.LABELS
+                    ],
+                }
+            )
+        t4 = metrics_views.table4_view(ev["ci"], ev["metrics"], best)
+        for i, r in enumerate(t4["rows"]):
+            boundary.append({"conf": name, "first": i == 0, "model": labels.model_title(best), **r})
+        per_label.append(
+            {
+                "conf": name,
+                "values": [_label_dice(ev, COMPARED, lab.name) for lab in labels.LABELS],
+            }
+        )
+    main_labels = per_label[0]["values"]
+    for r in per_label:
+        r["cells"] = [
+            {"v": fmt4(v), "d": "" if r is per_label[0] else _signed(v - m)}
+            for v, m in zip(r["values"], main_labels, strict=True)
+        ]
+    return {
+        "main": main,
+        "names": names,
+        "compared": labels.model_title(COMPARED),
+        "rows": rows,
+        "models": [labels.model_title(m) for m in labels.MODELS],
+        "labels": [{"name": lab.name, "desc": lab.description} for lab in labels.LABELS],
+        "table1": t1,
+        "table2": t2,
+        "boundary": boundary,
+        "per_label": per_label,
+        "n_metrics": len(METRICS),
+    }
+
+
+def _resolved(confs: Mapping, name: str) -> dict:
+    """A plans configuration with its ``inherits_from`` applied (nnU-Net's shallow update)."""
+    conf = dict(confs.get(name) or {})
+    parent = conf.pop("inherits_from", None)
+    return {**_resolved(confs, parent), **conf} if parent else conf
+
+
+def _model_dice(ev: dict, model: str) -> float:
+    table1 = ev["table1"]
+    return float(table1.loc[model, "mean"]) if model in table1.index else float("nan")
+
+
+def _label_dice(ev: dict, model: str, label: str) -> float:
+    d = ev["dice"]
+    sub = d[(d["model"] == model) & (d["label"] == label)]["dice"].astype(float)
+    return float(np.nanmean(sub)) if len(sub) and sub.notna().any() else float("nan")
+
+
+def _signed(x: float) -> str:
+    return "—" if math.isnan(x) else f"{x:+.4f}"
