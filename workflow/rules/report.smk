@@ -62,6 +62,7 @@ rule report:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{BENCH}/report.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:

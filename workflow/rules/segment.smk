@@ -11,10 +11,6 @@ VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["en
 SEGMENT_MODEL = model_checkpoints(labels.model_folds(config["segment"]["model"]))
 
 
-localrules:
-    validate_measurements,
-
-
 rule segment_test:
     input:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
@@ -59,6 +55,7 @@ rule validate_measurements:
         f"{RESULTS}/logs/segment/validation.log",
     benchmark:
         f"{BENCH}/segment/validation.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:
