@@ -14,7 +14,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
 
-.PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc
+.PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
+	docs screenshots
 
 # keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
 $(HIPSEG_VENV)/.complete:
@@ -35,6 +36,17 @@ demo: env tesseract
 
 test: env slurm-wlm chromium tesseract orthanc
 	python -m pytest -ra
+
+# The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
+# schema, then a strict build (a broken link, anchor or missing page fails) into site/.
+docs: env
+	python docs/gen_config_reference.py
+	python -m mkdocs build --strict
+
+# The pictures of the demo in README.md and docs/ (docs/report.png, docs/segmented.png), drawn
+# from a finished `make demo` (results/) in headless Chromium; never edited by hand.
+screenshots: env chromium
+	python docs/screenshots.py --results results --out docs
 
 # `snakemake --profile metacentrum` / `--profile slurm` from anywhere: link the profiles into
 # ~/.config/snakemake (where Snakemake looks for them)
@@ -97,15 +109,15 @@ orthanc:
 	fi
 
 lint: env
-	ruff check workflow tests
-	ruff format --check workflow tests
+	ruff check workflow tests docs
+	ruff format --check workflow tests docs
 	snakefmt --check Snakefile workflow/rules
 	snakemake --lint
 
 format: env
-	ruff check --fix workflow tests
-	ruff format workflow tests
+	ruff check --fix workflow tests docs
+	ruff format workflow tests docs
 	snakefmt Snakefile workflow/rules
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake site

@@ -11,11 +11,15 @@
 import sys
 from pathlib import Path
 
-# The rules run the package in workflow/hipseg as `python -m hipseg` (no install needed).
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+# This file's folder (also when hipseg is a `module` of another workflow, whose own folder is
+# workflow.basedir). The rules run the package in workflow/hipseg as `python -m hipseg` (no
+# install needed).
+HIPSEG_DIR = Path(str(workflow.current_basedir))
+sys.path.insert(0, str(HIPSEG_DIR / "workflow"))
 
 
-configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+# (skipped when hipseg is a module given its own config)
+configfile: str(HIPSEG_DIR / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -33,14 +37,10 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/report.smk"
 
 
-# Rules that only check or move a few files run in the Snakemake process itself, never as
-# cluster jobs (each cluster job waits in a queue).
-localrules:
-    validate_samples,
-    deid_summary,
-    dataset,
-    splits,
-    report,
+# Rules that only check or move a few files (validate_samples, deid_summary, dataset, splits,
+# report, validate_measurements) run in the Snakemake process itself, never as cluster jobs
+# (each cluster job waits in a queue): each says `localrule: True` (a `localrules:` list would
+# name them without the prefix a workflow that uses hipseg as a module gives them).
 
 
 rule all:

@@ -1,4 +1,5 @@
-"""Render the README's picture of what a PACS viewer shows: hipseg's presentation state (GSPS).
+"""Render the picture of docs/hospital-use.md, what a PACS viewer shows: hipseg's presentation
+state (GSPS).
 
 A synthetic demo radiograph with its ground-truth label map standing in for a trained model's
 prediction: the measurements, the quality flags, the GSPS built by ``hipseg.clinical.pr``,

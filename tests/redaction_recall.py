@@ -1,4 +1,5 @@
-"""Measure the burned-in text detectors (not a test; the README quotes what it prints).
+"""Measure the burned-in text detectors (not a test; docs/deidentification.md quotes what it
+prints).
 
     PYTHONPATH=workflow python tests/redaction_recall.py OUT_DIR [--no-ocr]
 

@@ -24,7 +24,7 @@ wildcard_constraints:
     conf="|".join(sorted(nnunet.CONFIGURATIONS, key=len, reverse=True)),
 
 
-PKG_DIR = str(Path(workflow.basedir) / "workflow")
+PKG_DIR = str(HIPSEG_DIR / "workflow")
 # glibc tunables: keep freed memory instead of returning it to the OS after every tensor;
 # without them PyTorch on a CPU spends about half its time in page faults.
 MALLOC = (
@@ -77,7 +77,7 @@ PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
 MODELS = list(labels.MODELS)
-TEMPLATE = str(Path(workflow.basedir) / "workflow" / "templates" / "report.html.j2")
+TEMPLATE = str(HIPSEG_DIR / "workflow" / "templates" / "report.html.j2")
 
 
 def options(section):

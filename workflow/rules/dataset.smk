@@ -12,6 +12,7 @@ rule dataset:
         f"{RESULTS}/logs/dataset.log",
     benchmark:
         f"{BENCH}/dataset.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:

@@ -39,6 +39,7 @@ rule deid_summary:
         f"{RESULTS}/logs/deid_summary.log",
     benchmark:
         f"{BENCH}/deid_summary.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:

@@ -73,6 +73,7 @@ rule splits:
         f"{RESULTS}/logs/splits.log",
     benchmark:
         f"{BENCH}/splits.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:

@@ -65,6 +65,7 @@ rule report:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{BENCH}/report.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:

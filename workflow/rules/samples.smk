@@ -11,6 +11,7 @@ rule validate_samples:
         f"{RESULTS}/logs/validate_samples.log",
     benchmark:
         f"{BENCH}/validate_samples.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:

@@ -17,10 +17,6 @@ SEGMENT_MODEL = model_checkpoints(
 )
 
 
-localrules:
-    validate_measurements,
-
-
 rule segment_test:
     input:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
@@ -65,6 +61,7 @@ rule validate_measurements:
         f"{RESULTS}/logs/segment/validation.log",
     benchmark:
         f"{BENCH}/segment/validation.tsv"
+    localrule: True
     conda:
         CONDA_ENV
     params:
