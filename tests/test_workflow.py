@@ -13,7 +13,11 @@ import yaml
 TINY_CONFIG = {
     "demo": {"enabled": True, "preset": "demo", "seed": 5, "n_patients": 8},
     "dataset": {"test_fraction": 0.25},
-    "nnunet": {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}},
+    # 2d only (tests/test_lowres.py adds 2d_lowres to the finished run)
+    "nnunet": {
+        "configurations": ["2d"],
+        "plans_overrides": {"base_num_features": 8, "max_num_features": 64},
+    },
     "train": {"epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch": 1},
     "predict": {"mirroring": False},
     "report": {"worst_cases": 2},
@@ -93,7 +97,10 @@ def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
         tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"), "-n"
     )
     counts = job_counts(proc.stdout)
-    assert counts["train"] == 6 and counts["predict"] == 7
+    # 2d and 2d_lowres: six models each, seven predictions each, one more evaluation
+    assert counts["train"] == 12 and counts["predict"] == 7
+    assert counts["predict_configuration"] == 7 and counts["evaluate_configuration"] == 1
+    assert counts["preprocess"] == 2
     assert counts["synth"] == 1 and counts["report"] == 1
 
 
