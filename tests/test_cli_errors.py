@@ -80,6 +80,10 @@ CASES = {
         ["plan", "--nnunet-root", "{empty_dir}", "--dataset-id", "7"],
         "nnU-Net dataset with id 7",
     ),
+    "preprocess (no dataset)": (
+        ["preprocess", "--nnunet-root", "{empty_dir}", "--dataset-id", "7"],
+        "nnU-Net dataset with id 7",
+    ),
     "train (no dataset)": (
         ["train", "--nnunet-root", "{empty_dir}", "--dataset-id", "7", "--fold", "0"],
         "nnU-Net dataset with id 7",

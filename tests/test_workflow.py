@@ -176,7 +176,7 @@ def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
     assert "data:image/png;base64" in report
     assert (res / "demo" / "gallery.png").is_file() and "osteoarthritis" in report
     for fold in ["0", "1", "2", "3", "4", "all"]:
-        assert list((res / "benchmarks" / "train").glob(f"fold_{fold}.tsv"))
+        assert list((res / "benchmarks" / "train" / "2d").glob(f"fold_{fold}.tsv"))
     # boundary metrics, intervals, tests, learning curves, references; Snakemake's own report
     assert {"hd95_mm", "nsd"} <= set(pd.read_csv(res / "evaluation" / "metrics.csv").columns)
     assert "Table III" in report and "Fig. 6" in report

@@ -58,6 +58,10 @@ def trained_dir(conf):
     return f"{NNUNET}/nnUNet_results/{DATASET}/{config['train']['trainer']}__nnUNetPlans__{conf}"
 
 
+# a fold's final checkpoint, by configuration and fold (the train rule's output)
+CHECKPOINT_PATTERN = f"{trained_dir('{conf}')}/fold_{{fold}}/checkpoint_final.pth"
+
+
 # the models this workflow trains, or (config 'models') an existing nnU-Net model folder:
 # then no training job exists and MODEL_DIR is that folder (hipseg.models checks it)
 TRAINED_DIR = trained_dir(CONF)
@@ -206,6 +210,15 @@ def plan_options():
 
 def source_options():
     return json.dumps(config["source"], sort_keys=True)
+
+
+def preprocess_inputs(wildcards):
+    """The plans; a further configuration also waits for the main one's preprocessing (nnU-Net
+    copies the reference labels and dataset.json for each: not in parallel)."""
+    inputs = {"plans": PLANS}
+    if wildcards.conf != CONF:
+        inputs["main"] = expand(rules.preprocess.output, conf=CONF)[0]
+    return inputs
 
 
 def train_inputs(wildcards):

@@ -13,6 +13,9 @@ rule plan:
         f"{RESULTS}/logs/plan.log",
     benchmark:
         f"{BENCH}/plan.tsv"
+    # planning and preprocessing as one cluster job (each job waits in a queue)
+    group:
+        "plan"
     conda:
         CONDA_ENV
     threads: config["nnunet"]["processes"]
@@ -28,15 +31,6 @@ rule plan:
         " --processes {threads} --options {params.options:q} > {log} 2>&1"
 
 
-def preprocess_inputs(wildcards):
-    """The plans; a further configuration also waits for the main one's preprocessing (nnU-Net
-    copies the reference labels and dataset.json for each: not in parallel)."""
-    inputs = {"plans": PLANS}
-    if wildcards.conf != CONF:
-        inputs["main"] = expand(rules.preprocess.output, conf=CONF)[0]
-    return inputs
-
-
 rule preprocess:
     input:
         unpack(preprocess_inputs),
@@ -48,6 +42,8 @@ rule preprocess:
         f"{RESULTS}/logs/preprocess/{{conf}}.log",
     benchmark:
         f"{BENCH}/preprocess/{{conf}}.tsv"
+    group:
+        "plan"
     conda:
         CONDA_ENV
     threads: config["nnunet"]["processes"]

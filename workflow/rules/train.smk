@@ -7,7 +7,7 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        trained_dir("{conf}") + "/fold_{fold}/checkpoint_final.pth",
+        CHECKPOINT_PATTERN,
     log:
         f"{RESULTS}/logs/train/{{conf}}/fold_{{fold}}.log",
     benchmark:

@@ -171,13 +171,24 @@ def measurement_graphics(record: dict) -> list[dict]:
     return out
 
 
+# a polyline's GraphicData (2 float32 per point) must stay below 64 KiB, the largest value an
+# explicit-VR FL element can hold (PS3.5 7.1.2); pydicom would otherwise write it as UN
+MAX_POLYLINE_POINTS = 8000
+
+
 def label_contours(
-    labels: np.ndarray, frame: ImageFrame, step: int = 2, min_fraction: float = 0.02, most: int = 8
+    labels: np.ndarray,
+    frame: ImageFrame,
+    step: int = 2,
+    min_fraction: float = 0.02,
+    most: int = 8,
 ) -> dict[int, list]:
     """Outlines of every label (intake-frame label map) as closed polylines in stored-image
-    pixels: {label value: [(N, 2) array, ...]} (every ``step``-th outline point). Outlines that
-    enclose less than ``min_fraction`` of the label's area (specks) are left out, and at most
-    the ``most`` largest are kept."""
+    pixels: {label value: [(N, 2) array, ...]} (every ``step``-th outline point, at most
+    :data:`MAX_POLYLINE_POINTS`).
+    Outlines that enclose less than ``min_fraction`` of the label's area (specks) are left out,
+    and at most the ``most`` largest are kept."""
+    from scipy import ndimage
     from skimage import measure
 
     from ..labels import LABELS
@@ -186,16 +197,39 @@ def label_contours(
     for lab in LABELS:
         mask = labels == lab.value
         total = float(mask.sum())
+        least = max(2.0, min_fraction * total)
+        # specks first, by connected component: a noisy map has hundreds of thousands of them,
+        # and tracing each outline is what would take the time
+        comp, n = ndimage.label(mask)
+        sizes = np.bincount(comp.ravel(), minlength=n + 1)[1:]
+        keep = np.argsort(sizes)[::-1][:most]
+        keep = keep[sizes[keep] >= least] + 1
+        out[lab.value] = []
+        if not len(keep):
+            continue
+        mask = np.isin(comp, keep)
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        r0, c0 = int(rows[0]), int(cols[0])
+        box = mask[r0 : int(rows[-1]) + 1, c0 : int(cols[-1]) + 1]
+        # holes too small to be kept are filled, so that their outlines are never traced
+        holes, n_holes = ndimage.label(ndimage.binary_fill_holes(box) & ~box)
+        if n_holes:
+            small = np.bincount(holes.ravel(), minlength=n_holes + 1) < least
+            small[0] = False
+            box = box | small[holes]
         found = []
-        for c in measure.find_contours(np.pad(mask, 1).astype(np.float32), 0.5):
+        for c in measure.find_contours(np.pad(box, 1).astype(np.float32), 0.5):
+            c = c + (r0, c0)
             area = 0.5 * abs(
                 float(np.dot(c[:, 0], np.roll(c[:, 1], 1)) - np.dot(c[:, 1], np.roll(c[:, 0], 1)))
             )
-            if len(c) >= 6 and area >= max(2.0, min_fraction * total):
+            if len(c) >= 6 and area >= least:
                 found.append((area, c))
         polys = []
         for _, c in sorted(found, key=lambda t: -t[0])[:most]:
             c = c[::step] if len(c) > 3 * step else c
+            if len(c) > MAX_POLYLINE_POINTS - 1:
+                c = c[np.linspace(0, len(c) - 1, MAX_POLYLINE_POINTS - 1).astype(int)]
             rc = c - 1.0  # undo the pad: (row, col) of pixel centres
             mm = np.stack([rc[:, 1] * frame.spacing_xy[0], rc[:, 0] * frame.spacing_xy[1]], 1)
             px = frame.clip(frame.pixels(mm))
