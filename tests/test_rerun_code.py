@@ -220,6 +220,37 @@ def test_why_names_the_changed_module_library_and_option():
     ]
 
 
+def test_why_reads_the_jobs_inside_a_group_job():
+    """Snakemake prints the jobs of a group job (plan with preprocess) one level deeper."""
+    from hipseg.why import jobs
+
+    text = """[Fri Dec  4 02:42:16 2026]
+rule splits:
+    input: results/dataset/cases.tsv
+    output: results/nnunet/splits.json
+    reason: Missing output files: results/nnunet/splits.json
+
+[Fri Dec  4 02:42:16 2026] Group job plan (jobs in lexicogr. order):
+
+    rule plan:
+        output: results/plans.json, results/fingerprint.json
+        log: results/logs/plan.log
+        reason: Missing output files: results/plans.json
+
+    rule preprocess:
+        output: results/pre/2d
+        reason: Input files updated by another job: results/plans.json
+
+Shell command: python -m hipseg plan
+"""
+    found = {j.rule: (j.output, j.reason.split(":")[0]) for j in jobs(text)}
+    assert found == {
+        "splits": (["results/nnunet/splits.json"], "Missing output files"),
+        "plan": (["results/plans.json", "results/fingerprint.json"], "Missing output files"),
+        "preprocess": (["results/pre/2d"], "Input files updated by another job"),
+    }
+
+
 # --- on the tiny workflow after a complete run ----------------------------------------------
 
 # segment_test and validate_measurements: the demo's test radiographs through the fold_all model

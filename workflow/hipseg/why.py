@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from .errors import HipsegError
 from .fingerprint import PREFIX, STAGES, describe_change
 
-_HEAD = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
-_FIELD = re.compile(r"^    (\w+): (.*)$")
+# a job's head and its fields; the jobs of a group job (``Group job plan (...):``) are printed
+# one level deeper: "    rule plan:" with its fields at 8 spaces
+_HEAD = re.compile(r"^( *)(?:local)?(?:rule|checkpoint) (\w+):$")
+_FIELD = re.compile(r"^( +)(\w+): (.*)$")
 _RERUN_OF = "input: rerun of "
 _CODE = re.compile(r"'(" + re.escape(PREFIX) + r"[^',]*)'")
 
@@ -43,16 +45,16 @@ def dry_run(args: Sequence[str]) -> str:
 def jobs(text: str) -> list[Job]:
     """The jobs of a dry run's output, with their output files and Snakemake's reason."""
     found: list[Job] = []
-    current = None
+    current, depth = None, 0
     for line in text.splitlines():
         if m := _HEAD.match(line):
-            current = Job(m.group(1), [], "")
+            current, depth = Job(m.group(2), [], ""), len(m.group(1))
             found.append(current)
-        elif current is not None and (m := _FIELD.match(line)):
-            if m.group(1) == "output":
-                current.output = m.group(2).split(", ")
-            elif m.group(1) == "reason":
-                current.reason = m.group(2)
+        elif current is not None and (m := _FIELD.match(line)) and len(m.group(1)) == depth + 4:
+            if m.group(2) == "output":
+                current.output = m.group(3).split(", ")
+            elif m.group(2) == "reason":
+                current.reason = m.group(3)
         else:
             current = None
     return found
