@@ -2,7 +2,8 @@
 
 ``prepare(work, config)`` runs ``snakemake`` up to the patient-grouped splits (synthetic
 radiographs -> de-identification -> crops -> nnU-Net dataset -> plan + preprocessing -> splits)
-in ``work`` with the given config overlay, once: a second call finds the splits and returns.
+in ``work`` with the given config overlay, once: a second call finds the splits and the
+preprocessed data of every configuration and returns.
 """
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ def prepare(work: Path, config: dict, configfiles: list[Path] = (), cores: int =
     overlay = work / "bench.yaml"
     overlay.write_text(yaml.safe_dump(config))
     root = work / "results" / "nnunet"
-    if not list((work / DATASET_DIR).glob("Dataset*/splits_final.json")):
+    wanted = targets(config, configfiles)
+    if not all((work / t).is_file() for t in wanted):
+        # the files themselves, not `--until splits preprocess`: plan and preprocess are one
+        # group job, and with --until Snakemake 9 leaves a second configuration's preprocess
+        # job unstarted ("BUG: Out of jobs ready to be started")
         cmd = [
-            sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-            "--directory", str(work), "--cores", str(cores), "--configfile",
-            *(str(f) for f in configfiles), str(overlay), "--until", "splits", "preprocess",
-            "--quiet",
+            sys.executable, "-m", "snakemake", *wanted,
+            "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+            "--cores", str(cores), "--configfile", *(str(f) for f in configfiles),
+            str(overlay), "--quiet",
         ]  # fmt: skip
         proc = subprocess.run(cmd, env=env(), capture_output=True, text=True)
         if proc.returncode != 0:
@@ -46,6 +51,33 @@ def prepare(work: Path, config: dict, configfiles: list[Path] = (), cores: int =
                 f"preparing the dataset failed:\n{proc.stdout[-3000:]}{proc.stderr[-5000:]}"
             )
     return root
+
+
+def targets(config: dict, configfiles: list[Path] = ()) -> list[str]:
+    """The splits and the preprocessing manifest of each configuration, with the workflow's
+    config files merged as Snakemake merges them (config.yaml, then each file, then ``config``)."""
+    if str(REPO / "workflow") not in sys.path:
+        sys.path.insert(0, str(REPO / "workflow"))
+    from hipseg.dataset import dataset_name
+
+    merged: dict = {}
+    for part in (
+        yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
+        *(yaml.safe_load(Path(f).read_text()) for f in configfiles),
+        config,
+    ):
+        _update(merged, part or {})
+    pre = f"{DATASET_DIR}/{dataset_name(merged['dataset']['id'], merged['dataset']['name'])}"
+    confs = merged["nnunet"]["configurations"]
+    return [f"{pre}/splits_final.json", *(f"{pre}/hipseg_preprocessed_{c}.json" for c in confs)]
+
+
+def _update(base: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _update(base[key], value)
+        else:
+            base[key] = value
 
 
 def fold_root(base: Path, nnunet_root: Path, name: str) -> Path:
