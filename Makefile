@@ -13,6 +13,9 @@ BIN := $(HIPSEG_VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
+# pytest-xdist workers of `make test` (tests/conftest.py keeps the tests sharing a trained
+# fixture on one worker)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
 	docs screenshots
@@ -35,7 +38,7 @@ demo: env tesseract
 	@python -m hipseg report-summary results/report/report.html
 
 test: env slurm-wlm chromium tesseract orthanc
-	python -m pytest -ra
+	python -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup
 
 # The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
 # schema, then a strict build (a broken link, anchor or missing page fails) into site/.

@@ -13,6 +13,38 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Shared work and pytest-xdist (`make test` runs the suite on 2 workers, --dist loadgroup): a
+# session fixture is built once per worker that needs it, a module fixture once per worker that
+# runs a test of its module. So the tests that need the trained tiny run, or the tiny model,
+# run on one worker each (their fixtures are built once), and the tests of a module with a
+# module- or session-scoped fixture of its own stay on one worker; every other test goes
+# wherever a worker is free.
+SHARED_WORK = ("tiny_run", "tiny_model")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        group = next((name for name in SHARED_WORK if name in fixtures), None)
+        if group is None and _uses_module_fixture(item, fixtures):
+            group = item.module.__name__
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _uses_module_fixture(item, fixtures) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in fixtures:
+        defs = info.name2fixturedefs.get(name, ())
+        for d in defs:
+            own = getattr(d.func, "__module__", None) == item.module.__name__
+            if d.scope == "module" or (d.scope == "session" and own):
+                return True
+    return False
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
