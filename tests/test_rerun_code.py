@@ -4,6 +4,7 @@ workflow after a complete run, the exact set of stages that an edit reruns."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -339,3 +340,18 @@ def test_a_new_nnunet_version_reruns_plan_onwards(tiny_run, tmp_path):
     assert f"library: nnunetv2 {library_version('nnunetv2')} → 99.0" in why["plan"], why
     assert "input: rerun of plan" in why["splits"], why
     assert hipseg_why(tiny_run) == {}
+
+
+@pytest.mark.slow
+def test_a_moved_project_folder_reruns_nothing(tiny_run, tmp_path):
+    """The whole finished project (workflow, results, .snakemake) moved to another folder: the
+    recorded inputs are paths relative to the project, so nothing reruns; a real change still
+    reruns what it affects."""
+    from tests.conftest import _tiny_run
+
+    moved = tmp_path / "elsewhere" / "project"
+    shutil.copytree(tiny_run.root, moved, symlinks=True)
+    run = _tiny_run(moved)
+    assert stages_to_rerun(run) == set()
+    with edited(moved / "workflow" / "hipseg" / "evaluate" / "__init__.py", append_line):
+        assert stages_to_rerun(run) == {"evaluate", "report"}

@@ -81,7 +81,23 @@ PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
 MODELS = list(labels.MODELS)
-TEMPLATE = str(HIPSEG_DIR / "workflow" / "templates" / "report.html.j2")
+
+
+def local_path(path):
+    """A file under the working directory as a path relative to it, others as they are.
+    Snakemake records each job's input paths and reruns a job whose set of inputs changed; the
+    sheet reader resolves every path and the templates are found from the Snakefile's folder,
+    so without this a moved or copied project folder would rerun from the first stage.
+    """
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+TEMPLATE = local_path(HIPSEG_DIR / "workflow" / "templates" / "report.html.j2")
 
 
 def options(section):
@@ -119,6 +135,7 @@ LABEL_NAMES = config["source"]["labels"]
 
 
 _SHEET = {}
+FILE_COLUMNS = ("dicom", "labels", "image")
 
 
 def samples():
@@ -137,6 +154,9 @@ def samples():
         else:
             table = samplesheet.read(path, LABEL_NAMES)
         table = table.set_index("id", drop=False)
+        for column in FILE_COLUMNS:
+            if column in table:
+                table[column] = table[column].map(local_path)
         _SHEET.update(key=key, table=table, rows=table.to_dict("index"))
     return _SHEET["table"]
 

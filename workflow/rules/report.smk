@@ -46,7 +46,7 @@ rule report:
         plans=f"{MODEL_DIR}/plans.json" if EXISTING_MODELS else PLANS,
         deid=rules.deid_summary.output,
         template=TEMPLATE,
-        templates=sorted(str(p) for p in Path(TEMPLATE).parent.glob("*.j2")),
+        templates=sorted(local_path(p) for p in Path(TEMPLATE).parent.glob("*.j2")),
         montage=(rules.figures.output.montage if config["demo"]["enabled"] else []),
         gallery=(rules.figures.output.gallery if config["demo"]["enabled"] else []),
         paper_plan=(rules.paper_plan.output if config["paper_plan"]["enabled"] else []),
