@@ -13,8 +13,8 @@ BIN := $(HIPSEG_VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
-# pytest-xdist workers of `make test` (tests/conftest.py keeps the tests sharing a trained
-# fixture on one worker)
+# pytest-xdist workers of `make test` (each test module on one worker; tests/conftest.py builds
+# the trained fixtures once for all workers)
 TEST_WORKERS ?= 2
 
 .PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
@@ -38,7 +38,7 @@ demo: env tesseract
 	@python -m hipseg report-summary results/report/report.html
 
 test: env slurm-wlm chromium tesseract orthanc
-	python -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup
+	python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile
 
 # The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
 # schema, then a strict build (a broken link, anchor or missing page fails) into site/.

@@ -13,36 +13,38 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-# Shared work and pytest-xdist (`make test` runs the suite on 2 workers, --dist loadgroup): a
-# session fixture is built once per worker that needs it, a module fixture once per worker that
-# runs a test of its module. So the tests that need the trained tiny run, or the tiny model,
-# run on one worker each (their fixtures are built once), and the tests of a module with a
-# module- or session-scoped fixture of its own stay on one worker; every other test goes
-# wherever a worker is free.
-SHARED_WORK = ("tiny_run", "tiny_model")
+# Shared work and pytest-xdist (`make test` runs the suite on 2 workers, `--dist loadfile`):
+# every test module runs on one worker, so a module's own fixtures are built once. The two
+# expensive session fixtures (the trained tiny run and the tiny model) are needed by tests in
+# several modules, so possibly on both workers: each is built once per session by the first
+# worker that needs it, under a file lock (the other waits: the build uses both cores anyway),
+# and every worker gets its own copy to change.
+#
+# (`--dist loadgroup` with xdist_group marks would be the direct way, but pytest-xdist 3.8 marks
+# a group by rewriting `item._nodeid`, which pytest 9 no longer reads: the groups are ignored and
+# the fixtures were built on both workers.)
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        group = next((name for name in SHARED_WORK if name in fixtures), None)
-        if group is None and _uses_module_fixture(item, fixtures):
-            group = item.module.__name__
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that ``build(folder)`` fills, built once per test session (across pytest-xdist
+    workers) and copied for this worker, modification times kept, so a test may change its copy
+    (a code edit, another configuration) without changing another worker's."""
+    own = tmp_path_factory.mktemp(name)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        build(own)
+        return own
+    from filelock import FileLock
 
-
-def _uses_module_fixture(item, fixtures) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    for name in fixtures:
-        defs = info.name2fixturedefs.get(name, ())
-        for d in defs:
-            own = getattr(d.func, "__module__", None) == item.module.__name__
-            if d.scope == "module" or (d.scope == "session" and own):
-                return True
-    return False
+    base = tmp_path_factory.getbasetemp().parent  # the session's folder, above every worker's
+    shared, done = base / f"shared-{name}", base / f"shared-{name}.done"
+    with FileLock(str(base / f"shared-{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a build another worker did not finish
+            shared.mkdir()
+            build(shared)
+            done.touch()
+    shutil.copytree(shared, own, symlinks=True, dirs_exist_ok=True)
+    return own
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +72,10 @@ def demo_copy(demo_data, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def snakemake_env() -> dict[str, str]:
     """Environment for subprocess runs of snakemake and hipseg from this checkout."""
+    return _snakemake_env()
+
+
+def _snakemake_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "workflow") + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -96,7 +102,7 @@ class TinyRun:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, snakemake_env) -> TinyRun:
+def tiny_run(tmp_path_factory) -> TinyRun:
     """The tiny workflow (TINY_CONFIG of tests/test_workflow.py) run once per session in a copy
     of the workflow, for tests that edit its code or ask what would rerun. A test that edits a
     file of the copy restores it; a test that changes the config writes its own config file."""
@@ -104,19 +110,22 @@ def tiny_run(tmp_path_factory, snakemake_env) -> TinyRun:
 
     from tests.test_workflow import TINY_CONFIG
 
-    root = tmp_path_factory.mktemp("tiny-run")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("workflow", "config", "envs", "profiles"):
-        shutil.copytree(REPO / name, root / name, ignore=ignore)
-    shutil.copy2(REPO / "Snakefile", root / "Snakefile")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_CONFIG))
-    env = dict(snakemake_env, OMP_NUM_THREADS="1")
+    def build(root: Path) -> None:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for name in ("workflow", "config", "envs", "profiles"):
+            shutil.copytree(REPO / name, root / name, ignore=ignore)
+        shutil.copy2(REPO / "Snakefile", root / "Snakefile")
+        (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+        _tiny_run(root).snakemake("--configfile", str(root / "tiny.yaml"))
+
+    return _tiny_run(built_once(tmp_path_factory, "tiny-run", build))
+
+
+def _tiny_run(root: Path) -> TinyRun:
+    env = dict(_snakemake_env(), OMP_NUM_THREADS="1")
     paths = [str(root / "workflow"), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    run = TinyRun(root, config, env)
-    run.snakemake("--configfile", str(config))
-    return run
+    return TinyRun(root, root / "tiny.yaml", env)
 
 
 def crop_all(sheet: Path, out: Path) -> list[Path]:
@@ -160,17 +169,23 @@ def tiny_model(demo_data, tmp_path_factory) -> dict:
     session on ``demo_data``: the model folder, the nnU-Net root, the raw dataset and cases.tsv."""
     from hipseg import dataset, nnunet
 
-    root = tmp_path_factory.mktemp("tiny_model")
-    manifests = crop_all(demo_data, root / "joints")
-    ds = dataset.DatasetOptions.from_config({"id": 43, "name": "TinySeg", "test_fraction": 0.34})
-    raw = dataset.build(manifests, root / "nnunet" / "nnUNet_raw", ds, root / "ds")
-    plan = nnunet.PlanOptions.from_config(
-        {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}}
-    )
-    nnunet.plan_and_preprocess(root / "nnunet", 43, plan)
-    final = nnunet.train(
-        root / "nnunet", 43, "all", nnunet.TrainOptions.from_config(TINY_TRAIN), threads=1
-    )
+    def build(root: Path) -> None:
+        manifests = crop_all(demo_data, root / "joints")
+        options = {"id": 43, "name": "TinySeg", "test_fraction": 0.34}
+        ds = dataset.DatasetOptions.from_config(options)
+        dataset.build(manifests, root / "nnunet" / "nnUNet_raw", ds, root / "ds")
+        plan = nnunet.PlanOptions.from_config(
+            {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}}
+        )
+        nnunet.plan_and_preprocess(root / "nnunet", 43, plan)
+        nnunet.train(
+            root / "nnunet", 43, "all", nnunet.TrainOptions.from_config(TINY_TRAIN), threads=1
+        )
+
+    root = built_once(tmp_path_factory, "tiny_model", build)
+    results = root / "nnunet" / "nnUNet_results"
+    (final,) = results.glob("Dataset043_*/*/fold_all/checkpoint_final.pth")
+    (raw,) = (root / "nnunet" / "nnUNet_raw").glob("Dataset043_*")
     return {
         "model_dir": final.parents[1],
         "nnunet_root": root / "nnunet",
