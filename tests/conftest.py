@@ -72,10 +72,6 @@ def demo_copy(demo_data, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def snakemake_env() -> dict[str, str]:
     """Environment for subprocess runs of snakemake and hipseg from this checkout."""
-    return _snakemake_env()
-
-
-def _snakemake_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "workflow") + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -122,7 +118,7 @@ def tiny_run(tmp_path_factory) -> TinyRun:
 
 
 def _tiny_run(root: Path) -> TinyRun:
-    env = dict(_snakemake_env(), OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     paths = [str(root / "workflow"), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return TinyRun(root, root / "tiny.yaml", env)
