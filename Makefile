@@ -18,7 +18,7 @@ CORES ?= all
 TEST_WORKERS ?= 2
 
 .PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
-	docs screenshots
+	dcmtk docs screenshots
 
 # keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
 $(HIPSEG_VENV)/.complete:
@@ -37,7 +37,7 @@ demo: env tesseract
 	@echo "Report: $(CURDIR)/results/report/report.html"
 	@python -m hipseg report-summary results/report/report.html
 
-test: env slurm-wlm chromium tesseract orthanc
+test: env slurm-wlm chromium tesseract orthanc dcmtk
 	python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile
 
 # The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
@@ -108,6 +108,20 @@ orthanc:
 	      --no-install-recommends orthanc orthanc-dicomweb >/dev/null; \
 	  else \
 	    echo "hipseg: orthanc is not installed (needs root + apt-get); the listen tests will say so"; \
+	  fi; \
+	fi
+
+# dcmtk (Debian's package): dcmodify, a de-identification script of the kind hospitals write, in
+# tests/test_existing_models.py. Installed when missing and we may (root with apt-get); otherwise
+# the test that needs it says why.
+dcmtk:
+	@if ! command -v dcmodify >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "hipseg: installing dcmtk (once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends dcmtk >/dev/null; \
+	  else \
+	    echo "hipseg: dcmtk is not installed (needs root + apt-get); the test that needs it says so"; \
 	  fi; \
 	fi
 

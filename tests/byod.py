@@ -164,3 +164,41 @@ def joint_sheet_dicom(run_root: Path, out: Path) -> Path:
     sheet = out / "joints.tsv"
     pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
     return sheet
+
+
+# what a dcmtk script that de-identifies by hand does: identity attributes erased (absent, not
+# emptied), names replaced by ANONYMOUS, the study date by the placeholder 19000101, new UIDs
+DCMODIFY_SCRIPT = [
+    "-nb", "-gin", "-gst", "-gse",
+    *("-ea", "(0010,0010)", "-ea", "(0010,0020)", "-ea", "(0010,0030)", "-ea", "(0010,0040)"),
+    *("-ea", "(0008,0050)", "-ea", "(0020,0010)"),
+    *("-ma", "(0008,0080)=ANONYMOUS", "-ma", "(0008,0090)=ANONYMOUS"),
+    *("-ma", "(0008,0020)=19000101", "-ma", "(0008,0030)=000000"),
+]  # fmt: skip
+
+
+def deidentified_elsewhere(sheet: Path, out: Path) -> Path:
+    """The sheet's radiographs as two other de-identifiers leave them, in a new sheet: the odd
+    rows through dicom-anonymizer (PyPI: every date 00010101, names and IDs emptied, its own
+    UIDs), the even rows through a dcmtk ``dcmodify`` script (:data:`DCMODIFY_SCRIPT`). The
+    patient column stays (the researcher's own key); the pixels are untouched."""
+    import subprocess
+
+    from dicomanonymizer import anonymize_dicom_file
+
+    table = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+    (out / "dicom").mkdir(parents=True)
+    for i, r in table.iterrows():
+        src = Path(sheet).parent / r["dicom"]
+        dst = out / "dicom" / Path(r["dicom"]).name
+        if i % 2 == 0:
+            anonymize_dicom_file(str(src), str(dst))
+        else:
+            shutil.copyfile(src, dst)
+            subprocess.run(["dcmodify", *DCMODIFY_SCRIPT, str(dst)], check=True,
+                           capture_output=True)  # fmt: skip
+        table.loc[i, "dicom"] = str(dst)
+        table.loc[i, "labels"] = str(Path(sheet).parent / r["labels"])
+    path = out / "samples.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    return path

@@ -31,9 +31,30 @@ from tests.test_workflow import TINY_CONFIG, job_counts, snakemake
 TABLES = ("dice.csv", "table1.csv", "table2.csv", "per_image.csv", "metrics.csv", "ci.csv")
 
 
+# The model folders nnU-Net's usual runs leave (`nnUNetv2_train DATASET 2d FOLD` for some folds):
+# each fold present is a model; the ensemble averages the folds 0-4 present (two or more)
+SUBSETS = {
+    "five_folds": (["0", "1", "2", "3", "4"], ["fold_0", "fold_1", "fold_2", "fold_3", "fold_4",
+                                               "ensemble"]),
+    "all_only": (["all"], ["fold_all"]),
+    "fold0_all": (["0", "all"], ["fold_0", "fold_all"]),
+}  # fmt: skip
+
+
+def model_subset(models: Path, folds: list[str], out: Path) -> Path:
+    """A copy of a model folder holding only ``folds`` (plans, dataset.json and the rest of
+    what nnU-Net writes beside them kept)."""
+    dst = out / models.parent.name / models.name
+    shutil.copytree(models, dst, ignore=lambda d, names: [
+        n for n in names if Path(d) == models and n.startswith("fold_")
+        and n.removeprefix("fold_") not in folds])  # fmt: skip
+    return dst
+
+
 @pytest.fixture(scope="session")
 def sources(tiny_run, tmp_path_factory) -> dict:
-    """The reference's data as other tools hold it, and its models in a folder elsewhere."""
+    """The reference's data as other tools hold it, and its models in a folder elsewhere
+    (whole, and as the subsets of folds nnU-Net's usual runs leave)."""
     out = tmp_path_factory.mktemp("byod")
     root = tiny_run.root
     trained = next((root / "results/nnunet/nnUNet_results").glob("Dataset*/*__*__2d"))
@@ -42,6 +63,7 @@ def sources(tiny_run, tmp_path_factory) -> dict:
     return {
         "reference": root / "results" / "evaluation",
         "models": models,
+        **{name: model_subset(models, folds, out / name) for name, (folds, _) in SUBSETS.items()},
         "nnunet_nifti": byod.nnunet_dataset(root, out / "nifti"),
         "nnunet_png": byod.nnunet_dataset(root, out / "png", ".png"),
         "joints_png": byod.joint_sheet_png(root, out / "joints_png"),
@@ -61,9 +83,25 @@ def _config(workdir: Path, samples: Path, models: Path | None = None) -> Path:
     return path
 
 
-def _same_tables(reference: Path, evaluation: Path) -> None:
+def _same_tables(reference: Path, evaluation: Path, models: list[str] | None = None) -> None:
+    """The tables equal the reference's to the last digit; with ``models``, the reference's rows
+    of those models (every interval has its own random stream, so fewer models change no row;
+    Table II and the paired tests are the best model's: compared when it is the same)."""
+    if models is None:
+        for name in TABLES:
+            assert (evaluation / name).read_bytes() == (reference / name).read_bytes(), name
+        return
+    best = {json.loads((d / "summary.json").read_text())["best_model"]
+            for d in (reference, evaluation)}  # fmt: skip
     for name in TABLES:
-        assert (evaluation / name).read_bytes() == (reference / name).read_bytes(), name
+        ref, got = (pd.read_csv(d / name, dtype=str, keep_default_na=False)
+                    for d in (reference, evaluation))  # fmt: skip
+        if "model" in ref:
+            assert sorted(set(got["model"])) == sorted(models), name
+            ref = ref[ref["model"].isin(models)].reset_index(drop=True)
+        elif len(best) > 1:
+            continue  # Table II of another best model
+        pd.testing.assert_frame_equal(got, ref, obj=name)
 
 
 def _report(workdir: Path) -> str:
@@ -104,23 +142,33 @@ def test_an_nnunet_dataset_gives_the_same_training_inputs(sources, tmp_path, sna
     assert summary["n_joints_not_dicom"] == 18
 
 
-@pytest.mark.parametrize("kind", ["nnunet_png", "joints_png", "joints_dicom"])
+@pytest.mark.parametrize(
+    "kind, subset",
+    [("nnunet_png", "all_only"), ("joints_png", "five_folds"), ("joints_dicom", "fold0_all")],
+)
 def test_other_sources_with_existing_models_give_the_same_tables(
-    kind, sources, tmp_path, snakemake_env
+    kind, subset, sources, tmp_path, snakemake_env
 ):
-    """A .png nnU-Net dataset, a PNG joint sheet, DICOM joint crops with Slicer masks: the
-    existing models predict them (no training, no planning) to the reference's tables."""
-    cfg = _config(tmp_path, sources[kind], sources["models"])
-    before = sorted(p.relative_to(sources["models"]) for p in sources["models"].rglob("*"))
+    """A .png nnU-Net dataset, a PNG joint sheet, DICOM joint crops with Slicer masks, each
+    with a model folder as nnU-Net's usual runs leave it (fold_all only, folds 0-4 without
+    fold_all, fold 0 and fold_all): the models the folder holds predict them (no training, no
+    planning) to the reference's rows of those models."""
+    models, expected = sources[subset], SUBSETS[subset][1]
+    cfg = _config(tmp_path, sources[kind], models)
+    before = sorted(p.relative_to(models) for p in models.rglob("*"))
     counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout)
     assert not {"train", "plan", "splits"} & set(counts), counts
-    assert counts["predict"] == 7 and counts["crop"] == 18
+    assert counts["predict"] == len(expected) and counts["crop"] == 18
     assert counts.get("deid", 0) == (18 if kind == "joints_dicom" else 0)
     snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
-    _same_tables(sources["reference"], tmp_path / "results" / "evaluation")
+    _same_tables(sources["reference"], tmp_path / "results" / "evaluation", expected)
+    assert sorted(p.name for p in (tmp_path / "results/predictions").iterdir()) == sorted(expected)
     html = _report(tmp_path)
-    assert "Where the models came from" in html and str(sources["models"]) in html
+    assert "Where the models came from" in html and str(models) in html
     assert "this run trained nothing" in html
+    absent = [f"fold_{f}" for f in ("0", "1", "2", "3", "4", "all")
+              if f not in SUBSETS[subset][0]]  # fmt: skip
+    assert f"The model folder holds no {', '.join(absent)}" in html
     deid = json.loads((tmp_path / "results/deid/summary.json").read_text())
     if kind == "joints_dicom":  # de-identified (and examined for text) like radiographs
         assert deid["n_images"] == 18 and deid["n_images_not_dicom"] == 0
@@ -129,7 +177,7 @@ def test_other_sources_with_existing_models_give_the_same_tables(
         assert deid["n_images"] == 0 and deid["n_images_not_dicom"] == 18
         assert "taken as de-identified by their provider" in html
     # the existing models are read, never written
-    assert sorted(p.relative_to(sources["models"]) for p in sources["models"].rglob("*")) == before
+    assert sorted(p.relative_to(models) for p in models.rglob("*")) == before
 
 
 def test_a_dataset_without_patients_is_not_patient_grouped(sources, tmp_path, snakemake_env):

@@ -513,3 +513,36 @@ def test_summary_counts_without_values(demo_data, tmp_path):
 
 def test_every_option_attribute_is_in_the_profile_table():
     assert deid.option_attributes_missing_from_table() == []
+
+
+@pytest.mark.parametrize("retain", [True, False])
+def test_dates_other_deidentifiers_left_are_emptied_and_counted(demo_data, tmp_path, retain):
+    """Values the shift cannot move (dicom-anonymizer's 00010101, the common 19000101, an
+    unparseable or a far-future date, a multi-valued date with one placeholder): emptied, as
+    PS3.15 allows, recorded and counted, never a traceback; a real date is still shifted."""
+    src, patient = _first(demo_data)
+    ds = pydicom.dcmread(src)
+    ds.StudyDate, ds.SeriesDate, ds.AcquisitionDate = "00010101", "19000101", "2010-01-01"
+    ds.ContentDate, ds.PatientBirthDate = "99991231", "19710623"
+    ds.add_new(0x00181200, "DA", ["20100101", "00010101"])  # Date of Last Calibration
+    ds.AcquisitionDateTime = "00010101000000"
+    odd = tmp_path / "odd.dcm"
+    ds.save_as(odd)
+    options = deid.Options(retain_longitudinal=retain)
+    rec = deid.deidentify(odd, tmp_path / "out.dcm", deid.DEMO_KEY, patient, options)
+    done = {a["keyword"]: a["action"] for a in rec["actions"] if a["path"] == ""}
+    out = pydicom.dcmread(tmp_path / "out.dcm", stop_before_pixels=True)
+    if retain:
+        assert done["StudyDate"] == done["SeriesDate"] == "emptied (placeholder date)"
+        assert done["AcquisitionDate"] == "emptied (unparseable date)"
+        assert done["ContentDate"] == "emptied (date out of range)"
+        assert done["DateOfLastCalibration"] == "emptied (placeholder date)"
+        assert done["AcquisitionDateTime"] == "emptied (placeholder date)"
+        assert done["PatientBirthDate"] != "date shifted" or out.PatientBirthDate < "19710623"
+    for kw in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "AcquisitionDateTime"):
+        assert str(out.get(kw, "") or "") in ("", "19000101", "19000101000000"), kw
+    (tmp_path / "a.json").write_text(json.dumps({**rec, "id": "odd", "key_source": "demo"}))
+    s = deid.summarise([tmp_path / "a.json"], tmp_path / "summary.json")
+    assert s["attributes"].get("dates emptied (placeholder or not a date)", 0) == (
+        6 if retain else 0
+    )

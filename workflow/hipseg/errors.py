@@ -9,6 +9,13 @@ class HipsegError(Exception):
     """A user-facing error: the message names the file and what is wrong with it."""
 
 
+class ConfigError(HipsegError):
+    """A config value that cannot work; the message starts with ``config:``."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"config: {problem}")
+
+
 class InputError(HipsegError):
     def __init__(self, path: str | Path, problem: str):
         self.path = str(path)

@@ -85,7 +85,8 @@ def read_image_2d(path: str | Path) -> tuple[np.ndarray, tuple[float, float]]:
 
 
 def image_size_2d(path: str | Path) -> tuple[int, int]:
-    """(rows, cols) of an image file, read from its header only."""
+    """(rows, cols) of an image file, read from its header only; a file of more than one
+    channel or more than one slice is an :class:`InputError`."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -93,6 +94,8 @@ def image_size_2d(path: str | Path) -> tuple[int, int]:
     except RuntimeError as exc:
         msg = str(exc).strip().splitlines()[-1]
         raise InputError(path, f"cannot be read as an image ({msg})") from exc
+    if reader.GetNumberOfComponents() != 1:
+        raise InputError(path, f"has {reader.GetNumberOfComponents()} channels, expected 1")
     size = reader.GetSize()
     if len(size) == 3 and size[2] != 1:
         raise InputError(path, f"is 3D with size {size}, expected a 2D image")

@@ -11,6 +11,7 @@ Models: nnU-Net's five cross-validation folds, the model trained on all training
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -59,14 +60,23 @@ ENSEMBLE = "ensemble"
 MODELS: tuple[str, ...] = (*(f"fold_{f}" for f in TRAIN_FOLDS), ENSEMBLE)
 
 
-def model_folds(model: str) -> list[str]:
-    """The training folds a model is made of: ``fold_3`` → ["3"], ``ensemble`` → ["0" … "4"]."""
+def model_folds(model: str, cv_folds: Sequence[str] = CV_FOLDS) -> list[str]:
+    """The training folds a model is made of: ``fold_3`` → ["3"], ``ensemble`` → the CV folds
+    (``cv_folds``: all five, or those a model folder holds)."""
     if model == ENSEMBLE:
-        return list(CV_FOLDS)
+        return list(cv_folds)
     fold = model.removeprefix("fold_")
     if model == fold or fold not in TRAIN_FOLDS:
         raise ValueError(f"unknown model {model!r}; models are {', '.join(MODELS)}")
     return [fold]
+
+
+def models_of(folds: Sequence[str]) -> list[str]:
+    """The models trained folds give (in :data:`MODELS` order): each fold on its own, and the
+    ensemble of the CV folds among them where there are at least two."""
+    cv = [f for f in CV_FOLDS if f in folds]
+    found = [f"fold_{f}" for f in TRAIN_FOLDS if f in folds]
+    return found + ([ENSEMBLE] if len(cv) >= 2 else [])
 
 
 def model_title(model: str) -> str:

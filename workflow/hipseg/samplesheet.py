@@ -243,9 +243,25 @@ def validate(path: str | Path, check_pixels: bool = True, mapping=None) -> pd.Da
         )
     if check_pixels:
         problems += _check_files(path, df, mapping)
+    else:
+        problems += _check_headers(df[~suspect & (df["dicom"] == "")])
     if problems:
         raise ValidationError(path, problems)
     return df
+
+
+def _check_headers(df: pd.DataFrame) -> list[str]:
+    """Non-DICOM joint images read as far as their headers tell (channels, dimensions): what
+    would stop the first job, found before it (a DICOM's header is read by its deid job)."""
+    from .source import check_joint_image_header
+
+    problems = []
+    for image in df["image"]:
+        try:
+            check_joint_image_header(image)
+        except InputError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _is_id(value: str) -> bool:

@@ -133,10 +133,12 @@ def value_map(
         raise InputError(where, f"region-based labels {regions} are not supported (hipseg's "
                          "labels do not overlap)")  # fmt: skip
     if unknown:
+        example = "{" + f"{json.dumps(unknown[0])}: " + '"L1"}'
         raise InputError(
             where,
-            f"label(s) {unknown} map onto none of hipseg's labels ({', '.join(NAMES)}); "
-            "map them in the config, e.g. source: {labels: {" + f"{unknown[0]!r}: L1" + "}}",
+            f"label(s) {unknown} map onto none of hipseg's labels ({', '.join(NAMES)}); map "
+            f"them in the workflow config (source: {{labels: {example}}}) or, for hipseg "
+            f"segment, with --source '{{\"labels\": {example}}}'",
         )
     targets = [t for s, t in out.items() if s != BACKGROUND]
     twice = sorted({NAMES[t - 1] for t in targets if targets.count(t) > 1})
@@ -205,6 +207,27 @@ def read_joint_image(path: str | Path, spacing: str = "") -> tuple[np.ndarray, t
         row, col = given
         return arr.astype(np.float32), (col, row), "sheet"
     return arr.astype(np.float32), (sx, sy), "image_header"
+
+
+def check_joint_image_header(path: str | Path) -> None:
+    """The checks of :func:`read_joint_image` that need no pixels (one grey channel, one 2D
+    image), for the sheet's structural validation before any job runs; a colour PNG is read
+    whole (it may be grey in three equal channels)."""
+    path = Path(path)
+    if ending(path) not in NATURAL:
+        from .io import image_size_2d
+
+        image_size_2d(path)
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            mode, frames = im.mode, getattr(im, "n_frames", 1)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InputError(path, f"cannot be read as an image ({exc})") from exc
+    if frames > 1 or mode in ("P", "PA", "RGB", "RGBA", "LA", "CMYK", "YCbCr"):
+        _read_natural(path)
 
 
 def _read_natural(path: Path) -> np.ndarray:

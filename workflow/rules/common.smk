@@ -1,15 +1,34 @@
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
 from hipseg import labels, models, nnunet, samplesheet, source
 from hipseg.dataset import dataset_name
+from hipseg.errors import ConfigError, HipsegError
 from hipseg.options import SCHEDULING_KEYS
 
 min_version("9.0")
+
+
+def checked(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; a hipseg error (a bad sample sheet, dataset, model folder or
+    config value) ends Snakemake with hipseg's one-line message naming the file and exit
+    status 2, as the hipseg commands do, instead of a traceback (Snakemake wraps any Exception
+    raised while it builds the DAG; SystemExit passes through), before any job runs."""
+    try:
+        return fn(*args, **kwargs)
+    except HipsegError as exc:
+        fail(exc)
+
+
+def fail(exc):
+    print(f"hipseg: error: {exc}", file=sys.stderr)
+    raise SystemExit(2)
+
 
 from hipseg.fingerprint import stage_fingerprints
 
@@ -67,20 +86,39 @@ CHECKPOINT_PATTERN = f"{trained_dir('{conf}')}/fold_{{fold}}/checkpoint_final.pt
 TRAINED_DIR = trained_dir(CONF)
 EXISTING_MODELS = bool(config.get("models"))
 MODEL_DIR = str(Path(config["models"]).resolve()) if EXISTING_MODELS else TRAINED_DIR
-if EXISTING_MODELS and Path(MODEL_DIR) == Path(TRAINED_DIR).resolve():
-    raise ValueError(
-        f"config: models {config['models']!r} is the folder this workflow trains into; "
-        "copy existing models elsewhere, or set models: '' to train"
-    )
-if EXISTING_MODELS and EXTRA_CONFS:
-    raise ValueError(
-        f"config: models (an existing model folder, one configuration) cannot be combined with "
-        f"nnunet.configurations {CONFS}: list one configuration, or set models: '' to train"
-    )
+LABEL_NAMES = config["source"]["labels"]
+
+
+def model_set():
+    """The models this run evaluates (hipseg.models.ModelSet): every model the trained folds
+    give, or those the existing model folder holds (checked here: plans, dataset.json, channels,
+    label names, trainer class, checkpoints), narrowed by config 'models_used'."""
+    if EXISTING_MODELS and Path(MODEL_DIR) == Path(TRAINED_DIR).resolve():
+        raise ConfigError(
+            f"models {config['models']!r} is the folder this workflow trains into; copy "
+            "existing models elsewhere, or set models: '' to train"
+        )
+    if EXISTING_MODELS and EXTRA_CONFS:
+        raise ConfigError(
+            f"models (an existing model folder, one configuration) cannot be combined with "
+            f"nnunet.configurations {CONFS}: list one configuration, or set models: '' to train"
+        )
+    used = config.get("models_used") or []
+    if not EXISTING_MODELS:
+        return models.select(labels.TRAIN_FOLDS, used)
+    # (a job's own process, e.g. on a cluster node, only reads the folds)
+    if workflow.is_main_process:
+        return models.require(MODEL_DIR, used, LABEL_NAMES)
+    return models.select(models.folds_present(MODEL_DIR), used, MODEL_DIR)
+
+
+MODEL_SET = checked(model_set)
 PRED_DIR = f"{RESULTS}/predictions"
 EVAL_DIR = f"{RESULTS}/evaluation"
 REPORT = f"{RESULTS}/report/report.html"
-MODELS = list(labels.MODELS)
+MODELS = list(MODEL_SET.models)
+# the folds the evaluated models are made of (trained here, or read from the model folder)
+FOLDS_USED = MODEL_SET.folds_used
 
 
 def local_path(path):
@@ -115,10 +153,8 @@ def sample_sheet():
     if config["demo"]["enabled"]:
         return f"{DEMO_DIR}/samples.tsv"
     if not config.get("samples"):
-        raise ValueError(
-            "config: set 'samples' to your sample sheet (TSV) or nnU-Net raw dataset folder, "
-            "or demo.enabled: true"
-        )
+        fail(ConfigError("set 'samples' to your sample sheet (TSV) or nnU-Net raw dataset "
+                         "folder, or demo.enabled: true"))  # fmt: skip
     return config["samples"]
 
 
@@ -129,9 +165,6 @@ def sheet_files():
         return [checkpoints.synth.get().output.sheet]
     path = sample_sheet()
     return source.raw_dataset_files(path) if source.is_raw_dataset(path) else [path]
-
-
-LABEL_NAMES = config["source"]["labels"]
 
 
 _SHEET = {}
@@ -150,7 +183,9 @@ def samples():
     key = source.mtime_key(path)
     if _SHEET.get("key") != key:
         if workflow.is_main_process:
-            table = samplesheet.validate(path, check_pixels=False, mapping=LABEL_NAMES)
+            table = checked(
+                samplesheet.validate, path, check_pixels=False, mapping=LABEL_NAMES
+            )
         else:
             table = samplesheet.read(path, LABEL_NAMES)
         table = table.set_index("id", drop=False)
@@ -252,4 +287,5 @@ def train_inputs(wildcards):
 
 
 def model_folds(wildcards):
-    return labels.model_folds(wildcards.model)
+    """The folds of a model (the ensemble: of the CV folds this run uses)."""
+    return MODEL_SET.folds(wildcards.model)

@@ -37,7 +37,7 @@ rule report:
     input:
         evaluation=rules.evaluate.output,
         predictions=expand(rules.predict.output, model=MODELS),
-        checkpoints=model_checkpoints(labels.TRAIN_FOLDS),
+        checkpoints=model_checkpoints(FOLDS_USED),
         configurations=expand(
             rules.evaluate_configuration.output.summary, conf=EXTRA_CONFS
         ),

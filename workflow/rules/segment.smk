@@ -12,16 +12,23 @@ VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["en
 SEGMENT_CONF = (
     nnunet.LOWRES if config["segment"]["fast"] and nnunet.LOWRES in CONFS else CONF
 )
-SEGMENT_MODEL = model_checkpoints(
-    labels.model_folds(config["segment"]["model"]), SEGMENT_CONF
-)
+
+
+def segment_model(wildcards):
+    """The checkpoints of segment.model (of the existing model folder: checked to be there,
+    when a segmenting rule is in the DAG)."""
+    name = config["segment"]["model"]
+    chosen = checked(
+        models.select, MODEL_SET.present, [name], MODEL_DIR, "segment.model"
+    )
+    return model_checkpoints(chosen.folds(name), SEGMENT_CONF)
 
 
 rule segment_test:
     input:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
         cases=rules.dataset.output.cases,
-        checkpoints=SEGMENT_MODEL,
+        checkpoints=segment_model,
     output:
         directory(f"{SEGMENT_DIR}/test"),
     log:
@@ -76,7 +83,7 @@ rule validate_measurements:
 rule segment_new:
     input:
         unpack(lambda w: sheet_inputs(config.get("new_radiographs"))),
-        checkpoints=SEGMENT_MODEL,
+        checkpoints=segment_model,
     output:
         directory(f"{SEGMENT_DIR}/new"),
     log:

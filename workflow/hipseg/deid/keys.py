@@ -58,10 +58,31 @@ def date_shift_days(key: bytes, patient: str) -> int:
     return -365 - int.from_bytes(_digest(key, "dateshift", patient)[:4], "big") % 3286
 
 
-def shift_date(value: str, days: int) -> str | None:
-    """A DICOM date (or the date part of a date-time) moved by ``days``; None if unparseable."""
+# Dates before this are the placeholders other de-identifiers write instead of a date
+# (dicom-anonymizer: 00010101; many tools and PACS: 19000101), not dates: shifting them would
+# make a placeholder look like a real date (and 0001-01-01 cannot move back at all).
+FIRST_REAL_DATE = dt.date(1900, 1, 2)
+
+
+def date_problem(value: str) -> str:
+    """Why a DICOM date (DA, or the date part of a DT) cannot be shifted ("" if it can): a
+    placeholder, unparseable, or out of range once shifted. PS3.15 lets such a value be emptied
+    (the audit and the summary count it)."""
     try:
         d = dt.datetime.strptime(value[:8], "%Y%m%d").date()
     except ValueError:
+        return "unparseable date"
+    if d < FIRST_REAL_DATE:
+        return "placeholder date"
+    if d.year > 9000:
+        return "date out of range"
+    return ""
+
+
+def shift_date(value: str, days: int) -> str | None:
+    """A DICOM date (or the date part of a date-time) moved by ``days`` (|days| < 3650); None if
+    it cannot be shifted (:func:`date_problem`)."""
+    if date_problem(value):
         return None
+    d = dt.datetime.strptime(value[:8], "%Y%m%d").date()
     return (d + dt.timedelta(days=days)).strftime("%Y%m%d") + value[8:]

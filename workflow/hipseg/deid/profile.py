@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary
 
-from .keys import pseudo_uid, shift_date
+from .keys import date_problem, pseudo_uid, shift_date
 from .options import Options
 from .table import CLASS_UIDS, NEVER_SHIFTED, table_action, tag_str
 
@@ -69,10 +69,13 @@ class ProfileRun:
     def _shift(self, elem: DataElement) -> str:
         if elem.value in (None, ""):
             return "kept (empty)"
-        if self._map_values(elem, lambda v: shift_date(v, self.shift)):
-            return "date shifted"
-        elem.value = None
-        return "emptied (unparseable date)"
+        values = list(elem.value) if elem.VM > 1 else [elem.value]
+        problem = next(filter(None, (date_problem(str(v)) for v in values)), "")
+        if problem:  # a placeholder another de-identifier wrote, or not a date: emptied
+            elem.value = None
+            return f"emptied ({problem})"
+        self._map_values(elem, lambda v: shift_date(v, self.shift))
+        return "date shifted"
 
     def _replace_uid(self, elem: DataElement) -> str:
         if elem.value in (None, ""):

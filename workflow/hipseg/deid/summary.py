@@ -17,6 +17,8 @@ def _kind(action: str) -> str:
         return "UIDs replaced"
     if action.startswith("replaced (keyed pseudonym"):
         return "names/IDs pseudonymised"
+    if action.startswith("emptied (") and "date" in action:
+        return "dates emptied (placeholder or not a date)"
     return {
         "removed": "removed",
         "emptied": "emptied",

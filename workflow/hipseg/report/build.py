@@ -207,6 +207,24 @@ def _paper_context(ref: paper.PaperReference) -> dict:
     }
 
 
+def _model_source(model_dir, existing: bool, checkpoints, models: Sequence[str]) -> dict:
+    """Where the models came from, with the folds the evaluated models used (the checkpoints
+    given: ``fold_X/checkpoint_final.pth``) and what the ensemble averaged."""
+    from ..models import describe
+
+    used = [Path(c).parent.name.removeprefix("fold_") for c in checkpoints or ()]
+    source = describe(model_dir, trained_here=not existing, used=used if checkpoints else None)
+    cv = [f"fold_{f}" for f in labels.CV_FOLDS if f in used]
+    source["ensemble"] = (
+        f"of {', '.join(cv)}"
+        if labels.ENSEMBLE in models
+        else "none (it needs at least two of the folds 0–4)"
+        if len(cv) < 2
+        else "not evaluated (models_used)"
+    )
+    return source
+
+
 def _check_paths(template: Path, images_dir, labels_dir, predictions_root) -> tuple[Path, ...]:
     if not template.is_file():
         raise InputError(template, "report template does not exist")
@@ -266,9 +284,7 @@ def build_report(
     ref = paper.REFERENCE
     model_source = None
     if model_dir is not None:
-        from ..models import describe
-
-        model_source = describe(model_dir, trained_here=not existing_models)
+        model_source = _model_source(model_dir, existing_models, checkpoints, ev["models"])
     configuration = (model_source or {}).get("configuration", "2d")
     methods_rows, methods_extra = views.methods_rows(
         plans, str(plans_json), config, ref, model_source
@@ -292,6 +308,7 @@ def build_report(
         "date": prov["date"],
         "banners": _banners(deid, config, ds, model_source),
         "model_source": views.model_source_rows(model_source),
+        "models_note": views.models_note(ev["models"], model_source),
         **_results_context(ev, views.worst_cases(ev, *dirs, worst_k), ref),
         **_paper_context(ref),
         "dataset_rows": views.dataset_rows(ds, ref),

@@ -7,7 +7,7 @@ numbers from :mod:`hipseg.report.paper`; nothing here builds HTML.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +124,24 @@ def model_source_rows(model_source: Mapping | None) -> list[dict[str, Any]]:
     names = {"source": "Models", "folder": "Model folder", "trainer": "Trainer",
              "plans": "Plans", "configuration": "Configuration",
              "dataset": "Trained on (dataset)", "image_reader_writer": "Image reader",
-             "file_ending": "File ending", "labels": "Output labels", "folds": "Folds"}  # fmt: skip
+             "file_ending": "File ending", "labels": "Output labels",
+             "folds": "Folds in the folder", "folds_used": "Folds used",
+             "folds_absent": "Folds absent", "ensemble": "Ensemble"}  # fmt: skip
     return [{"key": names[k], "value": model_source[k]} for k in names if k in model_source]
+
+
+def models_note(models: Sequence[str], model_source: Mapping | None) -> str:
+    """A sentence when the run evaluates fewer models than the paper's six (a model folder
+    without some folds, or config ``models_used``): which, and which folds were absent."""
+    if list(models) == list(labels.MODELS):
+        return ""
+    titles = ", ".join(labels.model_title(m) for m in models)
+    text = f"This run evaluates {_number_word(len(models))} model(s): {titles}."
+    absent = (model_source or {}).get("folds_absent") or []
+    if absent:
+        text += (f" The model folder holds no {', '.join(absent)}: Table I, the figures and the "
+                 "tests have rows for the models evaluated only.")  # fmt: skip
+    return text
 
 
 def key_value_rows(obj: Mapping) -> list[dict[str, Any]]:

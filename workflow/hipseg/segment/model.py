@@ -50,12 +50,9 @@ def fast_model_dir(model_dir: str | Path, name: str) -> tuple[Path, str]:
     if len(parts) != 3:
         return model_dir, "the model folder given (not named <trainer>__<plans>__<configuration>)"
     lowres = model_dir.with_name("__".join([*parts[:2], LOWRES]))
-    try:
-        folds = labels.model_folds(name)
-    except ValueError:
-        return model_dir, "the model folder given"
-    missing = [f for f in folds if not (lowres / f"fold_{f}" / CHECKPOINT).is_file()]
-    if not lowres.is_dir() or missing:
+    from ..models import available
+
+    if name not in available(lowres):
         return model_dir, (f"the {parts[2]} configuration given: no trained {LOWRES} model beside "
                            f"it ({lowres.name}; nnunet.configurations: [2d, 2d_lowres] trains "
                            "one)")  # fmt: skip
@@ -68,19 +65,16 @@ class Model:
     def __init__(self, model_dir: str | Path, name: str, options, threads: int | None = None,
                  label_names=None, cache_dir: str | Path | None = None):  # fmt: skip
         self.dir, self.name = Path(model_dir), name
-        try:
-            self.folds = labels.model_folds(name)
-        except ValueError as exc:
-            raise HipsegError(f"segment.model: {exc}") from exc
-        for fold in self.folds:
-            ckpt = self.dir / f"fold_{fold}" / CHECKPOINT
-            if not ckpt.is_file():
-                raise InputError(ckpt, f"missing: model {name} has not been trained")
+        if not self.dir.is_dir():
+            raise InputError(self.dir, "model folder does not exist")
         for f in ("plans.json", "dataset.json"):
             if not (self.dir / f).is_file():
                 raise InputError(self.dir / f, "missing: not an nnU-Net model folder")
         from .. import models
 
+        # the folds the folder holds (the ensemble: of its folds 0-4, at least two)
+        present = models.folds_present(self.dir)
+        self.folds = models.select(present, [name], self.dir, "segment.model").folds(name)
         self.hipseg_trained = hipseg_trained(self.dir)
         # a model trained elsewhere: its labels mapped onto hipseg's, its spacing convention
         self.values = None if self.hipseg_trained else models.check(self.dir, label_names)
