@@ -82,10 +82,20 @@ def _validate(a):
     print(f"{a.sheet}: {what}, {df['patient'].nunique()} patients — OK")
 
 
+def _gate(a):
+    """The ``gate`` config section (``--gate`` JSON): which films hipseg answers for."""
+    from .gate import GateOptions
+
+    return GateOptions.from_config(a.gate or {}, source=f"hipseg {a.command} --gate")
+
+
 def _deid(a):
     from . import deid
+    from .crop import CropRule
 
-    deid.deidentify_case(a.sheet, a.id, a.out, a.audit, _options(deid.Options, a))
+    crop = CropRule.from_config(a.crop, source="hipseg deid --crop") if a.crop else None
+    deid.deidentify_case(a.sheet, a.id, a.out, a.audit, _options(deid.Options, a),
+                         gate=_gate(a) if a.gate else None, crop=crop)  # fmt: skip
 
 
 def _anonymise(a):
@@ -274,8 +284,10 @@ def _segment(a):
     run = segment.segment(sources, a.out, a.model_dir, options, rule, threads=a.threads,
                           deidentified_only=a.deidentified_only, errors=errors,
                           convention=a.convention or "midline",
-                          label_names=_source(a).labels)  # fmt: skip
-    print(f"{a.out}: {run['n_ok']} radiograph(s) segmented; run.json written")
+                          label_names=_source(a).labels, gate=_gate(a),
+                          not_assessable_ok=a.not_assessable_ok)  # fmt: skip
+    print(f"{a.out}: {run['n_ok']} radiograph(s) segmented, {run['n_not_assessable']} not "
+          "assessable; run.json written")  # fmt: skip
 
 
 def _listen(a):
@@ -356,6 +368,8 @@ def _commands() -> list[tuple]:
     root = ("--nnunet-root", _req("folder holding nnUNet_raw, nnUNet_preprocessed, nnUNet_results"))
     source_help = "the 'source' config section as JSON (label names of the masks and models)"
     SOURCE = ("--source", {"metavar": "JSON", "help": source_help})  # noqa: N806
+    GATE = ("--gate", {"metavar": "JSON", "help": "the 'gate' config section as JSON (which "  # noqa: N806
+                       "films are assessed; default: the schema's)"})  # fmt: skip
     dataset_id = ("--dataset-id", _req(type=int))
     return [
         ("synth", "write the synthetic demo dataset (DICOM + label maps + sheet)", _synth,
@@ -380,7 +394,9 @@ def _commands() -> list[tuple]:
          "modified; the patient value is read from the sheet, never from the command line)",
          _deid, "deid:Options",
          [("--sheet", _req("the sample sheet")), ("--id", _req("the row's id")),
-          ("--out", _req()), ("--audit", _req("JSON audit record (actions, never values)"))]),
+          ("--out", _req()), ("--audit", _req("JSON audit record (actions, never values)")),
+          GATE, ("--crop", {"metavar": "JSON", "help": "the crop section (its colour and "
+                            "fallback_spacing, for the gate)"})]),
         ("anonymise", "de-identify a DICOM file or directory (PS3.15 Basic Profile; key from "
          "$HIPSEG_DEID_KEY or $HIPSEG_DEID_KEY_FILE)", _anonymise, "deid:Options",
          [("input", {"help": "a DICOM file or a directory (searched recursively)"}),
@@ -475,7 +491,9 @@ def _commands() -> list[tuple]:
                              "(whole radiographs); required for a model hipseg did not train"}),
           ("--mirror", {"choices": ["right", "left", "none"], "help": "the side whose hips the "
                         "model saw mirrored (overrides --crop's mirror)"}),
-          SOURCE,
+          SOURCE, GATE,
+          ("--not-assessable-ok", {"action": "store_true", "help": "exit 0 when some films are "
+                                   "not assessable (they are in run.json with their reasons)"}),
           ("--threads", {"type": int}),
           ("--deidentified-only", {"action": "store_true",
                                    "help": "refuse radiographs not marked de-identified"})]),

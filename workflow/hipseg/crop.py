@@ -44,7 +44,6 @@ class CropRule(StageOptions):
     patient_right_on: str = "image_left"
     # intake (hipseg.intake): what the stage accepts and how it reads the header
     orientation: str = "flip"  # PatientOrientation disagreeing: flip or error
-    views: tuple[str, ...] = ("AP", "")  # accepted ViewPosition values ("" = absent or empty)
     multi_frame: str = "error"  # error or first
     colour: str = "error"  # error or luminance
     voi_lut: bool = False
@@ -58,7 +57,6 @@ class CropRule(StageOptions):
         return IntakeOptions(
             patient_right_on=self.patient_right_on,
             orientation=self.orientation,
-            views=tuple(self.views),
             multi_frame=self.multi_frame,
             colour=self.colour,
             voi_lut=self.voi_lut,

@@ -263,6 +263,13 @@ def plan_options():
     return json.dumps(values, sort_keys=True)
 
 
+def gate_crop_options():
+    """What the header gate of the deid job needs of the crop section (colour images and the
+    fallback spacing), and nothing else: other crop keys do not rerun de-identification."""
+    keys = ("colour", "fallback_spacing")
+    return json.dumps({k: config["crop"][k] for k in keys if k in config["crop"]})
+
+
 def source_options():
     return json.dumps(config["source"], sort_keys=True)
 

@@ -1,5 +1,7 @@
 # De-identification, one job per radiograph: DICOM PS3.15 Basic Profile with options, keyed
 # pseudonyms, remapped UIDs, shifted dates, burned-in text flagged; an audit record per image.
+# The header gate (config 'gate') runs here first, on the original header: a film hipseg does
+# not answer for (another view or body part, a child, an impossible spacing, …) is a named error.
 # The job reads the patient value from the sample sheet itself: it is never a param, a
 # command-line argument or a log line.
 
@@ -23,10 +25,12 @@ rule deid:
     params:
         code=CODE["deid"],
         options=options("deid"),
+        gate=options("gate"),
+        crop=gate_crop_options(),
     shell:
         "python -m hipseg deid --sheet {input.sheet:q} --id {wildcards.id}"
         " --out {output.dicom} --audit {output.audit} --options {params.options:q}"
-        " > {log} 2>&1"
+        " --gate {params.gate:q} --crop {params.crop:q} > {log} 2>&1"
 
 
 rule deid_summary:

@@ -48,11 +48,13 @@ rule segment_test:
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         crop=options("crop"),
         options=options("segment"),
+        gate=options("gate"),
         code=CODE["segment_test"],
     shell:
         "python -m hipseg segment {input.dicoms} -o {output} --model-dir {params.model_dir}"
         " --test-of {input.cases} --deidentified-only --threads {threads}"
-        " --crop {params.crop:q} --options {params.options:q} > {log} 2>&1"
+        " --crop {params.crop:q} --options {params.options:q} --gate {params.gate:q}"
+        " --not-assessable-ok > {log} 2>&1"
 
 
 rule validate_measurements:
@@ -103,8 +105,10 @@ rule segment_new:
         model_dir=lambda w, input: Path(input.checkpoints[0]).parents[1],
         crop=options("crop"),
         options=options("segment"),
+        gate=options("gate"),
         code=CODE["segment_new"],
     shell:
         "python -m hipseg segment --sheet {input.sheet:q} -o {output}"
         " --model-dir {params.model_dir} --deidentified-only --threads {threads}"
-        " --crop {params.crop:q} --options {params.options:q} > {log} 2>&1"
+        " --crop {params.crop:q} --options {params.options:q} --gate {params.gate:q}"
+        " --not-assessable-ok > {log} 2>&1"

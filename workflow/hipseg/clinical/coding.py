@@ -61,6 +61,8 @@ REVIEW = private("HS-Q01", "Result review status")
 NEEDS_REVIEW = private("HS-Q02", "Needs review")
 NO_REVIEW_FLAG = private("HS-Q03", "No quality flag raised")
 REVIEW_REASON = private("HS-Q04", "Reason for review")
+NOT_ASSESSED = private("HS-Q05", "Not assessed")
+NOT_ASSESSED_REASON = private("HS-Q06", "Reason not assessed")
 CALIBRATION = private("HS-C01", "Pixel spacing calibration")
 CALIBRATED = private("HS-C02", "Calibrated to the patient plane")
 UNCALIBRATED = private("HS-C03", "Not calibrated (includes radiographic magnification)")
@@ -75,6 +77,8 @@ PRIVATE: tuple[Code, ...] = (
     NEEDS_REVIEW,
     NO_REVIEW_FLAG,
     REVIEW_REASON,
+    NOT_ASSESSED,
+    NOT_ASSESSED_REASON,
     CALIBRATION,
     CALIBRATED,
     UNCALIBRATED,

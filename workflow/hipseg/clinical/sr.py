@@ -185,6 +185,7 @@ def read_sr(path_or_dataset) -> dict:
     out = {
         "measurements": [],
         "needs_review": None,
+        "not_assessed": False,
         "reasons": [],
         "calibrated": None,
         "spacing_source": None,
@@ -210,14 +211,16 @@ def read_sr(path_or_dataset) -> dict:
             name, value = ev.name, ev.value
             if name.value == coding.REVIEW.value:
                 out["needs_review"] = value.value == coding.NEEDS_REVIEW.value
+                out["not_assessed"] = value.value == coding.NOT_ASSESSED.value
             elif name.value == coding.CALIBRATION.value:
                 out["calibrated"] = value.value == coding.CALIBRATED.value
             elif name.value == coding.SPACING_SOURCE.value:
                 out["spacing_source"] = value.value.removeprefix("HS-S-")
         for item in group[0].ContentSequence:
+            reasons = (coding.REVIEW_REASON.value, coding.NOT_ASSESSED_REASON.value)
             if (
                 item.ValueType == "TEXT"
-                and item.ConceptNameCodeSequence[0].CodeValue == coding.REVIEW_REASON.value
+                and item.ConceptNameCodeSequence[0].CodeValue in reasons
                 and item.TextValue not in out["reasons"]
             ):
                 out["reasons"].append(str(item.TextValue))

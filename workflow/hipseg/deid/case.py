@@ -86,12 +86,17 @@ def deidentify_case(
     out: str | Path,
     audit: str | Path,
     options: Options,
+    gate=None,
+    crop=None,
 ) -> dict:
     """De-identify the radiograph of one sample-sheet row; write the output and its audit.
 
     The patient value is read from the sheet here, inside the de-identification process, and
     leaves it only as a keyed pseudonym: it is never a parameter, an argument or a log line.
-    The audit also carries the row's ``hips``, ``split`` and ``note`` for the later stages."""
+    The audit also carries the row's ``hips``, ``split`` and ``note`` for the later stages.
+    ``gate`` (:class:`hipseg.gate.GateOptions`): the header gate runs here, on the original
+    header (its age, which de-identification may remove), with ``crop``'s colour and fallback
+    spacing (:class:`hipseg.crop.CropRule`); a film it refuses is a named error."""
     from .. import samplesheet
 
     row = samplesheet.row(sheet, case_id)
@@ -99,6 +104,14 @@ def deidentify_case(
         raise InputError(row["image"], "is not a DICOM image: only DICOM files are de-identified "
                          "(other images enter as already de-identified)")  # fmt: skip
     check_case_id(case_id, row["dicom"])
+    if gate is not None:
+        from ..gate import header
+
+        fallback = None if crop is None else crop.fallback_spacing
+        header.check(read_dataset(row["dicom"], stop_before_pixels=True), row["dicom"], gate,
+                     level=row.get("level") or "radiograph",
+                     colour="error" if crop is None else crop.colour,
+                     fallback_spacing=fallback)  # fmt: skip
     key, source = load_key(options.use_demo_key)
     record = deidentify(row["dicom"], out, key, row["patient"], options)
     record.update(id=case_id, key_source=source, case=case_fields(row))

@@ -13,7 +13,8 @@ The crop assumes an AP view displayed with the patient's right on the side that
   PatientOrientation the assumption is taken on trust, and the manifest says that too.
 * **ImageLaterality** / **Laterality** R or L: the image shows one side only, the crop needs
   both hips: an error.
-* **ViewPosition** must be one of ``crop.views`` (default AP, or absent/empty).
+
+Which views, body parts and patients are accepted at all is the gate's (:mod:`hipseg.gate`).
 """
 
 from __future__ import annotations
@@ -59,29 +60,19 @@ def _values(ds: pydicom.Dataset, keyword: str) -> list[str]:
     return [str(v).strip().upper() for v in items]
 
 
-def check_view(ds: pydicom.Dataset, path: str | Path, views: tuple[str, ...]) -> str:
-    """ViewPosition, refused unless one of ``views`` ('' stands for absent or empty)."""
-    view = str(ds.get("ViewPosition", "") or "").strip().upper()
-    accepted = {v.strip().upper() for v in views}
-    if view not in accepted:
-        shown = " or ".join(v or "absent/empty" for v in sorted(accepted, key=lambda v: not v))
-        raise InputError(
-            path,
-            f"ViewPosition is {view or 'absent'}: hipseg crops AP pelvis radiographs "
-            f"(crop.views accepts {shown})",
-        )
-    return view
-
-
-def check_laterality(ds: pydicom.Dataset, path: str | Path) -> None:
+def one_side(ds: pydicom.Dataset) -> str:
+    """Why the image shows one side only ("" if ImageLaterality/Laterality do not say so)."""
     for keyword in ("ImageLaterality", "Laterality"):
         side = "".join(_values(ds, keyword))
         if side in ("R", "L"):
-            raise InputError(
-                path,
-                f"{keyword} is {side}: the image shows one side only, but the crop splits an "
-                "AP pelvis radiograph with both hips at the midline",
-            )
+            return (f"{keyword} is {side}: the image shows one side only, but the crop splits an "
+                    "AP pelvis radiograph with both hips at the midline")  # fmt: skip
+    return ""
+
+
+def check_laterality(ds: pydicom.Dataset, path: str | Path) -> None:
+    if one_side(ds):
+        raise InputError(path, one_side(ds))
 
 
 def _axis(value: str) -> tuple[str, str]:

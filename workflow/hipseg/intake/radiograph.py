@@ -17,7 +17,6 @@ class IntakeOptions:
 
     patient_right_on: str = "image_left"
     orientation: str = "flip"  # flip or error
-    views: tuple[str, ...] = ("AP", "")
     multi_frame: str = "error"  # error or first
     colour: str = "error"  # error or luminance
     voi_lut: bool = False
@@ -63,7 +62,6 @@ def read_radiograph(path: str | Path, options: IntakeOptions | None = None) -> R
     options = options or IntakeOptions()
     path = Path(path)
     ds = decode.read_dataset(path)
-    geometry.check_view(ds, path, options.views)
     geometry.check_laterality(ds, path)
     found = spacing.pixel_spacing(ds, path, options.fallback_spacing)
     turn = geometry.orientation(ds, path, options.patient_right_on, options.orientation)

@@ -19,6 +19,9 @@ from .. import __version__
 from ..clinical.quality import QualityRules, assess, dice_agreement
 from ..crop import CropRule
 from ..errors import HipsegError, InputError
+from ..gate import GateOptions, NotAssessable, content, refuse
+from ..gate import header as header_gate
+from ..intake import read_dataset
 from ..io import write_json, write_text
 from ..measure.calibration import calibrate
 from ..measure.record import CSV_COLUMNS, csv_rows, measure_label_map
@@ -95,12 +98,19 @@ def versions() -> dict:
 
 def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out_dir: Path,
          deidentified_only: bool, convention: str = "midline",
-         quality_rules: QualityRules | None = None, keep: dict | None = None) -> dict:  # fmt: skip
+         quality_rules: QualityRules | None = None, keep: dict | None = None,
+         gate: GateOptions | None = None) -> dict:  # fmt: skip
     """Segment and measure one radiograph; write its outputs; return its run.json entry.
 
-    With an ensemble model the folds' agreement is measured too (:mod:`hipseg.clinical.quality`);
-    ``keep`` (a dict) receives the intake, label map, record and quality for the caller."""
+    The gate (:mod:`hipseg.gate`) comes first: a film whose header rules it out, or whose label
+    map shows no adult hips, raises :class:`hipseg.gate.NotAssessable` before anything is
+    measured or written. With an ensemble model the folds' agreement is measured too
+    (:mod:`hipseg.clinical.quality`); ``keep`` (a dict) receives the intake, label map, record
+    and quality for the caller."""
     t0, cpu0 = time.perf_counter(), time.process_time()
+    gate = gate or GateOptions()
+    header_gate.check(read_dataset(src.path, stop_before_pixels=True), src.path, gate,
+                      colour=rule.colour, fallback_spacing=rule.fallback_spacing)  # fmt: skip
     min_area = options.implant_min_area_mm2 if options.detect_implants else None
     it = intake_mod.read(src.path, rule, min_area, src.excluded, options.ball_diameter_mm)
     calibration = calibrate(src.path, it.radiograph.spacing, it.header, it.ball,
@@ -129,11 +139,15 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         agreement = dice_agreement([np.concatenate([f[k] for f in folds], axis=1)
                                     for k in range(len(model.folds))])  # fmt: skip
     t2 = time.perf_counter()
-    record = measure_label_map(
-        labels, tuple(calibration["spacing_mm"]), split_at=rule.split_at,
-        right_on_image_left=rule.patient_right_on == "image_left",
-        excluded=it.excluded, calibration=calibration,
-    )  # fmt: skip
+    where = {"split_at": rule.split_at, "excluded": it.excluded,
+             "right_on_image_left": rule.patient_right_on == "image_left"}  # fmt: skip
+    if gate.content:
+        refuse(src.path, content.label_reasons(labels, tuple(calibration["spacing_mm"]),
+                                               options=gate, **where), "content")  # fmt: skip
+    record = measure_label_map(labels, tuple(calibration["spacing_mm"]), calibration=calibration,
+                               **where)  # fmt: skip
+    if gate.content:
+        refuse(src.path, content.record_reasons(record, gate), "content")
     orientation = it.radiograph.orientation
     record["frame"] = {"orientation": "the intake's (standard AP display)",
                        "changed": orientation.changed, "note": orientation.note,
@@ -165,12 +179,17 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             options: SegmentOptions, rule: CropRule, *, threads: int | None = None,
             deidentified_only: bool = False, errors: list[str] | None = None,
             log: TextIO | None = None, convention: str = "midline",
-            label_names=None, model: Model | None = None) -> dict:  # fmt: skip
+            label_names=None, model: Model | None = None, gate: GateOptions | None = None,
+            not_assessable_ok: bool = False) -> dict:  # fmt: skip
     """Segment every source with one model; write the outputs and ``run.json``.
 
-    A bad input is reported (its file and the problem) and the others go on; if any failed,
-    :class:`HipsegError` is raised at the end, after ``run.json`` is written. ``model``: one
+    A bad input is reported (its file and the problem) and the others go on; so is a film the
+    gate finds not assessable (its reasons; with ``gate.not_assessable: report`` its folder
+    holds an SR and a presentation state saying so, nothing else). If any failed or was not
+    assessable, :class:`HipsegError` is raised at the end, after ``run.json`` is written
+    (``not_assessable_ok``: not for the films that were not assessable). ``model``: one
     already loaded (e.g. by a benchmark), instead of loading ``model_dir`` with ``options``."""
+    gate = gate or GateOptions()
     out_dir, log = Path(out_dir), log or sys.stderr
     errors = list(errors or [])
     for e in errors:
@@ -189,10 +208,17 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
           f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
     if fast_note:
         print(f"hipseg segment: --fast: {fast_note}", file=log, flush=True)
-    entries, rows = [], []
+    entries, rows, refused = [], [], []
     for i, src in enumerate(sources, start=1):
         try:
-            entry = _one(src, model, options, rule, out_dir, deidentified_only, convention)
+            entry = _one(src, model, options, rule, out_dir, deidentified_only, convention,
+                         gate=gate)  # fmt: skip
+        except NotAssessable as exc:
+            entries.append(not_assessed(src, exc, out_dir, model.name, gate))
+            refused.append(src.name)
+            print(f"[{i}/{len(sources)}] {src.name}: not assessable ({exc.check}): "
+                  f"{'; '.join(exc.reasons)}", file=log, flush=True)  # fmt: skip
+            continue
         except Exception as exc:  # one bad input must not stop the others
             if not isinstance(exc, HipsegError):
                 exc = HipsegError(f"{src.path}: cannot be segmented ({type(exc).__name__}: {exc})")
@@ -229,12 +255,29 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             "per_radiograph_s": _mean(done, "total"),
             "per_radiograph_cpu_s": _mean(done, "cpu"),
         },
+        "gate": gate.to_config(),
         "n_radiographs": len(sources), "n_ok": len(done), "n_failed": len(errors),
-        "errors": errors, "n_needs_review": len(flagged), "needs_review": flagged,
+        "errors": errors, "n_not_assessable": len(refused), "not_assessable": refused,
+        "n_needs_review": len(flagged), "needs_review": flagged,
         "radiographs": entries, "measurements_csv": "measurements.csv",
     }  # fmt: skip
     write_json(out_dir / "run.json", run)
-    if errors:
-        raise HipsegError(f"{len(errors)} input(s) failed (listed above and in "
+    if errors or (refused and not not_assessable_ok):
+        what = [f"{len(errors)} input(s) failed"] if errors else []
+        what += [f"{len(refused)} not assessable"] if refused and not not_assessable_ok else []
+        raise HipsegError(f"{' and '.join(what)} (listed above and in "
                           f"{out_dir / 'run.json'})")  # fmt: skip
     return run
+
+
+def not_assessed(src: Source, exc: NotAssessable, out_dir: Path, model: str,
+                 gate: GateOptions) -> dict:  # fmt: skip
+    """The run.json entry of a film the gate refused; with ``gate.not_assessable: report`` its
+    folder with an SR and a presentation state that say so (written whole or not at all)."""
+    entry = {"name": src.name, "input": str(src.path), "status": "not_assessable",
+             "check": exc.check, "reasons": exc.reasons, "files": {}}  # fmt: skip
+    if gate.not_assessable == "report":
+        from ..clinical.notassessed import write_not_assessed
+
+        entry["files"] = write_not_assessed(out_dir, src.name, src.path, exc, model)
+    return entry
