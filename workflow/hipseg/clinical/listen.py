@@ -227,6 +227,7 @@ class Node:
             seconds=time.time() - started,
             needs_review=entry["needs_review"],
             reasons=entry["review_reasons"],
+            header=entry["header"],
         )
         self.outgoing.set()
 
@@ -255,7 +256,7 @@ class Node:
 
             it = keep["intake"]
             overlay = Image.open(results / k / "overlay.png")
-            sc = build_sc(it.header, overlay, self.model.name, it.spacing_xy)
+            sc = build_sc(it.header, overlay, self.model.name, it.spacing_xy, it.patient_right_on)
             sc.save_as(results / k / "sc.dcm")
             files["sc"] = results / k / "sc.dcm"
         return {kind: p for kind, p in files.items() if kind in self.options.send}, entry
