@@ -304,3 +304,33 @@ def test_results_pass_dciodvfy(segmented):
     verdicts = dciodvfy.verify(paths)
     failed = [f"{v.path.parent.name}/{v.path.name}: {e}" for v in verdicts for e in v.errors]
     assert not failed, "\n".join(failed)
+
+
+def test_reference_derives_and_empties_what_the_standard_allows(demo_data):
+    """hipseg.dicomref on its own: nothing copied for a full header; the orientation the intake
+    assumed; the body part's laterality as DICOM asks for it."""
+    from hipseg.dicomref import reference, series_body_part
+
+    ds = pydicom.dcmread(demo_data.parent / _good(demo_data)["dicom"], stop_before_pixels=True)
+    assert reference(ds).dataset is ds and not reference(ds).notes
+    thin = copy.deepcopy(ds)
+    del thin.PatientName, thin.StudyDate, thin.PatientOrientation
+    emptied(thin, "PatientBreedDescription")
+    ref = reference(thin, "image_right")
+    assert ref.dataset.PatientName == "" and ref.dataset.StudyDate == ""
+    assert list(ref.dataset.PatientOrientation) == ["R", "F"]
+    assert "PatientBreedDescription" not in ref.dataset and "PatientOrientation" not in thin
+    assert len(ref.notes) == 3 and "R\\F derived" in ref.notes[2]
+    for part, laterality, want in (
+        ("PELVIS", None, {"BodyPartExamined": "PELVIS"}),
+        ("HIP", None, {"BodyPartExamined": "HIP", "Laterality": ""}),
+        (None, None, {"Laterality": ""}),
+        ("HIP", "L", {"BodyPartExamined": "HIP", "Laterality": "L"}),
+    ):
+        src = Dataset()
+        if part:
+            src.BodyPartExamined = part
+        if laterality:
+            src.Laterality = laterality
+        assert series_body_part(src) == want, (part, laterality)
+    assert series_body_part(Dataset(), unknown_laterality=False) == {}
