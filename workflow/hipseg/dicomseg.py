@@ -143,20 +143,28 @@ def write_seg(source: pydicom.Dataset, labels: np.ndarray, spacing_xy, model: st
     return Path(path)
 
 
+def segread(path: str | Path):
+    """A DICOM SEG read with highdicom (``highdicom.seg.segread``), also one without a
+    SliceThickness: highdicom 0.28 reads Pixel Measures only with one, which a SEG without a
+    frame of reference (hipseg's, of a projection radiograph) need not have; an empty one is
+    added in memory."""
+    import highdicom as hd
+
+    ds = pydicom.dcmread(str(path))
+    for group in ds.get("SharedFunctionalGroupsSequence") or []:
+        for measures in group.get("PixelMeasuresSequence") or []:
+            if "SliceThickness" not in measures:
+                measures.SliceThickness = None
+    return hd.seg.Segmentation.from_dataset(ds, copy=False)
+
+
 def read_seg(path: str | Path, source_uid: str) -> tuple[np.ndarray, list[dict]]:
     """Read a SEG back: its label map (label values of :mod:`hipseg.labels`) for the source
     image and its segments (number, label, description, colour)."""
     import highdicom as hd
 
     try:
-        ds = pydicom.dcmread(str(path))
-        # highdicom 0.28 reads Pixel Measures only with a SliceThickness, which a SEG without a
-        # frame of reference need not have: an empty one, in memory
-        for group in ds.get("SharedFunctionalGroupsSequence") or []:
-            for measures in group.get("PixelMeasuresSequence") or []:
-                if "SliceThickness" not in measures:
-                    measures.SliceThickness = None
-        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+        seg = segread(path)
     except Exception as exc:
         raise InputError(path, f"cannot be read as a DICOM SEG ({exc})") from exc
     numbers = seg.get_segment_numbers()
