@@ -334,3 +334,34 @@ def test_reference_derives_and_empties_what_the_standard_allows(demo_data):
             src.Laterality = laterality
         assert series_body_part(src) == want, (part, laterality)
     assert series_body_part(Dataset(), unknown_laterality=False) == {}
+
+
+def test_odd_headers_beyond_type2(demo_data, truth, tmp_path):
+    """An older CR with PixelSpacing only (no ImagerPixelSpacing: the SR's Image Library entry
+    leaves the detector descriptors out) and an empty window (no VOI in the presentation
+    state): SR, presentation state and SEG still made, and no dciodvfy error."""
+    from hipseg.clinical.pr import build_gsps
+    from hipseg.clinical.quality import assess
+    from hipseg.clinical.sr import build_sr
+    from hipseg.dicomseg import write_seg
+    from hipseg.measure.record import measure_label_map
+
+    ds = pydicom.dcmread(demo_data.parent / _good(demo_data)["dicom"], stop_before_pixels=True)
+    del ds.ImagerPixelSpacing, ds.PatientOrientation
+    emptied(ds, "WindowCenter")
+    sp = tuple(float(v) for v in ds.PixelSpacing)[::-1]
+    calibration = {"source": "pixel_spacing_unknown_calibration", "calibrated": False}
+    record = measure_label_map(truth, sp, calibration=calibration)
+    record["frame"] = {"changed": False}
+    quality = assess(truth, record, sp)
+    build_sr(ds, record, quality, truth.shape, "fold_all").save_as(tmp_path / "sr.dcm")
+    build_gsps(ds, record, quality, truth, "fold_all").save_as(tmp_path / "pr.dcm")
+    write_seg(ds, truth, sp, "fold_all", tmp_path / "seg.dcm")
+    sr, pr = read_sr(tmp_path / "sr.dcm"), pydicom.dcmread(tmp_path / "pr.dcm")
+    assert len(sr["measurements"]) >= 10 and "SoftcopyVOILUTSequence" not in pr
+    library = str(pydicom.dcmread(tmp_path / "sr.dcm"))
+    assert "Horizontal Pixel Spacing" not in library and "Pixel Data Rows" in library
+    assert np.array_equal(read_seg(tmp_path / "seg.dcm", str(ds.SOPInstanceUID))[0], truth)
+    paths = [tmp_path / f"{k}.dcm" for k in ("seg", "sr", "pr")]
+    failed = [f"{v.path.name}: {e}" for v in dciodvfy.verify(paths) for e in v.errors]
+    assert not failed, "\n".join(failed)

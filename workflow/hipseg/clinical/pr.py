@@ -95,6 +95,19 @@ def _legend(texts, frame, rows, cols, size, hd) -> list:
     return out
 
 
+WINDOW = ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction")
+
+
+def _without_window(source: pydicom.Dataset) -> pydicom.Dataset:
+    """The header without its window (an empty or unusable one: without a VOI given, highdicom
+    copies the referenced image's window into the presentation state, and fails on it)."""
+    ds = pydicom.Dataset()
+    for elem in source:
+        if elem.keyword not in WINDOW:
+            ds.add(elem)
+    return ds
+
+
 def _voi(hd, source):
     """The source's first window (None where it has none, or an empty or unusable one)."""
 
@@ -168,6 +181,9 @@ def build_gsps(
     import highdicom as hd
 
     original, source = source, reference(source, patient_right_on).dataset
+    voi = _voi(hd, source)
+    if voi is None and any(k in source for k in WINDOW):
+        source = _without_window(source)  # highdicom would copy the unusable window
     src_uid = str(source.SOPInstanceUID)
     frame = ImageFrame.of(record, labels.shape)
     rows, cols = int(source.Rows), int(source.Columns)
@@ -215,7 +231,7 @@ def build_gsps(
             + (" - NEEDS REVIEW" if quality["needs_review"] else ""),
             graphic_annotations=annotations,
             graphic_layers=layers,
-            voi_lut_transformations=_voi(hd, source),
+            voi_lut_transformations=voi,
         )
     set_series_body_part(gsps, original)
     return gsps
