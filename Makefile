@@ -18,7 +18,7 @@ CORES ?= all
 TEST_WORKERS ?= 2
 
 .PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
-	dcmtk docs screenshots
+	dcmtk dicom3tools docs screenshots
 
 # keyed by the lock file's hash, so it needs no timestamp prerequisite (a fresh clone has new mtimes)
 $(HIPSEG_VENV)/.complete:
@@ -37,7 +37,7 @@ demo: env tesseract
 	@echo "Report: $(CURDIR)/results/report/report.html"
 	@python -m hipseg report-summary results/report/report.html
 
-test: env slurm-wlm chromium tesseract orthanc dcmtk
+test: env slurm-wlm chromium tesseract orthanc dcmtk dicom3tools
 	python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile
 
 # The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
@@ -98,16 +98,35 @@ tesseract:
 
 # Orthanc (Debian's orthanc with its DICOMweb plugin): the PACS of the `hipseg listen` tests, run
 # by the tests on private loopback ports with its own configuration and storage folder (never
-# the system service). Installed when missing and we may (root with apt-get); otherwise the tests
+# the system service). Each package is installed when missing (the plugin is checked by itself:
+# an Orthanc without it cannot take STOW-RS) and we may (root with apt-get); otherwise the tests
 # that need it say why.
 orthanc:
-	@if ! command -v Orthanc >/dev/null && ! test -x /usr/sbin/Orthanc; then \
+	@missing=""; \
+	if ! command -v Orthanc >/dev/null && ! test -x /usr/sbin/Orthanc; then missing="orthanc"; fi; \
+	if ! test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so \
+	    && ! dpkg -s orthanc-dicomweb >/dev/null 2>&1; then missing="$$missing orthanc-dicomweb"; fi; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "hipseg: installing orthanc for the DICOM node tests (once)"; \
+	    echo "hipseg: installing$$missing for the DICOM node tests (once)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends orthanc orthanc-dicomweb >/dev/null; \
+	      --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "hipseg: orthanc is not installed (needs root + apt-get); the listen tests will say so"; \
+	    echo "hipseg: not installed:$$missing (needs root + apt-get); the listen tests will say so"; \
+	  fi; \
+	fi
+
+# dicom3tools (Debian's package): dciodvfy checks the SEG, SR, presentation state and Secondary
+# Capture against their IODs, as a strict PACS does (tests/test_thin_headers.py). Installed when
+# missing and we may (root with apt-get); otherwise the tests that need it say why.
+dicom3tools:
+	@if ! command -v dciodvfy >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "hipseg: installing dicom3tools for the DICOM conformance tests (once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends dicom3tools >/dev/null; \
+	  else \
+	    echo "hipseg: dicom3tools is not installed (needs root + apt-get); the dciodvfy checks will say so"; \
 	  fi; \
 	fi
 

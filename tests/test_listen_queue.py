@@ -123,3 +123,54 @@ def test_destination_down_is_retried_with_backoff(tmp_path, sr_file):
     assert ledger["status"] == "sent" and ledger["sent"] == ["sr.dcm"]
     assert receiver.stored == [str(pydicom.dcmread(path).SOPInstanceUID)]  # once
     assert not folder.exists()
+
+
+def _associate(port: int, calling: str, called: str):
+    """An association from a pynetdicom SCU (Verification); the A-ASSOCIATE answer's result,
+    source and reason (None when accepted)."""
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import Verification
+
+    answers = []
+
+    def received(event):
+        p = event.primitive
+        if getattr(p, "result", None) is not None:
+            answers.append((p.result, p.result_source, p.diagnostic))
+
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.network_timeout = 10
+    assoc = ae.associate("127.0.0.1", port, ae_title=called,
+                         evt_handlers=[(evt.EVT_ACSE_RECV, received)])  # fmt: skip
+    try:
+        if assoc.is_established:
+            assert assoc.send_c_echo().Status == 0x0000
+            return None
+        assert assoc.is_rejected
+        return answers[-1]
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def test_only_the_nodes_called_ae_title_and_known_callers_are_accepted(tmp_path):
+    """A-ASSOCIATE-RJ (rejected permanent, by the service user) for a Called AE Title that is not
+    the node's (reason 7) and for an unknown calling AE title (reason 3); both logged."""
+    port = free_port()
+    options = ListenOptions.from_config({"ae_title": "HIPSEG", "port": port,
+                                         "calling_ae_titles": ["MODALITY"],
+                                         "spool": str(tmp_path / "spool")})  # fmt: skip
+    node = Node(options, tmp_path / "no-model")
+    node.start_server()
+    try:
+        assert _associate(port, "MODALITY", "OTHERNODE") == (1, 1, 7)
+        assert _associate(port, "MODALITY", "hipseg") == (1, 1, 7)  # AE titles are case-exact
+        assert _associate(port, "STRANGER", "HIPSEG") == (1, 1, 3)
+        assert _associate(port, "MODALITY", "HIPSEG") is None  # accepted; C-ECHO succeeds
+    finally:
+        node.server.shutdown()
+    rejected = [e for e in node.spool.events() if e["event"] == "rejected"]
+    assert [(e["calling"], e["called"]) for e in rejected] == [
+        ("MODALITY", "OTHERNODE"), ("MODALITY", "hipseg"), ("STRANGER", "HIPSEG")
+    ]  # fmt: skip

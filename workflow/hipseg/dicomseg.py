@@ -6,7 +6,11 @@ the source's SOP Instance UID in the frame's derivation and in ReferencedSeriesS
 copies the source's patient and study attributes, as DICOM requires: a SEG made from an
 identified radiograph identifies the patient too. CR/DX images have no plane position or
 orientation, so highdicom needs the source's PatientOrientation and an explicit
-PixelMeasuresSequence (the source's spacing).
+PixelMeasuresSequence (the source's spacing). A thin header is taken as it is
+(:mod:`hipseg.dicomref`): absent Type 2 patient and study attributes are empty in the SEG, an
+absent or empty PatientOrientation is derived from the intake's assumption (``L\\F``), and the
+SEG's ImageComments say so. No frame of reference, so no SliceThickness (PS3.3 C.7.6.16.2.1:
+Type 1C, required only with a Frame of Reference UID); :func:`read_seg` reads such a SEG back.
 
 UIDs are derived from the source's SOP Instance UID and the model, so the same radiograph
 segmented by the same model gets the same series and instance UIDs.
@@ -21,6 +25,7 @@ import numpy as np
 import pydicom
 
 from . import __version__
+from .dicomref import reference, set_series_body_part
 from .errors import HipsegError, InputError
 from .io import atomic_path
 from .labels import BACKGROUND, LABELS
@@ -78,21 +83,34 @@ def _segment_numbers(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def build_seg(source: pydicom.Dataset, labels: np.ndarray, spacing_xy, model: str):
-    """A highdicom Segmentation of ``labels`` (rows × cols of the source) for ``source``."""
+def build_seg(source: pydicom.Dataset, labels: np.ndarray, spacing_xy, model: str,
+              patient_right_on: str = "image_left"):  # fmt: skip
+    """A highdicom Segmentation of ``labels`` (rows × cols of the source) for ``source``
+    (``patient_right_on``: what the intake assumed where PatientOrientation is absent)."""
     import highdicom as hd
 
     if labels.shape != (int(source.Rows), int(source.Columns)):
         raise HipsegError(f"label map {labels.shape} does not match the source image "
                           f"{int(source.Rows)}×{int(source.Columns)}")  # fmt: skip
-    if "PatientOrientation" not in source:
-        raise HipsegError("the source radiograph has no PatientOrientation (needed by a SEG)")
+    ref = reference(source, patient_right_on)
     src_uid = str(source.SOPInstanceUID)
     sx, sy = spacing_xy
     with warnings.catch_warnings():
         # pseudonymised patient names (hipseg's "P…" IDs) have a single name component
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
-        return _segmentation(hd, source, labels, sx, sy, model, src_uid)
+        seg = _segmentation(hd, ref.dataset, labels, sx, sy, model, src_uid)
+    # a projection radiograph has no slice thickness and the SEG no frame of reference: absent
+    # (Type 1C; highdicom writes it empty)
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    if "SliceThickness" in measures:
+        del measures.SliceThickness
+    # no frame of reference: the General Image module's PatientOrientation says how the frames
+    # lie (the source's, or the intake's assumption: rows and columns run as in the radiograph)
+    seg.PatientOrientation = list(ref.dataset.PatientOrientation)
+    set_series_body_part(seg, source, unknown_laterality=False)
+    if ref.notes:
+        seg.ImageComments = "hipseg: " + "; ".join(ref.notes)
+    return seg
 
 
 def _segmentation(hd, source, labels, sx, sy, model, src_uid):
@@ -117,18 +135,27 @@ def _segmentation(hd, source, labels, sx, sy, model, src_uid):
 
 
 def write_seg(source: pydicom.Dataset, labels: np.ndarray, spacing_xy, model: str,
-              path: str | Path) -> Path:  # fmt: skip
+              path: str | Path, patient_right_on: str = "image_left") -> Path:  # fmt: skip
     """Build the SEG and write it atomically to ``path``."""
-    seg = build_seg(source, labels, spacing_xy, model)
-    # A projection radiograph has no slice thickness (and no frame of reference, so DICOM does
-    # not require one); highdicom 0.28 reads a SEG back only when the element is there: empty.
-    seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness = None
-    # no frame of reference: the General Image module's PatientOrientation says how the frames
-    # lie (the source's: rows and columns run as in the radiograph)
-    seg.PatientOrientation = source.PatientOrientation
+    seg = build_seg(source, labels, spacing_xy, model, patient_right_on)
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
     return Path(path)
+
+
+def segread(path: str | Path):
+    """A DICOM SEG read with highdicom (``highdicom.seg.segread``), also one without a
+    SliceThickness: highdicom 0.28 reads Pixel Measures only with one, which a SEG without a
+    frame of reference (hipseg's, of a projection radiograph) need not have; an empty one is
+    added in memory."""
+    import highdicom as hd
+
+    ds = pydicom.dcmread(str(path))
+    for group in ds.get("SharedFunctionalGroupsSequence") or []:
+        for measures in group.get("PixelMeasuresSequence") or []:
+            if "SliceThickness" not in measures:
+                measures.SliceThickness = None
+    return hd.seg.Segmentation.from_dataset(ds, copy=False)
 
 
 def read_seg(path: str | Path, source_uid: str) -> tuple[np.ndarray, list[dict]]:
@@ -137,7 +164,7 @@ def read_seg(path: str | Path, source_uid: str) -> tuple[np.ndarray, list[dict]]
     import highdicom as hd
 
     try:
-        seg = hd.seg.segread(str(path))
+        seg = segread(path)
     except Exception as exc:
         raise InputError(path, f"cannot be read as a DICOM SEG ({exc})") from exc
     numbers = seg.get_segment_numbers()

@@ -590,11 +590,11 @@ def _reference_header(reference: str | Path):
 
 
 def _read_dicom_seg(path: Path, shape, names, reference) -> np.ndarray:
-    import highdicom as hd
+    from .dicomseg import segread  # hipseg's own SEGs have no SliceThickness
 
     _dicom_header(path)
     try:
-        seg = hd.seg.segread(str(path))
+        seg = segread(path)
     except Exception as exc:
         raise InputError(path, f"cannot be read as a DICOM SEG ({_scrub(exc)})") from exc
     sources = list(dict.fromkeys(str(uid[2]) for uid in seg.get_source_image_uids()))

@@ -1,7 +1,10 @@
 """``hipseg listen``: a DICOM node that segments radiographs sent to it and returns the results.
 
 * **Receiving** (pynetdicom C-STORE SCP on ``listen.host:listen.port`` as ``listen.ae_title``):
-  associations from AE titles not in ``listen.calling_ae_titles`` are rejected. Each instance is
+  associations from AE titles not in ``listen.calling_ae_titles`` are rejected (A-ASSOCIATE-RJ,
+  calling AE title not recognised), and so are those whose Called AE Title is not
+  ``listen.ae_title`` (called AE title not recognised): a sender configured for another node
+  is told so instead of having its images taken. Both are logged (``rejected``). Each instance is
   written to the spool (:mod:`.spool`: fsync and atomic rename) *before* the success status goes
   back, so an acknowledged instance survives a crash. An instance already known (same SOP
   Instance UID) is acknowledged and not queued again. The raw bytes are spooled as received:
@@ -144,9 +147,11 @@ class Node:
         return 0x0000
 
     def _on_rejected(self, event) -> None:
+        request = event.assoc.requestor.primitive
         self.spool.log(
             "rejected",
             calling=event.assoc.requestor.ae_title,
+            called=str(getattr(request, "called_ae_title", "") or ""),
             address=event.assoc.requestor.address,
         )
 
@@ -160,6 +165,7 @@ class Node:
             ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         ae.require_calling_aet = list(self.options.calling_ae_titles) or ["\x00never"]
+        ae.require_called_aet = True  # the Called AE Title must be ours (listen.ae_title)
         ae.maximum_associations = 16
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 60
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_REJECTED, self._on_rejected)]
@@ -227,6 +233,7 @@ class Node:
             seconds=time.time() - started,
             needs_review=entry["needs_review"],
             reasons=entry["review_reasons"],
+            header=entry["header"],
         )
         self.outgoing.set()
 
@@ -255,7 +262,7 @@ class Node:
 
             it = keep["intake"]
             overlay = Image.open(results / k / "overlay.png")
-            sc = build_sc(it.header, overlay, self.model.name, it.spacing_xy)
+            sc = build_sc(it.header, overlay, self.model.name, it.spacing_xy, it.patient_right_on)
             sc.save_as(results / k / "sc.dcm")
             files["sc"] = results / k / "sc.dcm"
         return {kind: p for kind, p in files.items() if kind in self.options.send}, entry

@@ -17,6 +17,10 @@ WindowCenter/Width, or its pixel range) is the presentation state's VOI.
 landmarks), with the review statement burned in, as an RGB image: a fallback for viewers that
 ignore presentation states (``listen.send`` chooses what goes to the PACS).
 
+Both take the radiograph's header as it is (:mod:`hipseg.dicomref`): absent Type 2 patient and
+study attributes are empty in them, and their series carries the radiograph's BodyPartExamined
+with the Laterality DICOM asks for (absent for PELVIS, empty for a paired or unknown part).
+
 :func:`render_gsps` draws a presentation state's graphics onto its image with PIL (the README's
 screenshot; the tests use it to check that the graphics land on the anatomy).
 """
@@ -30,6 +34,7 @@ import pydicom
 from PIL import Image, ImageDraw
 
 from .. import __version__
+from ..dicomref import derived_orientation, reference, set_series_body_part
 from ..labels import LABELS
 from .geometry import ImageFrame, label_contours, measurement_graphics
 from .sr import MANUFACTURER, ascii_text, uid
@@ -90,27 +95,38 @@ def _legend(texts, frame, rows, cols, size, hd) -> list:
     return out
 
 
+WINDOW = ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction")
+
+
+def _without_window(source: pydicom.Dataset) -> pydicom.Dataset:
+    """The header without its window (an empty or unusable one: without a VOI given, highdicom
+    copies the referenced image's window into the presentation state, and fails on it)."""
+    ds = pydicom.Dataset()
+    for elem in source:
+        if elem.keyword not in WINDOW:
+            ds.add(elem)
+    return ds
+
+
 def _voi(hd, source):
-    wc, ww = source.get("WindowCenter"), source.get("WindowWidth")
-    if wc is None or ww is None:
+    """The source's first window (None where it has none, or an empty or unusable one)."""
+
+    def first(keyword):
+        v = source.get(keyword)
+        v = v[0] if isinstance(v, pydicom.multival.MultiValue) and len(v) else v
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return None
+
+    wc, ww = first("WindowCenter"), first("WindowWidth")
+    if wc is None or ww is None or not ww > 0:
         return None
-
-    def first(v):
-        return float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)
-
-    return [hd.pr.SoftcopyVOILUTTransformation(window_center=first(wc), window_width=first(ww))]
+    return [hd.pr.SoftcopyVOILUTTransformation(window_center=wc, window_width=ww)]
 
 
-def build_gsps(
-    source: pydicom.Dataset, record: dict, quality: dict, labels: np.ndarray, model: str
-):
-    """The presentation state of one result (``labels``: the intake-frame label map)."""
-    import highdicom as hd
-
-    src_uid = str(source.SOPInstanceUID)
-    frame = ImageFrame.of(record, labels.shape)
-    rows, cols = int(source.Rows), int(source.Columns)
-    size = max(6.0, min(rows, cols) / 30)
+def _label_layers(hd, source, labels: np.ndarray, frame) -> tuple[list, list]:
+    """A layer per label (``L1`` …, its colour) and the annotation of its outlines."""
     layers, annotations = [], []
     contours = label_contours(labels, frame)
     for order, lab in enumerate(LABELS, start=1):
@@ -127,9 +143,11 @@ def build_gsps(
         layers.append(layer)
         if objects:
             annotations.append(hd.pr.GraphicAnnotation([source], layer, graphic_objects=objects))
-    meas = hd.pr.GraphicLayer(
-        "MEASUREMENTS", 10, "hip measurements: lines and values", _lab(hd, MEASUREMENT_COLOUR)
-    )
+    return layers, annotations
+
+
+def _measurement_objects(hd, record: dict, frame) -> tuple[list, list]:
+    """The graphics of every measurement (each drawn once) and its (measurement, text)."""
     graphics, texts, drawn = [], [], set()
     for m in measurement_graphics(record):
         for g in m["graphics"]:
@@ -146,8 +164,35 @@ def build_gsps(
                 graphics.append(hd.pr.GraphicObject(kind, px, "PIXEL"))
         side = {"right": "R ", "left": "L "}.get(m["side"], "")
         unit = " deg" if m["unit"] == "deg" else " mm"
-        text = f"{side}{SHORT[m['name']]} {m['value']:.1f}{unit}"
-        texts.append((m, text))
+        texts.append((m, f"{side}{SHORT[m['name']]} {m['value']:.1f}{unit}"))
+    return graphics, texts
+
+
+def build_gsps(
+    source: pydicom.Dataset,
+    record: dict,
+    quality: dict,
+    labels: np.ndarray,
+    model: str,
+    patient_right_on: str = "image_left",
+):
+    """The presentation state of one result (``labels``: the intake-frame label map;
+    ``patient_right_on``: what the intake assumed where the source has no PatientOrientation)."""
+    import highdicom as hd
+
+    original, source = source, reference(source, patient_right_on).dataset
+    voi = _voi(hd, source)
+    if voi is None and any(k in source for k in WINDOW):
+        source = _without_window(source)  # highdicom would copy the unusable window
+    src_uid = str(source.SOPInstanceUID)
+    frame = ImageFrame.of(record, labels.shape)
+    rows, cols = int(source.Rows), int(source.Columns)
+    size = max(6.0, min(rows, cols) / 30)
+    layers, annotations = _label_layers(hd, source, labels, frame)
+    meas = hd.pr.GraphicLayer(
+        "MEASUREMENTS", 10, "hip measurements: lines and values", _lab(hd, MEASUREMENT_COLOUR)
+    )
+    graphics, texts = _measurement_objects(hd, record, frame)
     texts = _legend(texts, frame, rows, cols, size, hd)
     layers.append(meas)
     if graphics or texts:
@@ -171,7 +216,7 @@ def build_gsps(
         annotations.append(hd.pr.GraphicAnnotation([source], review, text_objects=objs))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
-        return hd.pr.GrayscaleSoftcopyPresentationState(
+        gsps = hd.pr.GrayscaleSoftcopyPresentationState(
             referenced_images=[source],
             series_instance_uid=uid(src_uid, model, "pr series"),
             series_number=PR_SERIES_NUMBER,
@@ -186,8 +231,10 @@ def build_gsps(
             + (" - NEEDS REVIEW" if quality["needs_review"] else ""),
             graphic_annotations=annotations,
             graphic_layers=layers,
-            voi_lut_transformations=_voi(hd, source),
+            voi_lut_transformations=voi,
         )
+    set_series_body_part(gsps, original)
+    return gsps
 
 
 def review_banner(img: Image.Image, quality: dict) -> Image.Image:
@@ -203,10 +250,14 @@ def review_banner(img: Image.Image, quality: dict) -> Image.Image:
     return img
 
 
-def build_sc(source: pydicom.Dataset, overlay: Image.Image, model: str, spacing_xy):
-    """A Secondary Capture of the overlay (RGB; standard AP display orientation)."""
+def build_sc(source: pydicom.Dataset, overlay: Image.Image, model: str, spacing_xy,
+             patient_right_on: str = "image_left"):  # fmt: skip
+    """A Secondary Capture of the overlay (RGB; the intake's orientation: standard AP display,
+    the patient's right on the image side ``patient_right_on`` names, feet down)."""
     import highdicom as hd
 
+    ref = reference(source, patient_right_on)
+    original, source = source, ref.dataset
     src_uid = str(source.SOPInstanceUID)
     rgb = np.asarray(overlay.convert("RGB"), dtype=np.uint8)
     with warnings.catch_warnings():
@@ -222,11 +273,14 @@ def build_sc(source: pydicom.Dataset, overlay: Image.Image, model: str, spacing_
             sop_instance_uid=uid(src_uid, model, "sc"),
             instance_number=1,
             manufacturer=MANUFACTURER,
-            patient_orientation=("L", "F"),
+            patient_orientation=derived_orientation(patient_right_on),
             pixel_spacing=(float(spacing_xy[1]), float(spacing_xy[0])),
             series_description=f"hipseg {model} overlay",
         )
     sc.BurnedInAnnotation = "YES"
+    set_series_body_part(sc, original)
+    if ref.notes:
+        sc.ImageComments = "hipseg: " + "; ".join(ref.notes)
     ref = pydicom.Dataset()
     ref.ReferencedSOPClassUID = source.SOPClassUID
     ref.ReferencedSOPInstanceUID = src_uid

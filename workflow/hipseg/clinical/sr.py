@@ -19,7 +19,10 @@ Content tree (DICOM PS3.16 TID 1500):
 
 Codes: :mod:`.coding` (standard ones where they exist, ``99HIPSEG`` for the rest). The SR keeps
 the patient and study of the source (DICOM requires it; a clinical result belongs in the
-patient's record). UIDs derive from the source's SOP Instance UID and the model, so the same
+patient's record), as thin as the source's header is (:mod:`hipseg.dicomref`: absent Type 2
+attributes empty, PatientOrientation derived where absent or empty); the Image Library entry
+describes the radiograph's detector spacing and orientation (TID 1603) only where its header
+has an ImagerPixelSpacing. UIDs derive from the source's SOP Instance UID and the model, so the same
 radiograph with the same model gives the same SR.
 """
 
@@ -32,6 +35,7 @@ import numpy as np
 import pydicom
 
 from .. import __version__
+from ..dicomref import reference, values
 from ..measure.quantities import SIDES
 from . import coding
 from .geometry import ImageFrame, measurement_graphics
@@ -69,30 +73,23 @@ def _text(hd, name, value: str):
     )
 
 
-def build_sr(
-    source: pydicom.Dataset, record: dict, quality: dict, shape: tuple[int, int], model: str
-):
-    """The SR of one record (``shape``: rows, cols of the intake's frame)."""
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
+def library_entry(source: pydicom.Dataset) -> pydicom.Dataset:
+    """The radiograph as the SR's Image Library describes it. highdicom's TID 1603 descriptors
+    of a projection radiograph read PatientOrientation and ImagerPixelSpacing unchecked; a
+    header without a usable ImagerPixelSpacing (an older CR with PixelSpacing only, a spacing
+    from crop.fallback_spacing) gets an entry without them (they are optional there)."""
+    if len(values(source, "ImagerPixelSpacing")) == 2:
+        return source
+    entry = pydicom.Dataset()
+    for keyword in ("SOPClassUID", "SOPInstanceUID", "Rows", "Columns", "FrameOfReferenceUID"):
+        if keyword in source:
+            setattr(entry, keyword, source[keyword].value)
+    entry.Modality = ""  # no projection descriptors
+    return entry
 
-    src_uid = str(source.SOPInstanceUID)
-    frame = ImageFrame.of(record, shape)
-    region_src = hd.sr.SourceImageForRegion(source.SOPClassUID, src_uid)
-    group_src = hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, src_uid)
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=f"hipseg nnU-Net v2 ({model})", version=__version__
-    )
-    device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=uid(src_uid, model, "device"),
-        name="hipseg",
-        manufacturer_name=MANUFACTURER,
-        model_name=f"hipseg nnU-Net v2 {model}",
-    )
-    context = hd.sr.ObservationContext(
-        observer_device_context=hd.sr.ObserverContext(codes.cid270.Device, device)
-    )
-    spacing = record["spacing"]
+
+def _measurements(hd, codes, record: dict, frame, region_src, algorithm) -> dict[str, list]:
+    """Every measurement with a value as a TID 300 NUM, by scope (right, left, both)."""
     by_scope: dict[str, list] = {s: [] for s in (*SIDES, "both")}
     for m in measurement_graphics(record):
         concept, site = coding.measurement_name(m["name"])
@@ -113,7 +110,11 @@ def build_sr(
                 algorithm_id=algorithm,
             )
         )
-    evaluations = [
+    return by_scope
+
+
+def _evaluations(hd, spacing: dict, quality: dict) -> list:
+    return [
         hd.sr.QualitativeEvaluation(
             coding.CALIBRATION,
             coding.CALIBRATED if spacing.get("calibrated") else coding.UNCALIBRATED,
@@ -125,7 +126,12 @@ def build_sr(
             coding.REVIEW, coding.NEEDS_REVIEW if quality["needs_review"] else coding.NO_REVIEW_FLAG
         ),
     ]
-    groups = []
+
+
+def _groups(hd, codes, record, quality, by_scope, algorithm, group_src, src_uid, model) -> list:
+    """One TID 1501 Measurement Group per hip (not excluded) and one for both hips."""
+    spacing, groups = record["spacing"], []
+    evaluations = _evaluations(hd, spacing, quality)
     for scope, measurements in by_scope.items():
         hip = record["landmarks"].get(scope, {})
         if scope != "both" and hip.get("excluded"):
@@ -149,11 +155,47 @@ def build_sr(
         for reason in quality["reasons"]:
             items.append(_text(hd, coding.REVIEW_REASON, reason))
         groups.append(group)
+    return groups
+
+
+def build_sr(
+    source: pydicom.Dataset,
+    record: dict,
+    quality: dict,
+    shape: tuple[int, int],
+    model: str,
+    patient_right_on: str = "image_left",
+):
+    """The SR of one record (``shape``: rows, cols of the intake's frame; ``patient_right_on``:
+    what the intake assumed where the source has no PatientOrientation)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    source = reference(source, patient_right_on).dataset
+    src_uid = str(source.SOPInstanceUID)
+    region_src = hd.sr.SourceImageForRegion(source.SOPClassUID, src_uid)
+    group_src = hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, src_uid)
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=f"hipseg nnU-Net v2 ({model})", version=__version__
+    )
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=uid(src_uid, model, "device"),
+        name="hipseg",
+        manufacturer_name=MANUFACTURER,
+        model_name=f"hipseg nnU-Net v2 {model}",
+    )
+    context = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(codes.cid270.Device, device)
+    )
+    frame = ImageFrame.of(record, shape)
+    by_scope = _measurements(hd, codes, record, frame, region_src, algorithm)
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.SCT.PlainRadiography,
-        imaging_measurements=groups,
-        referenced_images=[source],
+        imaging_measurements=_groups(
+            hd, codes, record, quality, by_scope, algorithm, group_src, src_uid, model
+        ),
+        referenced_images=[library_entry(source)],
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")

@@ -49,6 +49,8 @@ class Intake:
     excluded: dict[str, str] = field(default_factory=dict)  # side -> reason
     metal_mm2: dict[str, float] = field(default_factory=dict)
     ball: dict | None = None  # the calibration ball (hipseg.measure.calibration.find_ball)
+    # the crop rule's side of the patient's right: assumed where PatientOrientation is absent
+    patient_right_on: str = "image_left"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -91,7 +93,8 @@ def read(
     rad = read_radiograph(path, rule.intake())
     empty = np.zeros(rad.pixels.shape, np.uint8)
     joints = {side: img for side, (img, _) in split_joints(rad.pixels, empty, rule).items()}
-    intake = Intake(path, header, rad, spacing_statement(rad.spacing), joints, dict(excluded or {}))
+    intake = Intake(path, header, rad, spacing_statement(rad.spacing), joints, dict(excluded or {}),
+                    patient_right_on=rule.patient_right_on)  # fmt: skip
     intake.ball = find_ball(rad.pixels, rad.spacing_xy, ball_diameter_mm)
     if min_metal_mm2 is not None:
         ignore = ball_pixels(rad.pixels, rad.spacing_xy, ball_diameter_mm)

@@ -65,9 +65,15 @@ def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: 
         # intake's (which may be divided by a magnification factor)
         ps = intake.header.get("PixelSpacing")
         seg_spacing = stored_spacing if not ps else (float(ps[1]), float(ps[0]))
-        write_seg(intake.header, stored, seg_spacing, model, tmp / FILES["seg"])
-        build_sr(intake.header, record, quality, labels.shape, model).save_as(tmp / FILES["sr"])
-        build_gsps(intake.header, record, quality, labels, model).save_as(tmp / FILES["pr"])
+        # a thin header is taken as it is (hipseg.dicomref); the orientation the intake assumed
+        right_on = intake.patient_right_on
+        write_seg(intake.header, stored, seg_spacing, model, tmp / FILES["seg"], right_on)
+        build_sr(intake.header, record, quality, labels.shape, model, right_on).save_as(
+            tmp / FILES["sr"]
+        )
+        build_gsps(intake.header, record, quality, labels, model, right_on).save_as(
+            tmp / FILES["pr"]
+        )
         write_record(record, name, tmp / FILES["measurements_json"],
                      tmp / FILES["measurements_csv"])  # fmt: skip
         shutil.rmtree(final, ignore_errors=True)

@@ -18,6 +18,7 @@ import pandas as pd
 from .. import __version__
 from ..clinical.quality import QualityRules, assess, dice_agreement
 from ..crop import CropRule
+from ..dicomref import reference
 from ..errors import HipsegError, InputError
 from ..gate import GateOptions, NotAssessable, content, refuse
 from ..gate import header as header_gate
@@ -163,7 +164,7 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         "name": src.name, "input": str(src.path), "status": "ok",
         "rows": int(it.shape[0]), "cols": int(it.shape[1]), "spacing": it.spacing,
         "excluded": it.excluded, "metal_mm2": it.metal_mm2, "calibration": calibration,
-        "files": files,
+        "files": files, "header": list(reference(it.header, it.patient_right_on).notes),
         "needs_review": quality["needs_review"], "review_reasons": quality["reasons"],
         "ensemble_dice": quality["ensemble_dice"],
         "seconds": {"intake": t1 - t0, "predict": t2 - t1, "measure": t3 - t2,
@@ -233,6 +234,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             [f"{s} hip excluded: {r}" for s, r in entry["excluded"].items()]
             + [f"{entry['calibration']['method'].replace('_', ' ')}"]
             + [f"warning: {w}" for w in entry["calibration"]["warnings"]]
+            + [f"header: {n}" for n in entry["header"]]
         )
         print(f"[{i}/{len(sources)}] {src.name}: {entry['seconds']['total']:.1f} s"
               + (f" ({note})" if note else ""), file=log, flush=True)  # fmt: skip
