@@ -25,7 +25,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests import byod
+from tests import NO_CONTENT_FLAGS, byod
 from tests.test_workflow import TINY_CONFIG, job_counts, snakemake
 
 TABLES = ("dice.csv", "table1.csv", "table2.csv", "per_image.csv", "metrics.csv", "ci.csv")
@@ -278,8 +278,8 @@ def test_segment_with_a_model_trained_elsewhere(tiny_model, demo_data, tmp_path,
     meta["converted_by"] = "someone else"
     (theirs / "dataset.json").write_text(json.dumps(meta))
     dicom = sorted((demo_data.parent / "dicom").glob("*.dcm"))[0]
-    args = [sys.executable, "-m", "hipseg", "segment", str(dicom), "--options",
-            '{"model": "fold_all", "device": "cpu", "mirroring": false}']  # fmt: skip
+    args = [sys.executable, "-m", "hipseg", "segment", str(dicom), *NO_CONTENT_FLAGS,
+            "--options", '{"model": "fold_all", "device": "cpu", "mirroring": false}']  # fmt: skip
 
     def run(*more):
         return subprocess.run([*args, *more], env=snakemake_env, capture_output=True, text=True)
@@ -315,7 +315,7 @@ def test_segment_outputs_come_back_as_masks(tiny_model, demo_data, tmp_path, sna
     proc = subprocess.run(
         [sys.executable, "-m", "hipseg", "segment", *rows["dicom"], "-o", str(out),
          "--model-dir", str(tiny_model["model_dir"]), "--options",
-         '{"model": "fold_all", "device": "cpu", "mirroring": false}'],
+         '{"model": "fold_all", "device": "cpu", "mirroring": false}', *NO_CONTENT_FLAGS],
         env=snakemake_env, capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

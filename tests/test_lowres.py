@@ -15,6 +15,7 @@ import yaml
 
 from hipseg import cli, labels, nnunet
 from hipseg.segment.model import fast_model_dir
+from tests import NO_CONTENT_FLAGS
 from tests.test_workflow import TINY_CONFIG, job_counts
 
 pytestmark = pytest.mark.slow
@@ -117,7 +118,7 @@ def test_fast_segments_with_the_lowres_model(lowres_run, tmp_path):
     dicom = sorted((res / "deid").glob("*.dcm"))[0]
     out = tmp_path / "fast"
     argv = ["segment", str(dicom), "-o", str(out), "--model-dir", str(model), "--fast",
-            "--threads", "1"]  # fmt: skip
+            "--threads", "1", *NO_CONTENT_FLAGS]  # fmt: skip
     assert cli.main(argv) == 0
     used = json.loads((out / "run.json").read_text())
     assert used["model"]["configuration"] == "2d_lowres"

@@ -20,9 +20,10 @@ from hipseg.io import read_image_2d
 from hipseg.measure.calibration import ball_pixels
 from hipseg.segment.intake import detect_metal, spacing_statement
 from hipseg.segment.outputs import FILES
+from tests import NO_CONTENT_FLAGS
 
 pytestmark = pytest.mark.slow
-FAST = ["--device", "cpu", "--no-mirroring", "--threads", "1"]
+FAST = ["--device", "cpu", "--no-mirroring", "--threads", "1", *NO_CONTENT_FLAGS]
 
 
 @pytest.fixture(scope="module")

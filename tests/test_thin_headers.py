@@ -32,15 +32,16 @@ from hipseg.clinical.pr import build_sc
 from hipseg.clinical.sr import read_sr
 from hipseg.crop import CropRule, split_joints
 from hipseg.dicomseg import read_seg
+from hipseg.gate import GateOptions
 from hipseg.io import read_image_2d
 from hipseg.segment import intake as intake_mod
 from hipseg.segment.run import SegmentOptions, _one
 from hipseg.segment.run import test_radiographs as subset_of_test
 from hipseg.segment.sources import Source
-from tests import dciodvfy
+from tests import NO_CONTENT_CHECK, NO_CONTENT_FLAGS, dciodvfy
 
 pytestmark = pytest.mark.slow
-FAST = ["--device", "cpu", "--no-mirroring", "--threads", "1"]
+FAST = ["--device", "cpu", "--no-mirroring", "--threads", "1", *NO_CONTENT_FLAGS]
 RULE = CropRule.from_config({})
 OPTIONS = SegmentOptions.from_config({"device": "cpu", "mirroring": False})
 # named by hand from PS3.3 (Patient C.7.1.1, General Study C.7.2.1, General Series C.7.3.1,
@@ -214,7 +215,16 @@ def _result(name: str, ds: Dataset, replay: Replay, folder) -> dict:
     path = folder / f"{name}.dcm"
     ds.save_as(path, enforce_file_format=True)
     keep: dict = {}
-    entry = _one(Source(name, path, {}), replay, OPTIONS, RULE, folder, False, keep=keep)
+    entry = _one(
+        Source(name, path, {}),
+        replay,
+        OPTIONS,
+        RULE,
+        folder,
+        False,
+        keep=keep,
+        gate=GateOptions(**NO_CONTENT_CHECK),
+    )
     write_sc(path, folder / name, keep["intake"])
     res = folder / name
     sr = pydicom.dcmread(res / "sr.dcm")

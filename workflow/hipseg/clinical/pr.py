@@ -168,6 +168,57 @@ def _measurement_objects(hd, record: dict, frame) -> tuple[list, list]:
     return graphics, texts
 
 
+def _prepared(source: pydicom.Dataset, patient_right_on: str):
+    """(the radiograph, its header made whole as :mod:`hipseg.dicomref` says, the VOI of the
+    state or None); an unusable window is left out (highdicom would copy it)."""
+    import highdicom as hd
+
+    original, source = source, reference(source, patient_right_on).dataset
+    voi = _voi(hd, source)
+    if voi is None and any(k in source for k in WINDOW):
+        source = _without_window(source)
+    return original, source, voi
+
+
+def _banner(hd, source, name: str, order: int, lines: list[str]):
+    """A layer of text lines across the top of the image (NEEDS REVIEW, NOT ASSESSED) and its
+    annotation."""
+    rows, cols = int(source.Rows), int(source.Columns)
+    size = max(6.0, min(rows, cols) / 30)
+    layer = hd.pr.GraphicLayer(name, order, f"{name.lower()}: why", _lab(hd, REVIEW_COLOUR))
+    objs = [
+        hd.pr.TextObject(ascii_text(t)[:1024], "PIXEL",
+                         bounding_box=(0.0, i * size, float(cols), min((i + 1) * size, rows)))
+        for i, t in enumerate(lines)
+    ]  # fmt: skip
+    return layer, hd.pr.GraphicAnnotation([source], layer, text_objects=objs)
+
+
+def _state(hd, original, source, voi, model: str, layers, annotations, description: str):
+    """The presentation state of ``source`` with these layers and annotations."""
+    src_uid = str(source.SOPInstanceUID)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        gsps = hd.pr.GrayscaleSoftcopyPresentationState(
+            referenced_images=[source],
+            series_instance_uid=uid(src_uid, model, "pr series"),
+            series_number=PR_SERIES_NUMBER,
+            sop_instance_uid=uid(src_uid, model, "pr"),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name=f"hipseg nnU-Net v2 {model}",
+            software_versions=__version__,
+            device_serial_number="none",
+            content_label="HIPSEG",
+            content_description=description,
+            graphic_annotations=annotations,
+            graphic_layers=layers,
+            voi_lut_transformations=voi,
+        )
+    set_series_body_part(gsps, original)
+    return gsps
+
+
 def build_gsps(
     source: pydicom.Dataset,
     record: dict,
@@ -180,11 +231,7 @@ def build_gsps(
     ``patient_right_on``: what the intake assumed where the source has no PatientOrientation)."""
     import highdicom as hd
 
-    original, source = source, reference(source, patient_right_on).dataset
-    voi = _voi(hd, source)
-    if voi is None and any(k in source for k in WINDOW):
-        source = _without_window(source)  # highdicom would copy the unusable window
-    src_uid = str(source.SOPInstanceUID)
+    original, source, voi = _prepared(source, patient_right_on)
     frame = ImageFrame.of(record, labels.shape)
     rows, cols = int(source.Rows), int(source.Columns)
     size = max(6.0, min(rows, cols) / 30)
@@ -202,39 +249,26 @@ def build_gsps(
             )
         )
     if quality["needs_review"]:
-        review = hd.pr.GraphicLayer("REVIEW", 20, "quality flags", _lab(hd, REVIEW_COLOUR))
-        lines = ["NEEDS REVIEW", *quality["reasons"][:3]]
-        objs = [
-            hd.pr.TextObject(
-                ascii_text(t),
-                "PIXEL",
-                bounding_box=(0.0, i * size, float(cols), min((i + 1) * size, rows)),
-            )
-            for i, t in enumerate(lines)
-        ]
-        layers.append(review)
-        annotations.append(hd.pr.GraphicAnnotation([source], review, text_objects=objs))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
-        gsps = hd.pr.GrayscaleSoftcopyPresentationState(
-            referenced_images=[source],
-            series_instance_uid=uid(src_uid, model, "pr series"),
-            series_number=PR_SERIES_NUMBER,
-            sop_instance_uid=uid(src_uid, model, "pr"),
-            instance_number=1,
-            manufacturer=MANUFACTURER,
-            manufacturer_model_name=f"hipseg nnU-Net v2 {model}",
-            software_versions=__version__,
-            device_serial_number="none",
-            content_label="HIPSEG",
-            content_description="hipseg labels and measurements"
-            + (" - NEEDS REVIEW" if quality["needs_review"] else ""),
-            graphic_annotations=annotations,
-            graphic_layers=layers,
-            voi_lut_transformations=voi,
-        )
-    set_series_body_part(gsps, original)
-    return gsps
+        layer, annotation = _banner(hd, source, "REVIEW", 20,
+                                    ["NEEDS REVIEW", *quality["reasons"][:3]])  # fmt: skip
+        layers.append(layer)
+        annotations.append(annotation)
+    description = "hipseg labels and measurements" + (
+        " - NEEDS REVIEW" if quality["needs_review"] else ""
+    )
+    return _state(hd, original, source, voi, model, layers, annotations, description)
+
+
+def build_not_assessed_pr(source: pydicom.Dataset, reasons: list[str], model: str,
+                          patient_right_on: str = "image_left"):  # fmt: skip
+    """A presentation state that writes NOT ASSESSED and the reasons (at most four) across the
+    top of a radiograph the gate refused (:mod:`hipseg.gate`): no labels, no measurements."""
+    import highdicom as hd
+
+    original, source, voi = _prepared(source, patient_right_on)
+    layer, annotation = _banner(hd, source, "NOT ASSESSED", 1, ["NOT ASSESSED", *reasons[:4]])
+    return _state(hd, original, source, voi, model, [layer], [annotation],
+                  "hipseg: NOT ASSESSED")  # fmt: skip
 
 
 def review_banner(img: Image.Image, quality: dict) -> Image.Image:

@@ -158,6 +158,49 @@ def _groups(hd, codes, record, quality, by_scope, algorithm, group_src, src_uid,
     return groups
 
 
+def _observer(hd, codes, src_uid: str, model: str):
+    """(the algorithm, the observation context): hipseg and its model as the device observer."""
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=f"hipseg nnU-Net v2 ({model})", version=__version__
+    )
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=uid(src_uid, model, "device"),
+        name="hipseg",
+        manufacturer_name=MANUFACTURER,
+        model_name=f"hipseg nnU-Net v2 {model}",
+    )
+    context = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(codes.cid270.Device, device)
+    )
+    return algorithm, context
+
+
+def _document(hd, codes, source, context, groups, model: str, description: str):
+    """The Comprehensive 3D SR of a TID 1500 report of ``groups`` on ``source``."""
+    src_uid = str(source.SOPInstanceUID)
+    report = hd.sr.MeasurementReport(
+        observation_context=context,
+        procedure_reported=codes.SCT.PlainRadiography,
+        imaging_measurements=groups,
+        referenced_images=[library_entry(source)],
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=[source],
+            content=report[0],
+            series_instance_uid=uid(src_uid, model, "sr series"),
+            series_number=SR_SERIES_NUMBER,
+            sop_instance_uid=uid(src_uid, model, "sr"),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            series_description=description,
+        )
+    sr.CodingSchemeIdentificationSequence = [_coding_scheme()]
+    return sr
+
+
 def build_sr(
     source: pydicom.Dataset,
     record: dict,
@@ -175,44 +218,41 @@ def build_sr(
     src_uid = str(source.SOPInstanceUID)
     region_src = hd.sr.SourceImageForRegion(source.SOPClassUID, src_uid)
     group_src = hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, src_uid)
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=f"hipseg nnU-Net v2 ({model})", version=__version__
-    )
-    device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=uid(src_uid, model, "device"),
-        name="hipseg",
-        manufacturer_name=MANUFACTURER,
-        model_name=f"hipseg nnU-Net v2 {model}",
-    )
-    context = hd.sr.ObservationContext(
-        observer_device_context=hd.sr.ObserverContext(codes.cid270.Device, device)
-    )
+    algorithm, context = _observer(hd, codes, src_uid, model)
     frame = ImageFrame.of(record, shape)
     by_scope = _measurements(hd, codes, record, frame, region_src, algorithm)
-    report = hd.sr.MeasurementReport(
-        observation_context=context,
-        procedure_reported=codes.SCT.PlainRadiography,
-        imaging_measurements=_groups(
-            hd, codes, record, quality, by_scope, algorithm, group_src, src_uid, model
-        ),
-        referenced_images=[library_entry(source)],
+    groups = _groups(hd, codes, record, quality, by_scope, algorithm, group_src, src_uid, model)
+    description = f"hipseg {model} measurements" + (
+        " (NEEDS REVIEW)" if quality["needs_review"] else ""
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
-        sr = hd.sr.Comprehensive3DSR(
-            evidence=[source],
-            content=report[0],
-            series_instance_uid=uid(src_uid, model, "sr series"),
-            series_number=SR_SERIES_NUMBER,
-            sop_instance_uid=uid(src_uid, model, "sr"),
-            instance_number=1,
-            manufacturer=MANUFACTURER,
-            is_complete=True,
-            series_description=f"hipseg {model} measurements"
-            + (" (NEEDS REVIEW)" if quality["needs_review"] else ""),
-        )
-    sr.CodingSchemeIdentificationSequence = [_coding_scheme()]
-    return sr
+    return _document(hd, codes, source, context, groups, model, description)
+
+
+def build_not_assessed_sr(source: pydicom.Dataset, reasons: list[str], model: str,
+                          patient_right_on: str = "image_left"):  # fmt: skip
+    """The SR of a radiograph the gate refused (:mod:`hipseg.gate`): one measurement group,
+    "both hips", without measurements, its review status *Not assessed* (HS-Q05) and every
+    reason as TEXT (HS-Q06)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    source = reference(source, patient_right_on).dataset
+    src_uid = str(source.SOPInstanceUID)
+    algorithm, context = _observer(hd, codes, src_uid, model)
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=uid(src_uid, model, "tracking both"), identifier="both hips"
+        ),
+        finding_type=coding.RADIOGRAPH_GROUP,
+        finding_sites=[hd.sr.FindingSite(codes.SCT.HipJoint)],
+        algorithm_id=algorithm,
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(coding.REVIEW, coding.NOT_ASSESSED)],
+        source_images=[hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, src_uid)],
+    )
+    for reason in reasons:
+        group[0].ContentSequence.append(_text(hd, coding.NOT_ASSESSED_REASON, reason))
+    return _document(hd, codes, source, context, [group], model,
+                     f"hipseg {model}: NOT ASSESSED")  # fmt: skip
 
 
 def read_sr(path_or_dataset) -> dict:

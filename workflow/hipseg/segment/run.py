@@ -215,7 +215,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             entry = _one(src, model, options, rule, out_dir, deidentified_only, convention,
                          gate=gate)  # fmt: skip
         except NotAssessable as exc:
-            entries.append(not_assessed(src, exc, out_dir, model.name, gate))
+            entries.append(not_assessed(src, exc, out_dir, model.name, gate, rule))
             refused.append(src.name)
             print(f"[{i}/{len(sources)}] {src.name}: not assessable ({exc.check}): "
                   f"{'; '.join(exc.reasons)}", file=log, flush=True)  # fmt: skip
@@ -273,7 +273,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
 
 
 def not_assessed(src: Source, exc: NotAssessable, out_dir: Path, model: str,
-                 gate: GateOptions) -> dict:  # fmt: skip
+                 gate: GateOptions, rule: CropRule) -> dict:  # fmt: skip
     """The run.json entry of a film the gate refused; with ``gate.not_assessable: report`` its
     folder with an SR and a presentation state that say so (written whole or not at all)."""
     entry = {"name": src.name, "input": str(src.path), "status": "not_assessable",
@@ -281,5 +281,6 @@ def not_assessed(src: Source, exc: NotAssessable, out_dir: Path, model: str,
     if gate.not_assessable == "report":
         from ..clinical.notassessed import write_not_assessed
 
-        entry["files"] = write_not_assessed(out_dir, src.name, src.path, exc, model)
+        entry["files"] = write_not_assessed(out_dir, src.name, src.path, exc, model,
+                                            rule.patient_right_on)  # fmt: skip
     return entry
