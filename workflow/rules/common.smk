@@ -151,6 +151,9 @@ def samples():
     if _SHEET.get("key") != key:
         if workflow.is_main_process:
             table = samplesheet.validate(path, check_pixels=False, mapping=LABEL_NAMES)
+            # a column the subgroup analysis names must be there before anything runs
+            wanted = config.get("subgroups", {}).get("columns", [])
+            samplesheet.check_columns(table.columns, wanted, path)
         else:
             table = samplesheet.read(path, LABEL_NAMES)
         table = table.set_index("id", drop=False)
