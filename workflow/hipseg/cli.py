@@ -233,6 +233,7 @@ def _report(a):
         existing_models=a.existing_models,
         bib_out=a.bib,
         configurations=_named_folders(a.configuration),
+        subgroups=a.subgroups,
     )
 
 
@@ -473,6 +474,8 @@ def _commands() -> list[tuple]:
           ("--existing-models", {"action": "store_true",
                                  "help": "the models were not trained by this run"}),
           ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
+          ("--subgroups", {"metavar": "DIR", "help": "the folder of `hipseg subgroups`' "
+                           "outputs (subgroups.json, subgroups.csv, …): section 11b"}),
           ("--configuration", {"action": "append", "metavar": "NAME=DIR",
                                "help": "a further nnU-Net configuration and its evaluation "
                                        "folder, compared with the main one (repeatable)"}),
