@@ -527,3 +527,35 @@ def test_the_workflow_refuses_a_missing_sheet_column_before_anything_runs(
     assert f"{demo_data}: has no column(s) 'site', which subgroups.columns names" in (
         proc.stdout + proc.stderr
     )
+
+
+def test_the_demos_test_set_holds_every_generator_finding_in_enough_patients(repo):
+    """config/config.yaml's dataset.seed: the demo's patient split (computed here as the dataset
+    stage computes it, from the generator's sheet rows without rendering) puts every finding
+    the generator draws into the test set with at least subgroups.min_patients patients, so the
+    report shows each as a subgroup; protrusion, the hardest, among them."""
+    import yaml
+
+    from hipseg import dataset, deid, synth
+    from hipseg.subgroups.attributes import column_items
+
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    rows = synth.describe(cfg["demo"]["preset"], cfg["demo"]["seed"], cfg["demo"]["n_patients"])
+    joints, drawn = [], set()
+    for r in rows:
+        for side in ("right", "left"):
+            items = {i for i in r["note"].split("; ") if i.startswith(f"{side} hip ")}
+            drawn |= {i.split(" hip ", 1)[1] for i in items if "(excluded)" not in i}
+            if r["hips"] in ("both", side):
+                p = deid.pseudonym(deid.DEMO_KEY, r["patient"])
+                joints.append({"patient": p, "split": r["split"], "side": side,
+                               "items": column_items(r["note"], side)})  # fmt: skip
+    joints = pd.DataFrame(joints)
+    ds = cfg["dataset"]
+    split = dataset.split_by_patient(joints, ds["test_fraction"], ds["seed"])
+    test = joints[joints["patient"].map(split) == "test"]
+    assert len(test) == 15 and test["patient"].nunique() == 8
+    assert drawn == {"osteoarthritis (mild)", "osteoarthritis (severe)", "acetabular protrusion"}
+    for finding in drawn:
+        patients = test.loc[[finding in i for i in test["items"]], "patient"].nunique()
+        assert patients >= cfg["subgroups"]["min_patients"], (finding, patients)
