@@ -131,8 +131,10 @@ def subgroup_table(
 
 
 def hardest(table: pd.DataFrame) -> dict[str, dict]:
-    """Per attribute, the subgroup with the lowest mean per-image Dice."""
+    """Per attribute, the subgroup with the lowest mean per-image Dice (among those with a
+    rest to compare with)."""
     dice = table[(table["metric"] == METRICS[0].column) & (table["label"] == ALL_LABELS)]
+    dice = dice[dice["rest_n_joints"] > 0]
     out = {}
     for name, df in dice.groupby("attribute", sort=False):
         df = df.dropna(subset=["mean"])
