@@ -133,6 +133,46 @@ def test_a_subgroup_below_the_minimum_is_pooled():
     assert suppressed and got == [frozenset(), frozenset()]
 
 
+def test_a_sheet_columns_items_are_pooled_and_withheld_so_no_group_or_rest_is_too_small():
+    from hipseg.subgroups.attributes import OTHER, pool_items
+
+    a, b, c, d, e = (frozenset({k}) for k in "abcde")
+    patients = ["1", "1", "2", "2", "3", "4", "5"]
+    # a: patients 1, 2, 3; b: 1; c: 2 → b and c pooled into other (patients 1, 2); d (4, 5)
+    got, n_pooled, n_withheld = pool_items([a | b, a, a | c, a, a, d, d], patients, 2)
+    assert [set(g) for g in got] == [{"a", OTHER}, {"a"}, {"a", OTHER}, {"a"}, {"a"}, {"d"}, {"d"}]
+    assert (n_pooled, n_withheld) == (2, 0)
+    # e on every joint but patient 5's: its rest (one patient) would follow from the overall
+    # mean, so e is withheld; a value on every joint is kept (its mean is the overall one)
+    got, _, n_withheld = pool_items([e, e, e, e, e | a, e | a, a], patients, 2)
+    assert [set(g) for g in got] == [set()] * 4 + [{"a"}, {"a"}, {"a"}] and n_withheld == 1
+    got, _, n_withheld = pool_items([e] * 7, patients, 2)
+    assert got == [e] * 7 and n_withheld == 0
+
+
+def test_spacing_bands_keep_a_spacing_together_and_small_bands_join_a_neighbour():
+    from hipseg.subgroups.attributes import merge_bands, spacing_band, spacing_edges
+
+    # the demo's test joints (crop spacings): ten at 2.0 mm, which tertiles would split
+    demo = [1.28, 1.333, 1.333, 1.678, *[1.999] * 10, 2.333]
+    assert spacing_edges(demo, []) == [1.84, 2.17]  # 4/15 below 1.84, 14/15 below 2.17
+    assert [spacing_band(x, [1.84, 2.17]) for x in (1.678, 1.999, 2.333)] == [
+        "<1.84 mm", "1.84–2.17 mm", "≥2.17 mm"]  # fmt: skip
+    paper = [0.1] * 5 + [0.15] * 10 + [0.175] * 5
+    assert spacing_edges(paper, []) == [0.125, 0.162]
+    assert spacing_edges([0.15] * 4, []) == [] and spacing_edges(paper, [0.12]) == [0.12]
+    # ≥2.17 mm (one patient) joins its only neighbour; age bands: 50–64 (one patient) joins
+    # the smaller neighbour (65–79), then ≥80 joins that: <50 and ≥50
+    bands = [frozenset({b}) for b in ("<1.84 mm", "<1.84 mm", "1.84–2.17 mm", "≥2.17 mm")]
+    got, merges = merge_bands(bands, ["1", "2", "3", "4"], 2, inclusive=False)
+    assert [set(g) for g in got] == [{"<1.84 mm"}] * 2 + [{"≥1.84 mm"}] * 2 and merges == 1
+    ages = [frozenset({b}) for b in ("<50", "<50", "<50", "50–64", "65–79", "65–79", "≥80")]
+    got, merges = merge_bands(ages + [frozenset({"x"})], list("12345678"), 2, inclusive=True)
+    assert [set(g) for g in got] == [{"<50"}] * 3 + [{"≥50"}] * 4 + [{"x"}] and merges == 2
+    got, _ = merge_bands(ages[1:3] + ages[4:6], ["1", "2", "3", "4"], 3, inclusive=True)
+    assert [set(g) for g in got] == [{"<80"}] * 4  # <50 and 65–79: one band, all of them
+
+
 # ------------------------------------------------------------------------------------------------
 # Failure modes from label maps
 # ------------------------------------------------------------------------------------------------
@@ -377,8 +417,8 @@ def test_small_subgroups_are_pooled_and_nothing_points_at_one_patient(tmp_path):
     # osteoarthritis (D), dysplasia (E) and "lead marker L" (A): one patient each, pooled
     # (other: A, D, E); "none recorded" (the left hips of B and C) has two
     assert groups["note"] == {"acetabular protrusion": 3, "none recorded": 2, "other (pooled)": 3}
-    # age bands: 50–64 (C) below 2; "≥80" (A, B) joins it; D and E were not recorded
-    assert groups["age_band"] == {"not recorded": 2, "other (pooled)": 3}
+    # age bands: 50–64 (C) below 2 joins its neighbour ≥80 (A, B); D and E were not recorded
+    assert groups["age_band"] == {"≥50": 3, "not recorded": 2}
     assert groups["spacing"] == {"<0.12 mm": 2, "≥0.12 mm": 3}
     for a in summary["attributes"]:
         assert all(n >= 2 for n in groups[a["name"]].values()), a
@@ -532,12 +572,14 @@ def test_the_workflow_refuses_a_missing_sheet_column_before_anything_runs(
 def test_the_demos_test_set_holds_every_generator_finding_in_enough_patients(repo):
     """config/config.yaml's dataset.seed: the demo's patient split (computed here as the dataset
     stage computes it, from the generator's sheet rows without rendering) puts every finding
-    the generator draws into the test set with at least subgroups.min_patients patients, so the
-    report shows each as a subgroup; protrusion, the hardest, among them."""
+    the generator draws into the test set with at least subgroups.min_patients patients, so
+    that the subgroup analysis (its own pooling, run here) reports each; protrusion, the
+    hardest, among them."""
     import yaml
 
     from hipseg import dataset, deid, synth
-    from hipseg.subgroups.attributes import column_items
+    from hipseg.subgroups import SubgroupOptions
+    from hipseg.subgroups.attributes import pooled_attributes, raw_attributes
 
     cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     rows = synth.describe(cfg["demo"]["preset"], cfg["demo"]["seed"], cfg["demo"]["n_patients"])
@@ -547,15 +589,19 @@ def test_the_demos_test_set_holds_every_generator_finding_in_enough_patients(rep
             items = {i for i in r["note"].split("; ") if i.startswith(f"{side} hip ")}
             drawn |= {i.split(" hip ", 1)[1] for i in items if "(excluded)" not in i}
             if r["hips"] in ("both", side):
-                p = deid.pseudonym(deid.DEMO_KEY, r["patient"])
-                joints.append({"patient": p, "split": r["split"], "side": side,
-                               "items": column_items(r["note"], side)})  # fmt: skip
+                joints.append({"case": f"{r['id']}_{side[0].upper()}", "radiograph": r["id"],
+                               "side": side, "split": r["split"], "spacing_mm": r["intake_spacing"],
+                               "patient": deid.pseudonym(deid.DEMO_KEY, r["patient"])})  # fmt: skip
     joints = pd.DataFrame(joints)
     ds = cfg["dataset"]
     split = dataset.split_by_patient(joints, ds["test_fraction"], ds["seed"])
-    test = joints[joints["patient"].map(split) == "test"]
+    test = joints[joints["patient"].map(split) == "test"].reset_index(drop=True)
     assert len(test) == 15 and test["patient"].nunique() == 8
     assert drawn == {"osteoarthritis (mild)", "osteoarthritis (severe)", "acetabular protrusion"}
-    for finding in drawn:
-        patients = test.loc[[finding in i for i in test["items"]], "patient"].nunique()
-        assert patients >= cfg["subgroups"]["min_patients"], (finding, patients)
+    options = SubgroupOptions.from_config({**cfg["subgroups"], "characteristics": []})
+    sheet = pd.DataFrame(rows)[["id", "note"]]
+    note, side, spacing = pooled_attributes(
+        raw_attributes(test, sheet, {}, options), list(test["patient"]), options.min_patients
+    )
+    assert drawn <= set(note.groups), note.groups
+    assert set(side.groups) == {"left", "right"} and spacing.groups == ["<1.84 mm", "≥1.84 mm"]

@@ -124,8 +124,12 @@ def _rows(data: dict, columns: Sequence[tuple]) -> list[dict]:
                     "cells": cells,
                 }
             )
-        pooled = f"; {a['n_pooled']} value(s) pooled into “other”" if a.get("n_pooled") else ""
-        out.append({"title": a["title"], "source": a["source"] + pooled, "rows": rows})
+        notes = [a["source"]]
+        if a.get("n_pooled"):
+            notes.append(f"{a['n_pooled']} small value(s) pooled or joined to a neighbour")
+        if a.get("n_withheld"):
+            notes.append(f"{a['n_withheld']} value(s) withheld: it or its rest too small")
+        out.append({"title": a["title"], "source": "; ".join(notes), "rows": rows})
     return out
 
 

@@ -8,9 +8,13 @@ its audit (``subgroups.characteristics``: sex, age band, device; see
 :mod:`hipseg.deid.characteristics`). A sheet value is a list of items separated by ``;``; an
 item that begins with ``right hip`` or ``left hip`` belongs to that joint only (the demo's
 ``note`` column: "right hip acetabular protrusion; lead marker L"), any other item to both
-joints of the radiograph, so one joint can be in several subgroups of a column. A subgroup of
-fewer than ``subgroups.min_patients`` patients is pooled into "other (pooled)" (the smallest
-further ones too, until "other" reaches the minimum), so that no row points at one person.
+joints of the radiograph, so one joint can be in several subgroups of a column. So that no
+row points at fewer than ``subgroups.min_patients`` patients (:mod:`.attributes`): a band
+(age, spacing) that small joins its smaller neighbour; any other value that small is pooled
+into "other (pooled)" (for a side or a characteristic, with the smallest further values until
+"other" is large enough: the rest of a group is the union of the others, its mean follows from
+the overall one); a sheet column's value (a yes/no split of the joints) is shown only when it
+and its rest both have enough patients, else it is withheld.
 
 **The analysis** (:mod:`.analysis`): per subgroup, metric (Dice, HD95, ASSD, NSD) and label
 (L1–L5 and the per-image mean), the mean with its patient-bootstrap BCa interval

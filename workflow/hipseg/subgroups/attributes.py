@@ -43,8 +43,10 @@ class Attribute:
     title: str
     source: str
     values: list[frozenset[str]]
+    items: bool = False  # a sheet column: each value is a yes/no split (groups overlap)
     groups: list[str] = field(default_factory=list)
     n_pooled: int = 0  # values pooled into OTHER
+    n_withheld: int = 0  # values not reported (items: the group or its rest too small)
     suppressed: bool = False  # fewer than min_patients patients in all: nothing reported
 
 
@@ -68,14 +70,20 @@ def _fmt_mm(x: float) -> str:
 
 
 def spacing_edges(spacings: Sequence[float], given: Sequence[float]) -> list[float]:
-    """The band edges: as configured, or the test joints' tertiles (3 significant digits)."""
+    """The band edges: as configured, or near the test joints' tertiles, each at the midpoint
+    between two distinct spacings whose share of joints below it is closest to a third (two
+    thirds), so that joints of one spacing stay in one band (the demo's and the paper's
+    detectors have a few spacings each); 3 significant digits."""
     if given:
         return [float(e) for e in given]
     values = np.asarray(spacings, dtype=float)
-    if values.size == 0 or np.ptp(values) == 0:
+    values = values[np.isfinite(values)]
+    distinct = np.unique(np.round(values, 6))
+    if distinct.size < 2:
         return []
-    edges = sorted({float(_fmt_mm(q)) for q in np.quantile(values, [1 / 3, 2 / 3])})
-    return [e for e in edges if values.min() < e <= values.max()]
+    mids = (distinct[1:] + distinct[:-1]) / 2
+    below = np.array([(values < m).mean() for m in mids])
+    return sorted({float(_fmt_mm(mids[np.argmin(np.abs(below - q))])) for q in (1 / 3, 2 / 3)})
 
 
 def spacing_band(x: float, edges: Sequence[float]) -> str:
@@ -103,10 +111,12 @@ def order_key(name: str) -> tuple:
 
 
 def pool(values: list[frozenset[str]], patients: Sequence[str], min_patients: int):
-    """Pool every value held by fewer than ``min_patients`` patients into :data:`OTHER`, then
-    the smallest further values until "other" reaches the minimum (else the small ones could
-    be told from the rest). Returns the new values, the number of values pooled and whether
-    even all joints together are too few (then nothing is reported)."""
+    """The pooling of an attribute that divides the joints (one value each: side, spacing band,
+    sex, age band, device): every value held by fewer than ``min_patients`` patients goes into
+    :data:`OTHER`, then the smallest further values until "other" reaches the minimum (else the
+    small ones could be told from the rest and the overall mean). Returns the new values, the
+    number of values pooled and whether even all joints together are too few (then nothing is
+    reported)."""
     holders: dict[str, set[str]] = {}
     for vs, p in zip(values, patients, strict=True):
         for v in vs:
@@ -125,6 +135,76 @@ def pool(values: list[frozenset[str]], patients: Sequence[str], min_patients: in
         new = {OTHER if v in pooled else v for v in vs}
         out.append(frozenset(new - {OTHER} if suppressed else new))
     return out, len(pooled), suppressed
+
+
+_BAND = re.compile(
+    r"^(?:<(?P<lt>[\d.]+)|≥(?P<ge>[\d.]+)|(?P<lo>[\d.]+)–(?P<hi>[\d.]+))(?P<unit>.*)$"
+)
+
+
+def _merged_band(low: str, high: str, inclusive: bool) -> str:
+    """The label of two adjacent bands merged (``<50`` and ``50–64`` → ``<65``; ``1.84–2.17 mm``
+    and ``≥2.17 mm`` → ``≥1.84 mm``). ``inclusive``: the upper number of ``a–b`` belongs to the
+    band (whole years), else it starts the next one (millimetres)."""
+    a, b = _BAND.match(low), _BAND.match(high)
+    unit = a.group("unit")
+    start = a.group("lo") or a.group("ge")  # None: open below
+    if b.group("ge") is not None:
+        return f"≥{start}{unit}" if start else "all"
+    end = b.group("hi")
+    if start:
+        return f"{start}–{end}{unit}"
+    return f"<{int(end) + 1}{unit}" if inclusive else f"<{end}{unit}"
+
+
+def merge_bands(
+    values: list[frozenset[str]], patients: Sequence[str], min_patients: int, inclusive: bool
+) -> tuple[list[frozenset[str]], int]:
+    """Merge a band of fewer than ``min_patients`` patients with its smaller neighbour, until
+    every band has enough (ordered values: age and spacing bands; other values are left as
+    they are). Returns the new values and the number of merges."""
+    values, merges = list(values), 0
+    while True:
+        holders: dict[str, set[str]] = {}
+        for vs, p in zip(values, patients, strict=True):
+            for v in vs:
+                if _BAND.match(v):
+                    holders.setdefault(v, set()).add(p)
+        order = sorted(holders, key=order_key)
+        small = [i for i, v in enumerate(order) if len(holders[v]) < min_patients]
+        if len(order) < 2 or not small:
+            return values, merges
+        i = min(small, key=lambda k: (len(holders[order[k]]), k))
+        near = [k for k in (i - 1, i + 1) if 0 <= k < len(order)]
+        j = min(near, key=lambda k: (len(holders[order[k]]), k))
+        low, high = order[min(i, j)], order[max(i, j)]
+        new = _merged_band(low, high, inclusive)
+        values = [frozenset(new if v in (low, high) else v for v in vs) for vs in values]
+        merges += 1
+
+
+def pool_items(values: list[frozenset[str]], patients: Sequence[str], min_patients: int):
+    """The pooling of a sheet column, whose values overlap (a joint can have several): each
+    value splits the joints into those with it and the rest. Values of fewer than
+    ``min_patients`` patients become :data:`OTHER`; a value (``other`` included) is reported
+    only when it and its rest both have at least ``min_patients`` patients (or it is every
+    joint: its rest's mean would follow from the overall mean), else it is withheld. Returns
+    the new values, the number pooled and the number withheld."""
+    holders: dict[str, set[str]] = {}
+    for vs, p in zip(values, patients, strict=True):
+        for v in vs:
+            holders.setdefault(v, set()).add(p)
+    pooled = {v for v, ps in holders.items() if len(ps) < min_patients}
+    mapped = [frozenset(OTHER if v in pooled else v for v in vs) for vs in values]
+    withheld = set()
+    for v in {v for vs in mapped for v in vs}:
+        inside = {p for vs, p in zip(mapped, patients, strict=True) if v in vs}
+        rest = {p for vs, p in zip(mapped, patients, strict=True) if v not in vs}
+        everyone = all(v in vs for vs in mapped)
+        if len(inside) < min_patients or (not everyone and len(rest) < min_patients):
+            withheld.add(v)
+    out = [frozenset(vs - withheld) for vs in mapped]
+    return out, len(pooled), len(withheld)
 
 
 def _sheet_rows(sheet: pd.DataFrame, joints: pd.DataFrame) -> list[Mapping]:
@@ -152,7 +232,8 @@ def raw_attributes(
     rows = _sheet_rows(sheet, joints)
     for column in options.columns:
         values = [column_items(r.get(column, ""), s) for r, s in zip(rows, sides, strict=True)]
-        out.append(Attribute(column, f"sample sheet: {column}", "sample-sheet column", values))
+        title, source = f"sample sheet: {column}", "sample-sheet column"
+        out.append(Attribute(column, title, source, values, items=True))
     if options.side:
         values = [frozenset({s or UNKNOWN}) for s in sides]
         out.append(Attribute("side", TITLES["side"], SOURCES["side"], values))
@@ -173,8 +254,17 @@ def raw_attributes(
 def pooled_attributes(
     attributes: list[Attribute], patients: Sequence[str], min_patients: int
 ) -> list[Attribute]:
-    """The attributes with small values pooled (:func:`pool`) and their groups in order."""
+    """The attributes with small values pooled (:func:`pool`; a sheet column's items:
+    :func:`pool_items`) and their groups in order."""
     for a in attributes:
-        a.values, a.n_pooled, a.suppressed = pool(a.values, patients, min_patients)
+        if a.name in ("spacing", "age_band"):  # ordered: a small band joins its neighbour
+            a.values, a.n_pooled = merge_bands(a.values, patients, min_patients,
+                                               inclusive=a.name == "age_band")  # fmt: skip
+        if a.items:
+            a.values, a.n_pooled, a.n_withheld = pool_items(a.values, patients, min_patients)
+            a.suppressed = not any(a.values)
+        else:
+            a.values, n_pooled, a.suppressed = pool(a.values, patients, min_patients)
+            a.n_pooled += n_pooled
         a.groups = sorted({v for vs in a.values for v in vs}, key=order_key)
     return attributes

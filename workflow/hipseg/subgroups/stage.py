@@ -122,6 +122,7 @@ def _attribute_json(a: Attribute, patients: Sequence[str]) -> dict:
         "source": a.source,
         "groups": groups,
         "n_pooled": a.n_pooled,
+        "n_withheld": a.n_withheld,
         "suppressed": a.suppressed,
         "multi_valued": any(len(vs) > 1 for vs in a.values),
     }
