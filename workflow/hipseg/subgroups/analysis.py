@@ -97,7 +97,7 @@ def _group_rows(a: Attribute, group: str, wide: pd.DataFrame, inside, stats, min
                 "rest_n_joints": int(np.isfinite(rest_values).sum()),
                 "rest_n_patients": n_rest,
                 "rest_mean": float(np.nanmean(rest_values))
-                if np.isfinite(rest_values).any()
+                if np.isfinite(rest_values).any() and d is not None  # (a small rest: not shown)
                 else math.nan,
                 "difference": d.difference if d else math.nan,
                 "diff_ci_low": d.low if d else math.nan,
