@@ -4,7 +4,8 @@
 #   snakemake --cores all --configfile config/paper.yaml --config samples=my_samples.tsv
 #
 # Stages, one rule file each: synth (demo only) -> samples -> deid -> crop -> dataset -> plan
-# -> splits -> train (folds 0-4 + all, parallel jobs) -> predict (+ ensemble) -> evaluate -> report.
+# -> splits -> train (folds 0-4 + all, parallel jobs) -> predict (+ ensemble) -> evaluate
+# -> subgroups -> report.
 # The rules are thin: every stage is a `hipseg <stage>` command of the package in workflow/hipseg.
 
 

@@ -39,9 +39,10 @@ def report_html(tmp_path_factory) -> Path:
         return Path(given)
     from hipseg.report import build_report
     from tests.test_report import make_inputs
+    from tests.test_subgroups import add_subgroups
 
     kw = make_inputs(tmp_path_factory.mktemp("browser"), n_cases=6, seed=11)
-    build_report(**kw)
+    build_report(**kw, subgroups=add_subgroups(kw))  # with section 11b, its figures and links
     return kw["out_html"]
 
 

@@ -23,6 +23,7 @@ def test_help_lists_every_stage(snakemake_env):
         "train",
         "predict",
         "evaluate",
+        "subgroups",
         "report",
         "listen",
     ):

@@ -546,3 +546,62 @@ def test_dates_other_deidentifiers_left_are_emptied_and_counted(demo_data, tmp_p
     assert s["attributes"].get("dates emptied (placeholder or not a date)", 0) == (
         6 if retain else 0
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Characteristics of the subgroup analysis: bands, never the exact age or a date
+# ------------------------------------------------------------------------------------------------
+def test_age_bands_and_ages_from_the_header():
+    from hipseg.deid.characteristics import age_band
+    from hipseg.intake.patient import age_years
+
+    assert [age_band(a, (50, 65, 80)) for a in (3, 49.99, 50, 64.9, 65, 79, 80, 104)] == [
+        "<50", "<50", "50–64", "50–64", "65–79", "65–79", "≥80", "≥80"
+    ]  # fmt: skip
+    assert age_band(40, (60,)) == "<60" and age_band(60, (60,)) == "≥60"
+    ds = Dataset()
+    ds.PatientAge = "063Y"
+    assert age_years(ds) == 63
+    ds.PatientAge = "018M"
+    assert age_years(ds) == pytest.approx(1.5)
+    ds = Dataset()  # no Patient's Age: birth date to the study's date
+    ds.PatientBirthDate, ds.StudyDate = "19500301", "20100228"
+    assert age_years(ds) == pytest.approx(59.997, abs=1e-3)
+    ds.StudyDate = ""
+    ds.AcquisitionDate = "20100301"
+    assert age_years(ds) == pytest.approx(60.0, abs=1e-2)
+    ds.PatientBirthDate = ""  # no birth date: no age
+    assert age_years(ds) is None
+    with pytest.raises(HipsegError, match="deid.age_bands"):
+        deid.Options(age_bands=(65, 50))
+
+
+def test_characteristics_only_what_the_profile_keeps(demo_data, tmp_path):
+    """The audit records sex, age band and device; the band only where PatientAge is retained,
+    the sex only where PatientSex is; the exact age and the dates are nowhere in the record."""
+    src, patient = _first(demo_data)
+    original = pydicom.dcmread(src)
+    original.PatientAge = "097Y"
+    original.PatientBirthDate, original.StudyDate = "19130517", "20100611"
+    planted = tmp_path / "in.dcm"
+    original.save_as(planted, enforce_file_format=True)
+    rec = deid.deidentify(planted, tmp_path / "out.dcm", deid.DEMO_KEY, patient)
+    assert rec["characteristics"] == {
+        "sex": original.PatientSex,
+        "age_band": "≥80",
+        "device": f"{original.Manufacturer} {original.ManufacturerModelName}",
+    }
+    text = json.dumps(rec, ensure_ascii=False)
+    assert "097" not in text and "19130517" not in text and "20100611" not in text
+    del original.PatientAge  # the band from the original dates (shifted/removed in the output)
+    original.save_as(planted, enforce_file_format=True)
+    options = deid.Options(age_bands=(60, 98))  # 1913-05-17 to 2010-06-11: 97.07 years
+    rec = deid.deidentify(planted, tmp_path / "out.dcm", deid.DEMO_KEY, patient, options)
+    assert rec["characteristics"]["age_band"] == "60–97"
+    options = deid.Options(age_bands=(60, 97))
+    rec = deid.deidentify(planted, tmp_path / "out.dcm", deid.DEMO_KEY, patient, options)
+    assert rec["characteristics"]["age_band"] == "≥97"
+    out = pydicom.dcmread(tmp_path / "out.dcm")
+    assert "PatientAge" not in out and str(out.get("PatientBirthDate", "")) == ""
+    rec = deid.deidentify(planted, tmp_path / "basic.dcm", deid.DEMO_KEY, patient, BASIC_ONLY)
+    assert set(rec["characteristics"]) == {"device"}  # no sex, no age band

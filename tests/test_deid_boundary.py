@@ -4,6 +4,7 @@ tokens, while every process's command line is sampled; no token appears under re
 .snakemake/ (its metadata keeps every job's params and command), in Snakemake's output or log,
 or on any command line."""
 
+import json
 import shutil
 import subprocess
 import threading
@@ -17,6 +18,9 @@ from hipseg import samplesheet
 from tests.conftest import REPO
 
 TOKEN = "QZXTOKEN"  # every identifying value below starts with it; no other text contains it
+# dates and an age no output may hold (the deid job records an age band, "≥80", instead): the
+# birth date, the original study date (the output's dates are shifted), the exact age
+BIRTH, STUDY, AGE = "19130517", "20091203", "097Y"
 
 
 def _sheet_with_tokens(demo_data: Path, root: Path) -> Path:
@@ -32,6 +36,12 @@ def _sheet_with_tokens(demo_data: Path, root: Path) -> Path:
         ds.PatientName = f"{TOKEN}NAME{p}^{TOKEN}GIVEN{p}"
         ds.PatientID = f"{TOKEN}ID{p}"
         ds.OtherPatientIDs = f"{TOKEN}OTHER{p}"
+        ds.PatientBirthDate = BIRTH
+        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = STUDY
+        if i == 0:  # no Patient's Age: the band comes from the dates
+            del ds.PatientAge
+        else:
+            ds.PatientAge = AGE
         ds.save_as(root / "dicom" / f"r{i}.dcm", enforce_file_format=True)
         shutil.copy(row.labels, root / "labels" / f"r{i}.png")
         lines.append(f"case{i:02d}\t{TOKEN}PATIENT{p}\tdicom/r{i}.dcm\tlabels/r{i}.png\t"
@@ -69,8 +79,8 @@ class CommandLines:
         self._thread.join()
 
 
-def _files_with_token(root: Path) -> list[str]:
-    token = TOKEN.lower().encode()
+def _files_with_token(root: Path, token: str = TOKEN) -> list[str]:
+    token = token.lower().encode()
     return [
         str(p.relative_to(root))
         for p in sorted(root.rglob("*"))
@@ -105,6 +115,17 @@ def test_no_identifier_crosses_the_boundary(demo_data, tmp_path, snakemake_env):
     assert list((work / ".snakemake" / "metadata").iterdir())  # metadata was written
     assert list((work / ".snakemake" / "log").glob("*.snakemake.log"))  # and the log
     assert _files_with_token(work) == []  # results/ and .snakemake/
+    # no birth date, original date or exact age: only the band (in the audits); the exact age
+    # stays only where the profile keeps it, in the de-identified images
+    for value in (BIRTH, STUDY, AGE):
+        assert value.lower() not in (proc.stdout + proc.stderr).lower()
+        assert not [c for c in lines.seen if value.lower().encode() in c.lower()]
+    assert _files_with_token(work, BIRTH) == [] and _files_with_token(work, STUDY) == []
+    kept = [f"results/deid/case{i:02d}.dcm" for i in range(1, 4)]  # case00 had no age
+    assert _files_with_token(work, AGE) == kept
+    for i in range(4):
+        audit = json.loads((work / "results" / "deid" / f"case{i:02d}.audit.json").read_text())
+        assert audit["characteristics"]["age_band"] == "≥80", audit["characteristics"]
     # the identities reached the deid stage and became pseudonyms
     deid_out = pydicom.dcmread(work / "results" / "deid" / "case00.dcm")
     assert deid_out.PatientIdentityRemoved == "YES" and deid_out.PatientID.startswith("P")

@@ -16,11 +16,24 @@ from hipseg.errors import HipsegError
 
 def all_option_classes() -> list[type[options.StageOptions]]:
     """Every options class of the package's stages."""
-    from hipseg import crop, dataset, deid, evaluate, nnunet, paperplan, report, source, synth
+    from hipseg import (
+        crop,
+        dataset,
+        deid,
+        evaluate,
+        gate,
+        nnunet,
+        paperplan,
+        report,
+        source,
+        subgroups,
+        synth,
+    )
     from hipseg.clinical import listen
     from hipseg.segment import run as segment_run  # (hipseg.segment imports it when used)
 
-    del crop, dataset, deid, evaluate, listen, nnunet, paperplan, report, segment_run, source
+    del crop, dataset, deid, evaluate, gate, listen, nnunet, paperplan, report, segment_run, source
+    del subgroups
     del synth  # (imported for their options classes)
     found, todo = [], list(options.StageOptions.__subclasses__())
     while todo:
@@ -41,7 +54,7 @@ def test_every_section_has_one_options_class_that_matches_the_schema():
     sections = {c.SECTION for c in CLASSES}
     assert sections == {
         "demo", "deid", "crop", "dataset", "nnunet", "train", "predict", "evaluate", "report",
-        "paper_plan", "segment", "source", "listen"
+        "paper_plan", "segment", "source", "listen", "subgroups", "gate"
     }  # fmt: skip
     for cls in CLASSES:
         props = set(options.section_schema(cls.SECTION)["properties"])
@@ -121,7 +134,7 @@ def test_rules_pass_their_whole_section(repo, snakemake_env, tmp_path, demo_data
     assert "threads" not in seen["train"] and "threads" not in seen["predict"]
     expected = {"deid": "deid", "crop": "crop", "dataset": "dataset", "splits": "dataset",
                 "plan": "nnunet", "train": "train", "predict": "predict",
-                "evaluate": "evaluate", "report": "report"}  # fmt: skip
+                "evaluate": "evaluate", "subgroups": "subgroups", "report": "report"}  # fmt: skip
     for stage, section in expected.items():
         props = set(options.section_schema(section)["properties"]) - options.SCHEDULING_KEYS
         if stage == "plan":  # which configurations are trained does not change the plan

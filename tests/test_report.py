@@ -17,6 +17,7 @@ from hipseg.errors import InputError
 from hipseg.evaluate import MODELS, EvaluateOptions, evaluate
 from hipseg.io import write_image_2d
 from hipseg.report import DEFAULT_TEMPLATE, PAPER_TABLE1, build_report, paper
+from tests.test_subgroups import add_subgroups
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "workflow" / "templates" / "report.html.j2"
 SPACING = (0.15, 0.15)
@@ -164,6 +165,7 @@ def make_inputs(root: Path, n_cases: int = 4, seed: int = 0) -> dict:
 def rendered(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     kw = make_inputs(root)
+    kw["subgroups"] = add_subgroups(kw)  # section 11b
     build_report(**kw)
     return kw, kw["out_html"].read_text(encoding="utf-8")
 
@@ -178,9 +180,12 @@ def test_report_is_self_contained(rendered):
     assert 'src="http' not in text and "src='http" not in text
     assert not re.search(r'href="(?!#|data:)', text), "external href found"
     assert "<link" not in text and "<script" not in text
-    # Fig. 3, Fig. 4, worst_k=2 Fig. 5 panels, the learning curves and one image per test case
+    # Fig. 3, Fig. 4, worst_k=2 Fig. 5 panels, the learning curves, one image per test case,
+    # the forest plot and the worst case of every subgroup (each case once)
     n_cases = len(list(kw["labels_dir"].glob("*.nii.gz")))
-    assert text.count("data:image/png;base64,") == 2 + kw["worst_k"] + 1 + n_cases
+    sub = json.loads((kw["subgroups"] / "subgroups.json").read_text())
+    n_worst = len({c["case"] for w in sub["worst_cases"] for c in w["cases"]})
+    assert text.count("data:image/png;base64,") == 2 + kw["worst_k"] + 1 + n_cases + 1 + n_worst
     # every in-page link has its target
     ids = set(re.findall(r'id="([^"]+)"', text))
     assert set(re.findall(r'href="#([^"]+)"', text)) <= ids
@@ -225,6 +230,7 @@ def test_report_without_benchmarks_and_banners(tmp_path):
     assert "run times are not shown" in text
     assert "fixed demo key" not in text and "synthetic demo data" not in text.lower()
     assert text.count("data:image/png;base64,") == 2 + 1 + 1 + 2  # Figs. 3, 4, 5, 6, 2 cases
+    assert 'id="subgroups"' not in text  # no subgroup analysis given: no section 11b
 
 
 def test_report_deid_paragraph(tmp_path, demo_data):
@@ -557,5 +563,26 @@ def test_report_summary_line(rendered, snakemake_env):
         env=snakemake_env, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert out.count("\n") == 0 and "self-contained" in out
-    assert "15 sections" in out and "4 test cases in the gallery" in out
+    assert "16 sections" in out and "4 test cases in the gallery" in out  # 11b included
     assert "references.bib" in out and "metrics.csv" in out
+
+
+def test_report_shows_the_subgroups_with_intervals_forest_plot_and_failures(rendered):
+    """Section 11b (hipseg subgroups on the fabricated inputs, tests/test_subgroups.py)."""
+    kw, html = rendered
+    section = html[html.index('<section id="subgroups">') :]
+    section = section[: section.index("</section>")]
+    for text in (
+        "Table V", "Table VI", "Table VII", "Fig. 8", "Fig. 9", "osteoarthritis (mild)",
+        "other (pooled)", "sex (DICOM header)", "head outside the acetabulum",
+        "teardrop merged into the pelvis", "Hardest subgroup", "all test joints",
+    ):  # fmt: skip
+        assert text in section, text
+    assert section.count("data:image/png;base64,") >= 2  # the forest plot and a worst case
+    assert 'href="#data-subgroups.csv"' in section and 'id="data-subgroups.csv"' in html
+    assert 'href="#subgroups"' in html  # in the table of contents
+    # the methods text describes the analysis and cites Holm
+    assert "Subgroups and failure modes." in html and "sequentially rejective" in html
+    assert "pooled into “other”" in html
+    bib = kw["bib_out"].read_text(encoding="utf-8")
+    assert "holm1979" in bib and "hall1991bootstrap" in bib

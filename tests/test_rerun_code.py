@@ -255,8 +255,8 @@ Shell command: python -m hipseg plan
 # --- on the tiny workflow after a complete run ----------------------------------------------
 
 # segment_test and validate_measurements: the demo's test radiographs through the fold_all model
-DOWNSTREAM_OF_PLAN = {"plan", "preprocess", "splits", "train", "predict", "evaluate", "report",
-                      "segment_test", "validate_measurements"}  # fmt: skip
+DOWNSTREAM_OF_PLAN = {"plan", "preprocess", "splits", "train", "predict", "evaluate", "subgroups",
+                      "report", "segment_test", "validate_measurements"}  # fmt: skip
 
 
 @contextmanager
@@ -305,12 +305,21 @@ def hipseg_why(tiny_run, env=None) -> dict[str, str]:
 
 
 EDITS = {
-    "evaluate.py": ("evaluate/__init__.py", append_line, {"evaluate", "report"}),
+    # (the subgroup analysis uses evaluate's metrics and statistics)
+    "evaluate.py": ("evaluate/__init__.py", append_line, {"evaluate", "subgroups", "report"}),
     "crop.py": ("crop.py", append_line, {"crop", "dataset"} | DOWNSTREAM_OF_PLAN),
     "trainer": (
         f"trainers/{TRAINER}.py",
         append_line,
-        {"train", "predict", "evaluate", "report", "segment_test", "validate_measurements"},
+        {
+            "train",
+            "predict",
+            "evaluate",
+            "subgroups",
+            "report",
+            "segment_test",
+            "validate_measurements",
+        },  # fmt: skip
     ),
     "comment and docstring": ("evaluate/__init__.py", comment_and_docstring, set()),
 }
@@ -325,7 +334,7 @@ def test_a_code_edit_reruns_exactly_the_stages_it_affects(tiny_run, edit):
         assert stages_to_rerun(tiny_run) == expected
         if edit == "evaluate.py":
             why = hipseg_why(tiny_run)
-            assert set(why) == {"evaluate", "report"}, why
+            assert set(why) == {"evaluate", "subgroups", "report"}, why
             assert "code: evaluate " in why["evaluate"] and "→" in why["evaluate"], why
             assert "input: rerun of evaluate" in why["report"], why
     assert stages_to_rerun(tiny_run) == set()
@@ -354,4 +363,4 @@ def test_a_moved_project_folder_reruns_nothing(tiny_run, tmp_path):
     run = _tiny_run(moved)
     assert stages_to_rerun(run) == set()
     with edited(moved / "workflow" / "hipseg" / "evaluate" / "__init__.py", append_line):
-        assert stages_to_rerun(run) == {"evaluate", "report"}
+        assert stages_to_rerun(run) == {"evaluate", "subgroups", "report"}

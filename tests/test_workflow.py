@@ -14,7 +14,7 @@ from tests import NO_CONTENT_CHECK
 
 TINY_CONFIG = {
     "demo": {"enabled": True, "preset": "demo", "seed": 5, "n_patients": 8},
-    "dataset": {"test_fraction": 0.25},
+    "dataset": {"test_fraction": 0.25, "seed": 0},
     # 2d only (tests/test_lowres.py adds 2d_lowres to the finished run)
     "nnunet": {
         "configurations": ["2d"],
@@ -179,6 +179,11 @@ def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
         assert model in report
     assert "data:image/png;base64" in report
     assert (res / "demo" / "gallery.png").is_file() and "osteoarthritis" in report
+    # subgroups and failure modes (tests/test_subgroups.py checks the numbers)
+    sub = pd.read_csv(res / "evaluation" / "subgroups.csv")
+    assert {"attribute", "subgroup", "mean", "ci_low", "difference", "p_holm"} <= set(sub.columns)
+    assert (sub["n_patients"] >= 2).all()  # the demo's subgroups.min_patients
+    assert (res / "evaluation" / "failures.csv").is_file() and 'id="subgroups"' in report
     for fold in ["0", "1", "2", "3", "4", "all"]:
         assert list((res / "benchmarks" / "train" / "2d").glob(f"fold_{fold}.tsv"))
     # boundary metrics, intervals, tests, learning curves, references; Snakemake's own report
@@ -198,6 +203,7 @@ def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
     counts = job_counts(tiny_run.snakemake("--configfile", str(cfg2), "-n").stdout)
     assert counts.get("train") == 6 and counts.get("predict") == 7
     assert counts.get("evaluate") == 1 and counts.get("report") == 1
+    assert counts.get("subgroups") == 1
     for stage in ("synth", "deid", "crop", "dataset", "plan", "preprocess", "splits"):
         assert stage not in counts, f"{stage} would rerun: {counts}"
     # a different crop rule reruns cropping and everything downstream, not de-identification

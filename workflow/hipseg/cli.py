@@ -193,6 +193,19 @@ def _evaluate(a):
     evaluate.evaluate(a.gt_dir, a.pred_root, a.models, a.out_dir, options, a.cases)
 
 
+def _subgroups(a):
+    from . import subgroups
+    from .evaluate import EvaluateOptions
+
+    try:
+        stats = json.loads(a.evaluate) if a.evaluate else {}
+    except json.JSONDecodeError as exc:
+        raise HipsegError(f"--evaluate: not valid JSON ({exc})") from exc
+    stats = EvaluateOptions.from_config(stats, source="hipseg subgroups --evaluate")
+    subgroups.analyse(a.evaluation_dir, a.cases, a.sheet, a.audits, a.gt_dir, a.pred_root,
+                      a.out_dir, _options(subgroups.SubgroupOptions, a), stats)  # fmt: skip
+
+
 def _deid_summary(a):
     from .deid import summarise
 
@@ -230,6 +243,7 @@ def _report(a):
         existing_models=a.existing_models,
         bib_out=a.bib,
         configurations=_named_folders(a.configuration),
+        subgroups=a.subgroups,
     )
 
 
@@ -438,6 +452,19 @@ def _commands() -> list[tuple]:
           ("--cases", {"help": "the dataset's cases.tsv (case → patient pseudonym: the unit of "
                                "the bootstrap and the tests)"}),
           ("--out-dir", _req())]),
+        ("subgroups", "where the model fails and for whom: subgroups of the test joints with "
+         "intervals and tests against the rest, failure modes per joint and subgroup",
+         _subgroups, "subgroups:SubgroupOptions",
+         [("--evaluation-dir", _req("the evaluate stage's folder (metrics of the best model)")),
+          ("--cases", _req("the dataset's cases.tsv (patient, radiograph, side, spacing)")),
+          ("--sheet", _req("the validated sample sheet (its columns: subgroups.columns)")),
+          ("--audits", {"nargs": "*", "default": [], "help": "the de-identification audit "
+                        "records (their characteristics: sex, age band, device)"}),
+          ("--gt-dir", _req("the reference label maps of the test joints")),
+          ("--pred-root", _req("the predictions, <pred-root>/<model>/<case>.nii.gz")),
+          ("--evaluate", {"metavar": "JSON", "help": "the 'evaluate' config section as JSON "
+                          "(confidence level, bootstrap resamples, seed)"}),
+          ("--out-dir", _req())]),
         ("deid-summary", "summarise the de-identification audit records", _deid_summary, None,
          [("--audits", {"nargs": "*", "default": [], "help": "the audit records (none when "
                         "no image is DICOM)"}),
@@ -463,6 +490,8 @@ def _commands() -> list[tuple]:
           ("--existing-models", {"action": "store_true",
                                  "help": "the models were not trained by this run"}),
           ("--bib", {"help": "write the methods text's references here (BibTeX)"}),
+          ("--subgroups", {"metavar": "DIR", "help": "the folder of `hipseg subgroups`' "
+                           "outputs (subgroups.json, subgroups.csv, …): section 11b"}),
           ("--configuration", {"action": "append", "metavar": "NAME=DIR",
                                "help": "a further nnU-Net configuration and its evaluation "
                                        "folder, compared with the main one (repeatable)"}),

@@ -93,6 +93,8 @@ STAGES: dict[str, Stage] = {
     "evaluate": Stage(
         ("evaluate",), "_evaluate", ("numpy", "pandas", "SimpleITK", "scipy", "medpy")
     ),
+    # subgroups of the test joints and their failure modes (label maps, statistics)
+    "subgroups": Stage(("subgroups",), "_subgroups", ("numpy", "pandas", "SimpleITK", "scipy")),
     # new radiographs through a trained model: label maps, DICOM SEG, measurements
     # (hipseg.segment imports its run lazily, out of the AST's sight: name it)
     "segment_test": Stage(("segment", "segment.run"), "_segment", SEGMENT, trainer=True),

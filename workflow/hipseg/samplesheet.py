@@ -326,6 +326,18 @@ def _check_files(path: Path, df: pd.DataFrame, mapping=None) -> list[str]:
     return problems
 
 
+def check_columns(columns, wanted, sheet: str | Path) -> None:
+    """Every column that ``subgroups.columns`` names must be in the sample sheet (checked when
+    the workflow starts, and again by the subgroup analysis)."""
+    missing = [c for c in wanted if c not in list(columns)]
+    if missing:
+        raise InputError(
+            sheet,
+            f"has no column(s) {', '.join(repr(c) for c in missing)}, which subgroups.columns "
+            f"names (the sheet's columns: {', '.join(map(str, columns))})",
+        )
+
+
 def write_pseudonymised(df: pd.DataFrame, out: str | Path, use_demo_key: bool = False) -> None:
     """Write the validated sheet with every patient value replaced by its keyed pseudonym (the
     same as the de-identified DICOM's PatientID): no sheet identifier leaves validation."""

@@ -186,6 +186,9 @@ def samples():
             table = checked(
                 samplesheet.validate, path, check_pixels=False, mapping=LABEL_NAMES
             )
+            # a column the subgroup analysis names must be there before anything runs
+            wanted = config.get("subgroups", {}).get("columns", [])
+            checked(samplesheet.check_columns, table.columns, wanted, path)
         else:
             table = samplesheet.read(path, LABEL_NAMES)
         table = table.set_index("id", drop=False)

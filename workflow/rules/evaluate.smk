@@ -83,3 +83,45 @@ use rule evaluate as evaluate_configuration with:
         f"{RESULTS}/logs/evaluate/{{conf}}.log",
     benchmark:
         f"{BENCH}/evaluate/{{conf}}.tsv"
+
+
+# Where the model fails and for whom: subgroups of the test joints (sheet columns, side, pixel
+# spacing, the de-identification's characteristics) with intervals and tests against the rest,
+# and the failure modes of every test joint, for the best model of the main configuration.
+rule subgroups:
+    input:
+        evaluation=rules.evaluate.output.summary,
+        metrics=rules.evaluate.output.metrics,
+        cases=rules.dataset.output.cases,
+        sheet=rules.validate_samples.output[0],
+        audits=lambda w: expand(rules.deid.output.audit, id=dicom_ids()),
+        raw=rules.dataset.output.raw,
+        predictions=expand(rules.predict.output, model=MODELS),
+    output:
+        subgroups=report(
+            f"{EVAL_DIR}/subgroups.csv",
+            caption="../report/subgroups.rst",
+            category="Evaluation",
+            labels={"table": "subgroups"},
+        ),
+        failures=f"{EVAL_DIR}/failures.csv",
+        counts=f"{EVAL_DIR}/failure_counts.csv",
+        summary=f"{EVAL_DIR}/subgroups.json",
+    log:
+        f"{RESULTS}/logs/subgroups.log",
+    benchmark:
+        f"{BENCH}/subgroups.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=CODE["subgroups"],
+        evaluation=lambda w, input: Path(input.evaluation).parent,
+        pred_root=lambda w, input: Path(input.predictions[0]).parent,
+        out_dir=lambda w, output: Path(output.summary).parent,
+        options=options("subgroups"),
+        evaluate=options("evaluate"),
+    shell:
+        "python -m hipseg subgroups --evaluation-dir {params.evaluation} --cases {input.cases}"
+        " --sheet {input.sheet} --audits {input.audits} --gt-dir {input.raw}/labelsTs"
+        " --pred-root {params.pred_root} --out-dir {params.out_dir}"
+        " --options {params.options:q} --evaluate {params.evaluate:q} > {log} 2>&1"

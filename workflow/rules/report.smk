@@ -36,6 +36,7 @@ rule figures:
 rule report:
     input:
         evaluation=rules.evaluate.output,
+        subgroups=rules.subgroups.output.summary,
         predictions=expand(rules.predict.output, model=MODELS),
         checkpoints=model_checkpoints(FOLDS_USED),
         configurations=expand(
@@ -71,6 +72,7 @@ rule report:
     params:
         code=CODE["report"],
         evaluation=lambda w, input: Path(input.evaluation[0]).parent,
+        subgroups=lambda w, input: Path(input.subgroups).parent,
         predictions=lambda w, input: Path(input.predictions[0]).parent,
         benchmarks=BENCH,
         options=options("report"),
@@ -99,4 +101,5 @@ rule report:
         " --deid-summary {input.deid} --benchmarks-dir {params.benchmarks}"
         " --template {input.template} {params.montage} {params.gallery} {params.paper_plan}"
         " {params.measurements} --model-dir {params.model_dir:q} {params.existing} {params.configurations}"
-        " --options {params.options:q} --bib {output.bib} --out {output.html} > {log} 2>&1"
+        " --subgroups {params.subgroups} --options {params.options:q} --bib {output.bib}"
+        " --out {output.html} > {log} 2>&1"

@@ -26,6 +26,10 @@ Where things are:
   configured regions are blanked; BurnedInAnnotation is honoured; the decision and the blanked
   boxes are recorded per image. Blanked images are written uncompressed; the pixel data of all
   others is copied bit for bit.
+* :mod:`.characteristics` — **what the subgroup analysis may know**: the patient's sex, an age
+  band (``deid.age_bands``, from Patient's Age or the original dates, in memory) and the device,
+  only those the profile keeps; recorded in the audit (``characteristics``), never the exact age
+  or a date.
 * :mod:`.image` — **one file**: :func:`deidentify`.
 * :mod:`.case` — **one case of the sample sheet** (the ``deid`` rule, :func:`deidentify_case`)
   and the **boundary marker** every later stage checks (:func:`require_deidentified`).

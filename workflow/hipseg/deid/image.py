@@ -11,7 +11,9 @@ from pydicom.dataset import Dataset
 
 from ..dicomio import read_dataset
 from ..errors import HipsegError, InputError
+from ..intake.patient import age_years
 from ..io import atomic_path
+from .characteristics import characteristics
 from .keys import date_shift_days, pseudonym
 from .options import Options, method_values
 from .pixels import burned_in
@@ -54,7 +56,9 @@ def deidentify(
 
     ``patient`` is the value the pseudonym and the date shift derive from (the sample sheet's
     patient). Returns the audit record: the pseudonym, the profile and options, the burned-in
-    decision and every action taken — never an original value."""
+    decision, every action taken — never an original value — and the coarse characteristics of
+    the subgroup analysis that the profile keeps (:mod:`.characteristics`: sex, age band,
+    device)."""
     options = options or Options()
     in_path, out_path = Path(in_path), Path(out_path)
     if in_path.resolve() == out_path.resolve():
@@ -65,6 +69,7 @@ def deidentify(
     burned = burned_in(ds, in_path, options)
 
     pseudo = pseudonym(key, patient)
+    age = age_years(ds)  # from the original header, in memory only (the band is recorded)
     run = ProfileRun(key, pseudo, date_shift_days(key, patient), options)
     run.walk(ds)
     ds.PatientName = pseudo
@@ -95,5 +100,6 @@ def deidentify(
         "profile": {"table": TABLE_NAME, "edition": TABLE_EDITION, "source": TABLE_SOURCE},
         "options": options.describe(),
         "burned_in": burned,
+        "characteristics": characteristics(age, ds, options),
         "actions": run.actions,
     }

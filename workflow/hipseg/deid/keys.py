@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import HipsegError, InputError
+from ..intake.patient import FIRST_REAL_DATE
 
 DEMO_KEY = b"hipseg-demo-key--synthetic-data-only"
 KEY_ENV = "HIPSEG_DEID_KEY"
@@ -58,10 +59,9 @@ def date_shift_days(key: bytes, patient: str) -> int:
     return -365 - int.from_bytes(_digest(key, "dateshift", patient)[:4], "big") % 3286
 
 
-# Dates before this are the placeholders other de-identifiers write instead of a date
-# (dicom-anonymizer: 00010101; many tools and PACS: 19000101), not dates: shifting them would
-# make a placeholder look like a real date (and 0001-01-01 cannot move back at all).
-FIRST_REAL_DATE = dt.date(1900, 1, 2)
+# Dates before FIRST_REAL_DATE are the placeholders other de-identifiers write instead of a
+# date (dicom-anonymizer: 00010101; many tools and PACS: 19000101), not dates: shifting them
+# would make a placeholder look like a real date (and 0001-01-01 cannot move back at all).
 
 
 def date_problem(value: str) -> str:

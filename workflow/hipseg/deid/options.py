@@ -39,6 +39,8 @@ class Options(StageOptions):
     blank_regions: tuple[tuple[float, float, float, float], ...] = ()  # x0, y0, x1, y1 fractions
     on_burned_in: str = "redact"  # "redact", "flag" or "error"
     text_detectors: tuple[str, ...] = DEFAULT_DETECTORS
+    # age bands of the subgroup analysis (hipseg.deid.characteristics), edges in years
+    age_bands: tuple[int, ...] = (50, 65, 80)
     _private: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -58,6 +60,12 @@ class Options(StageOptions):
             raise HipsegError(
                 f"deid.text_detectors: {sorted(unknown)} are not text detectors "
                 f"(known: {', '.join(DETECTORS)})"
+            )
+        edges = [int(e) for e in self.age_bands]
+        if not edges or edges != sorted(set(edges)) or edges[0] < 1:
+            raise HipsegError(
+                f"deid.age_bands: {list(self.age_bands)} must be increasing whole years "
+                "(at least one, each at least 1), e.g. [50, 65, 80]"
             )
         for region in self.blank_regions:
             x0, y0, x1, y1 = (float(v) for v in region)
@@ -117,6 +125,7 @@ class Options(StageOptions):
         d["keep_private"] = list(self.keep_private)
         d["blank_regions"] = [list(r) for r in self.blank_regions]
         d["text_detectors"] = list(self.text_detectors)
+        d["age_bands"] = list(self.age_bands)
         return d
 
 

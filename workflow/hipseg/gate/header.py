@@ -22,18 +22,15 @@ and the film's size.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from pathlib import Path
 
 import pydicom
 
 from ..errors import InputError
+from ..intake.patient import age_years
 from . import GateOptions, refuse
 
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
-_AGE = re.compile(r"^(\d{3})([DWMY])$")
-_PER_YEAR = {"D": 365.25, "W": 365.25 / 7, "M": 12.0, "Y": 1.0}
 
 
 def _text(ds: pydicom.Dataset, keyword: str) -> str:
@@ -41,29 +38,6 @@ def _text(ds: pydicom.Dataset, keyword: str) -> str:
     if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
         value = "\\".join(str(v) for v in value)
     return str(value or "").strip().upper()
-
-
-def _date(value: str) -> dt.date | None:
-    try:
-        d = dt.datetime.strptime(value[:8], "%Y%m%d").date()
-    except ValueError:
-        return None
-    return d if d.year >= 1900 else None  # placeholders (00010101, …) are no dates
-
-
-def age_years(ds: pydicom.Dataset) -> float | None:
-    """The patient's age at the examination from the header, or None when it does not say:
-    PatientAge (``038Y``, ``006M``, ``010W``, ``020D``), else PatientBirthDate and the first
-    of StudyDate, SeriesDate, AcquisitionDate, ContentDate."""
-    m = _AGE.match(_text(ds, "PatientAge"))
-    if m:
-        return int(m.group(1)) / _PER_YEAR[m.group(2)]
-    born = _date(_text(ds, "PatientBirthDate"))
-    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
-        seen = _date(_text(ds, keyword))
-        if born and seen and seen >= born:
-            return (seen - born).days / 365.25
-    return None
 
 
 def _allowed(keyword: str, value: str, allowed, key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from .formatting import fmt4, fmt_value, is_listlike, is_scalar, key_union, pret
 from .measurements import measurements_view
 from .methods import methods_text
 from .provenance import collect as collect_provenance
+from .subgroups import subgroups_view
 
 # The template shipped with the workflow (workflow/templates/report.html.j2); its macros
 # (macros.html.j2) are found beside it, or beside a template given instead.
@@ -176,9 +178,10 @@ _DOWNLOADS = (
 )  # fmt: skip
 
 
-def _downloads(ev: dict, bench: dict, curves: dict, methods: dict) -> dict:
+def _downloads(ev: dict, bench: dict, curves: dict, methods: dict, sub: dict | None) -> dict:
     """Every embedded file, by name (the template links them beside their tables)."""
     out = {name: downloads.from_file(ev["files"][name], what) for name, what in _DOWNLOADS}
+    out.update(sub["downloads"] if sub else {})
     if bench["rows"]:
         out["benchmarks.csv"] = downloads.from_frame(
             "benchmarks.csv", pd.DataFrame(bench["rows"]), "run time and memory per job"
@@ -225,6 +228,17 @@ def _model_source(model_dir, existing: bool, checkpoints, models: Sequence[str])
     return source
 
 
+def _cases_and_subgroups(ev: dict, dirs: tuple[Path, ...], folder) -> tuple[dict, dict | None]:
+    """Fig. 7 (every test case) and, given ``hipseg subgroups``' folder, section 11b, whose
+    worst cases reuse Fig. 7's pictures."""
+    all_cases = cases.gallery(ev, *dirs)
+    if not folder:
+        return all_cases, None
+    best, table1 = ev["best_model"], ev["table1"]
+    overall = float(table1.loc[best, "mean"]) if best in table1.index else math.nan
+    return all_cases, subgroups_view(folder, all_cases["entries"], overall)
+
+
 def _check_paths(template: Path, images_dir, labels_dir, predictions_root) -> tuple[Path, ...]:
     if not template.is_file():
         raise InputError(template, "report template does not exist")
@@ -261,6 +275,7 @@ def build_report(
     existing_models: bool = False,
     bib_out: str | Path | None = None,
     configurations: Mapping[str, str | Path] | None = None,
+    subgroups: str | Path | None = None,
 ) -> None:
     """Render the single-file HTML report to ``out_html`` (written atomically).
 
@@ -274,6 +289,7 @@ def build_report(
     raises :class:`InputError` naming the file. ``bib_out``, if given, receives the BibTeX of
     the methods text (``references.bib``). ``configurations``: further nnU-Net configurations
     (name → their evaluation folder), compared with the main one in their own section.
+    ``subgroups``: the folder of ``hipseg subgroups``' outputs (section 11b; none: no section).
     """
     template, config = Path(template), dict(config or {})
     ev = data.load_evaluation(Path(evaluation_dir))
@@ -292,6 +308,7 @@ def build_report(
     prov = collect_provenance(config, provenance)
     bench = data.read_benchmarks(benchmarks_dir)
     curves = _curves_context(checkpoints)
+    all_cases, sub = _cases_and_subgroups(ev, dirs, subgroups)
     text = methods_text(
         ds=ds,
         deid=deid,
@@ -301,6 +318,7 @@ def build_report(
         versions=prov["versions"],
         summary=ev["summary"],
         ci=ev["ci"],
+        subgroups=sub["summary"] if sub else None,
     )
     context = {
         "title": TITLE,
@@ -325,9 +343,10 @@ def build_report(
         "paper_plan": views.paper_plan_view(paper_plan) if paper_plan else None,
         "measurements": measurements_view(measurements) if measurements else None,
         "curves": curves,
-        "cases": cases.gallery(ev, *dirs),
+        "cases": all_cases,
+        "subgroups": sub,
         "text": text,
-        "downloads": _downloads(ev, bench, curves, text),
+        "downloads": _downloads(ev, bench, curves, text, sub),
         "configurations": _configurations_context(configuration, ev, configurations, plans, bench),
     }
     html = _render(template, context)

@@ -147,6 +147,50 @@ def _results(summary: Mapping, ci: pd.DataFrame) -> str:
     )
 
 
+def _subgroups(sub: Mapping) -> str:
+    """How the subgroups were formed and compared, and the failure modes."""
+    attributes = [a for a in sub.get("attributes", []) if not a.get("suppressed")]
+    names = ", ".join(f"{a['title']} ({a['source']})" for a in attributes) or "none"
+    modes = "; ".join(f"{m['title']}: {m['definition']}" for m in sub.get("failure_modes", []))
+    level = float(sub.get("confidence_level", 0.95))
+    return (
+        f"The best model's {fmt_value(sub.get('n_joints'))} test joints were divided into "
+        f"subgroups by {names}. The age band was computed inside the de-identification step "
+        "and only where its profile keeps the patient's age. So that no reported group points "
+        f"at fewer than {fmt_value(sub.get('min_patients'))} patients, a band that small was "
+        "joined to its neighbour and any other value that small pooled into “other”; a value "
+        "of a sample-sheet column whose group or rest was that small was not reported. For "
+        "each subgroup, metric and label the mean "
+        f"has a {level:.0%} BCa interval resampling patients [@efron1987bca], and its difference "
+        "to the rest of the test joints a percentile interval and a two-sided p-value from a "
+        "cluster bootstrap that resamples patients with all of their joints (the resampled "
+        "differences shifted to the null [@hall1991bootstrap]; "
+        f"{fmt_value(sub.get('bootstrap_resamples'))} resamples); p-values were Holm-adjusted "
+        "across all subgroups of one metric and label [@holm1979]. Each test joint's failure "
+        f"modes were named from its label maps: {modes}."
+    )
+
+
+def _subgroup_results(sub: Mapping) -> str:
+    titles = {a["name"]: a["title"] for a in sub.get("attributes", [])}
+    dice = METRICS[0]
+    parts = []
+    for name, h in (sub.get("hardest") or {}).items():
+        diff, test = fmt_metric(h.get("difference"), dice), ""
+        if diff != "—":
+            sign = "+" if (h.get("difference") or 0) > 0 else ""
+            low, high = (fmt_metric(h.get(k), dice) for k in ("diff_ci_low", "diff_ci_high"))
+            p = fmt_metric(h.get("p_holm"), dice)
+            test = f", {sign}{diff} against the rest [{low}, {high}], Holm-adjusted p = {p}"
+        parts.append(
+            f"{titles.get(name, name)}: {h['subgroup']} ({h['n_joints']} joints, "
+            f"mean Dice {fmt_metric(h.get('mean'), dice)}{test})"
+        )
+    if not parts:
+        return ""
+    return " The subgroup of lowest mean Dice of each attribute was " + "; ".join(parts) + "."
+
+
 def _parts(text: str, numbers: dict[str, int]) -> list[dict[str, Any]]:
     """A paragraph as text and citation parts; cited keys are numbered on first citation."""
     out: list[dict[str, Any]] = []
@@ -177,15 +221,21 @@ def methods_text(
     versions: Mapping,
     summary: Mapping,
     ci: pd.DataFrame,
+    subgroups: Mapping | None = None,
 ) -> dict:
-    """The paragraphs (as parts), the numbered reference list, the plain text and the BibTeX."""
+    """The paragraphs (as parts), the numbered reference list, the plain text and the BibTeX.
+    ``subgroups``: the summary of ``hipseg subgroups`` (a paragraph and a results sentence)."""
     paragraphs = [
         ("Data", _data(ds, deid)),
         ("Model and training", _model(plan_2d, overrides or {}, config, versions)),
         ("Evaluation", _evaluation(summary)),
         ("Statistics", _statistics(summary, versions)),
-        ("Results", _results(summary, ci)),
     ]
+    results = _results(summary, ci)
+    if subgroups:
+        paragraphs.append(("Subgroups and failure modes", _subgroups(subgroups)))
+        results += _subgroup_results(subgroups)
+    paragraphs.append(("Results", results))
     numbers: dict[str, int] = {}
     rendered = [{"title": t, "parts": _parts(p, numbers)} for t, p in paragraphs]
     cited = sorted(numbers, key=numbers.get)

@@ -186,6 +186,38 @@ REFERENCES: tuple[Reference, ...] = (
         "doi:10.1038/s41592-019-0686-2",
     ),
     Reference(
+        "holm1979",
+        "article",
+        {
+            "author": "Holm, Sture",
+            "title": "A simple sequentially rejective multiple test procedure",
+            "journal": "Scandinavian Journal of Statistics",
+            "volume": "6",
+            "number": "2",
+            "pages": "65--70",
+            "year": "1979",
+            "url": "https://www.jstor.org/stable/4615733",
+        },
+        "S. Holm, “A simple sequentially rejective multiple test procedure,” Scandinavian "
+        "Journal of Statistics 6(2):65–70, 1979.",
+    ),
+    Reference(
+        "hall1991bootstrap",
+        "article",
+        {
+            "author": "Hall, Peter and Wilson, Susan R.",
+            "title": "Two guidelines for bootstrap hypothesis testing",
+            "journal": "Biometrics",
+            "volume": "47",
+            "number": "2",
+            "pages": "757--762",
+            "year": "1991",
+            "doi": "10.2307/2532163",
+        },
+        "P. Hall, S. R. Wilson, “Two guidelines for bootstrap hypothesis testing,” Biometrics "
+        "47(2):757–762, 1991. doi:10.2307/2532163",
+    ),
+    Reference(
         "dicom_ps315",
         "manual",
         {
