@@ -64,16 +64,17 @@ def refresh_truth(folder: Path, preset: str, seed: int, n_patients: int | None) 
     return done
 
 
-def calibrations(folder: Path, ids: list[str]) -> dict:
-    """Each radiograph's calibration as ``hipseg segment`` makes it (calibrated ones only)."""
+def calibrations(folder: Path, ids: list[str], cache: Path) -> dict:
+    """Each radiograph's calibration as ``hipseg segment`` makes it (calibrated ones only;
+    kept in ``cache`` for a rerun on the same set)."""
     from hipseg.measure.validate import calibrate_file
 
-    out = {}
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
     for rid in ids:
-        st = calibrate_file(folder / "dicom" / f"{rid}.dcm")
-        if st["method"] != "uncalibrated":
-            out[rid] = st
-    return out
+        if rid not in done:
+            done[rid] = calibrate_file(folder / "dicom" / f"{rid}.dcm")
+    write_json(cache, done)
+    return {rid: done[rid] for rid in ids if done[rid]["method"] != "uncalibrated"}
 
 
 def _pct(v) -> str:
@@ -107,11 +108,12 @@ def report(result: dict) -> None:
                 print(f"      {line}")
         fill = s["cup"]["fill_error_mm"]
         print(f"    cup fill diameter error MAE / P95 {_mm(fill)} mm (max {fill['max']:.2f})")
-    print("\npublished (as quoted in issue 34):")
+    print("\npublished: planned against implanted sizes in patients (not the same comparison)")
     for p in PUBLISHED:
         cup = f"{_pct(p['cup'][0])} / {_pct(p['cup'][1])}"
         stem = f"{_pct(p['stem'][0])} / {_pct(p['stem'][1])}"
-        print(f"  {p['method']:52s} cup exact / ±1 {cup:14s} stem exact / ±1 {stem}")
+        print(f"  {p['method']:40s} cup exact / ±1 {cup:14s} stem exact / ±1 {stem:14s} "
+              f"{p['reference']}")  # fmt: skip
     print("targets on (a): cup ≥ 90 / ≥ 99 %, stem ≥ 85 / ≥ 98 %, changes P95 ≤ 2 mm")
 
 
@@ -134,7 +136,7 @@ def main() -> None:
     refreshed = refresh_truth(folder, a.preset, a.seed, a.n_patients)
     ids = sorted(q.stem for q in (folder / "truth").glob("*.json"))
     t1 = time.perf_counter()
-    cal = None if a.no_calibration else calibrations(folder, ids)
+    cal = None if a.no_calibration else calibrations(folder, ids, work / "calibrations.json")
     t2 = time.perf_counter()
     result = validate_set(folder / "truth", folder / "labels", work / "templating", cat,
                           segmented=a.segmented, ids=ids, calibrations=cal)  # fmt: skip

@@ -19,7 +19,7 @@ from hipseg.evaluate import dice_scores
 from hipseg.io import read_image_2d
 from hipseg.measure.calibration import ball_pixels
 from hipseg.segment.intake import detect_metal, spacing_statement
-from hipseg.segment.outputs import FILES
+from hipseg.segment.outputs import FILES, TEMPLATING_FILES
 
 pytestmark = pytest.mark.slow
 FAST = ["--device", "cpu", "--no-mirroring", "--threads", "1"]
@@ -40,7 +40,7 @@ def segmented(new_demo, tiny_model, tmp_path_factory):
     rows, root = new_demo
     out = tmp_path_factory.mktemp("segmented") / "out"
     argv = ["segment", str(root / "dicom"), "-o", str(out), "--model-dir",
-            str(tiny_model["model_dir"]), *FAST]  # fmt: skip
+            str(tiny_model["model_dir"]), *FAST, "--template", "generic"]  # fmt: skip
     assert cli.main(argv) == 0
     return out
 
@@ -75,6 +75,34 @@ def test_every_output_of_every_radiograph(new_demo, segmented):
     assert set(table["radiograph"]) == set(rows["id"])
     assert set(table.loc[table["unit"] == "mm", "calibrated"]) <= {"yes", "no"}
     assert not list(segmented.glob(".*.partial"))
+
+
+def test_templating_outputs(new_demo, segmented):
+    """--template: every radiograph's plan (or why not) in templating.json/csv/png and the SR;
+    uncalibrated radiographs refused, implant hips not templated."""
+    from hipseg.clinical.sr import read_sr
+
+    rows, _ = new_demo
+    run = json.loads((segmented / "run.json").read_text())
+    assert run["templating"]["catalogue"]["name"] == "generic"
+    table = pd.read_csv(segmented / "templating.csv", dtype=str, keep_default_na=False)
+    assert len(table) == 2 * len(rows) and set(table["radiograph"]) == set(rows["id"])
+    uncalibrated = [e["name"] for e in run["radiographs"]
+                    if e["calibration"]["method"] == "uncalibrated"]  # fmt: skip
+    assert run["templating"]["refused"] == uncalibrated
+    for entry in run["radiographs"]:
+        for kind, name in TEMPLATING_FILES.items():
+            assert entry["files"][kind] == f"{entry['name']}/{name}"
+            assert (segmented / entry["name"] / name).stat().st_size > 0
+        t = json.loads((segmented / entry["name"] / "templating.json").read_text())
+        assert (t["status"] == "refused") is (entry["name"] in uncalibrated)
+        assert entry["templating"]["status"] == t["status"]
+        for side, plan in t["hips"].items():
+            assert plan["status"] == "planned" or plan["reason"], (entry["name"], side)
+            if side in entry["excluded"] and t["status"] != "refused":
+                assert "excluded" in plan["reason"]
+        back = read_sr(segmented / entry["name"] / "sr.dcm")
+        assert set(back["templating"]) == {"right", "left"}
 
 
 def test_implant_hip_is_reported_not_segmented(new_demo, segmented):

@@ -15,6 +15,14 @@ SEGMENT_CONF = (
 SEGMENT_MODEL = model_checkpoints(
     labels.model_folds(config["segment"]["model"]), SEGMENT_CONF
 )
+# the implant catalogue of segment.template (generic: the one shipped with hipseg): an input, so
+# that an edited catalogue plans again
+GENERIC_CATALOGUE = HIPSEG_DIR / "workflow" / "hipseg" / "templating" / "generic.yaml"
+TEMPLATE_CATALOGUE = [
+    local_path(GENERIC_CATALOGUE if name == "generic" else name)
+    for name in [config["segment"].get("template", "")]
+    if name
+]
 
 
 rule segment_test:
@@ -22,6 +30,7 @@ rule segment_test:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
         cases=rules.dataset.output.cases,
         checkpoints=SEGMENT_MODEL,
+        catalogue=TEMPLATE_CATALOGUE,
     output:
         directory(f"{SEGMENT_DIR}/test"),
     log:
@@ -77,6 +86,7 @@ rule segment_new:
     input:
         unpack(lambda w: sheet_inputs(config.get("new_radiographs"))),
         checkpoints=SEGMENT_MODEL,
+        catalogue=TEMPLATE_CATALOGUE,
     output:
         directory(f"{SEGMENT_DIR}/new"),
     log:

@@ -9,6 +9,9 @@ any PACS viewer draws over the image when the presentation state is chosen. Laye
                   circles, the teardrop line, the lines of the angles and distances) and its
                   value as text ("R head diameter 50.6 mm")
 ``REVIEW``        "NEEDS REVIEW" and the first reasons (:mod:`.quality`), when flagged
+``TEMPLATING``    with a plan (:mod:`hipseg.templating`): the cup's outline and centre of
+                  rotation, the stem's outline and neck, the head at the stem's head centre, and
+                  one line of text per hip (components, predicted leg-length and offset change)
 
 All graphics are in PIXEL units of the image as stored. The window of the source (its first
 WindowCenter/Width, or its pixel range) is the presentation state's VOI.
@@ -50,6 +53,7 @@ SHORT = {
 }
 MEASUREMENT_COLOUR = (255, 235, 60)
 REVIEW_COLOUR = (255, 40, 40)
+TEMPLATING_COLOUR = (255, 80, 200)
 
 
 def _lab(hd, rgb):
@@ -101,16 +105,41 @@ def _voi(hd, source):
     return [hd.pr.SoftcopyVOILUTTransformation(window_center=first(wc), window_width=first(ww))]
 
 
-def build_gsps(
-    source: pydicom.Dataset, record: dict, quality: dict, labels: np.ndarray, model: str
-):
-    """The presentation state of one result (``labels``: the intake-frame label map)."""
-    import highdicom as hd
+def _templating_layer(hd, source, templating: dict, frame, rows: int, cols: int, size: float):
+    """The ``TEMPLATING`` layer and its annotation (None when no hip has outlines or text)."""
+    layer = hd.pr.GraphicLayer(
+        "TEMPLATING", 15, "planned components (2D templating)", _lab(hd, TEMPLATING_COLOUR)
+    )
+    objects, texts = [], []
+    n = len(templating["hips"])
+    for side, plan in templating["hips"].items():
+        o = plan.get("outline")
+        line = ascii_text(plan.get("summary", side))[:160]
+        top = float(np.clip(rows - (5 + n - len(texts)) * size, 0, rows - size))
+        texts.append(hd.pr.TextObject(line, "PIXEL", bounding_box=(
+            float(cols * 0.1), top, float(cols * 0.9), float(min(top + size, rows)))))  # fmt: skip
+        if not o:
+            continue
+        for poly in (o["cup"], o["stem"], o["neck"]):
+            px = frame.clip(frame.pixels(poly)).astype(np.float32)
+            objects.append(hd.pr.GraphicObject("POLYLINE", px, "PIXEL"))
+        c, r = o["head"]["centre"], o["head"]["radius"]
+        px = frame.clip(frame.pixels([c, [c[0] + r, c[1]]])).astype(np.float32)
+        objects.append(hd.pr.GraphicObject("CIRCLE", px, "PIXEL"))
+        px = frame.clip(frame.pixels([o["centre_of_rotation"]])).astype(np.float32)
+        objects.append(hd.pr.GraphicObject("POINT", px, "PIXEL"))
+    if templating.get("status") == "refused":
+        line = ascii_text("NOT TEMPLATED: " + templating["reason"])[:160]
+        box = (float(cols * 0.1), float(rows - 7 * size), float(cols * 0.9), float(rows - 6 * size))
+        texts = [hd.pr.TextObject(line, "PIXEL", bounding_box=box)]
+    annotation = hd.pr.GraphicAnnotation(
+        [source], layer, graphic_objects=objects or None, text_objects=texts or None
+    )
+    return layer, annotation
 
-    src_uid = str(source.SOPInstanceUID)
-    frame = ImageFrame.of(record, labels.shape)
-    rows, cols = int(source.Rows), int(source.Columns)
-    size = max(6.0, min(rows, cols) / 30)
+
+def _label_layers(hd, source, labels: np.ndarray, frame) -> tuple[list, list]:
+    """One layer per label (``L1`` … ``L5``) with its outlines: (layers, annotations)."""
     layers, annotations = [], []
     contours = label_contours(labels, frame)
     for order, lab in enumerate(LABELS, start=1):
@@ -127,6 +156,11 @@ def build_gsps(
         layers.append(layer)
         if objects:
             annotations.append(hd.pr.GraphicAnnotation([source], layer, graphic_objects=objects))
+    return layers, annotations
+
+
+def _measurement_layer(hd, source, record: dict, frame, rows: int, cols: int, size: float):
+    """The ``MEASUREMENTS`` layer and its annotation (None when there is nothing to draw)."""
     meas = hd.pr.GraphicLayer(
         "MEASUREMENTS", 10, "hip measurements: lines and values", _lab(hd, MEASUREMENT_COLOUR)
     )
@@ -149,13 +183,37 @@ def build_gsps(
         text = f"{side}{SHORT[m['name']]} {m['value']:.1f}{unit}"
         texts.append((m, text))
     texts = _legend(texts, frame, rows, cols, size, hd)
-    layers.append(meas)
-    if graphics or texts:
-        annotations.append(
-            hd.pr.GraphicAnnotation(
-                [source], meas, graphic_objects=graphics or None, text_objects=texts or None
-            )
-        )
+    if not (graphics or texts):
+        return meas, None
+    return meas, hd.pr.GraphicAnnotation(
+        [source], meas, graphic_objects=graphics or None, text_objects=texts or None
+    )
+
+
+def build_gsps(
+    source: pydicom.Dataset,
+    record: dict,
+    quality: dict,
+    labels: np.ndarray,
+    model: str,
+    templating: dict | None = None,
+):
+    """The presentation state of one result (``labels``: the intake-frame label map; with
+    ``templating``, the ``TEMPLATING`` layer)."""
+    import highdicom as hd
+
+    src_uid = str(source.SOPInstanceUID)
+    frame = ImageFrame.of(record, labels.shape)
+    rows, cols = int(source.Rows), int(source.Columns)
+    size = max(6.0, min(rows, cols) / 30)
+    layers, annotations = _label_layers(hd, source, labels, frame)
+    extra = [_measurement_layer(hd, source, record, frame, rows, cols, size)]
+    if templating is not None:
+        extra.append(_templating_layer(hd, source, templating, frame, rows, cols, size))
+    for layer, annotation in extra:
+        layers.append(layer)
+        if annotation is not None:
+            annotations.append(annotation)
     if quality["needs_review"]:
         review = hd.pr.GraphicLayer("REVIEW", 20, "quality flags", _lab(hd, REVIEW_COLOUR))
         lines = ["NEEDS REVIEW", *quality["reasons"][:3]]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import unicodedata
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pydicom
@@ -69,37 +70,30 @@ def _text(hd, name, value: str):
     )
 
 
-def build_sr(
-    source: pydicom.Dataset, record: dict, quality: dict, shape: tuple[int, int], model: str
-):
-    """The SR of one record (``shape``: rows, cols of the intake's frame)."""
-    import highdicom as hd
+@dataclass(frozen=True)
+class _Context:
+    """What every content item of one SR refers to."""
+
+    hd: object  # the highdicom module
+    frame: ImageFrame
+    src_uid: str
+    model: str
+    region_src: object
+    group_src: object
+    algorithm: object
+
+
+def _by_scope(ctx: _Context, record: dict) -> dict[str, list]:
+    """The measurements with a value, per hip and for both hips, as highdicom NUMs."""
     from pydicom.sr.codedict import codes
 
-    src_uid = str(source.SOPInstanceUID)
-    frame = ImageFrame.of(record, shape)
-    region_src = hd.sr.SourceImageForRegion(source.SOPClassUID, src_uid)
-    group_src = hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, src_uid)
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=f"hipseg nnU-Net v2 ({model})", version=__version__
-    )
-    device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=uid(src_uid, model, "device"),
-        name="hipseg",
-        manufacturer_name=MANUFACTURER,
-        model_name=f"hipseg nnU-Net v2 {model}",
-    )
-    context = hd.sr.ObservationContext(
-        observer_device_context=hd.sr.ObserverContext(codes.cid270.Device, device)
-    )
-    spacing = record["spacing"]
-    by_scope: dict[str, list] = {s: [] for s in (*SIDES, "both")}
+    hd, by_scope = ctx.hd, {s: [] for s in (*SIDES, "both")}
     for m in measurement_graphics(record):
         concept, site = coding.measurement_name(m["name"])
         lat = {"right": codes.SCT.Right, "left": codes.SCT.Left}.get(m["side"])
         scoords = [
             hd.sr.CoordinatesForMeasurement(
-                g.kind, frame.pixels(g.points_mm).astype(np.float32), region_src
+                g.kind, ctx.frame.pixels(g.points_mm).astype(np.float32), ctx.region_src
             )
             for g in m["graphics"]
         ]
@@ -110,9 +104,18 @@ def build_sr(
                 unit=coding.unit(m["unit"]),
                 finding_sites=[hd.sr.FindingSite(site, laterality=lat)],
                 referenced_coordinates=scoords or None,
-                algorithm_id=algorithm,
+                algorithm_id=ctx.algorithm,
             )
         )
+    return by_scope
+
+
+def _measurement_groups(ctx: _Context, record: dict, quality: dict) -> list:
+    """One group per segmented hip and one for both hips, with the qualitative evaluations
+    (calibration, spacing source, review status) and the reasons as TEXT."""
+    from pydicom.sr.codedict import codes
+
+    hd, spacing = ctx.hd, record["spacing"]
     evaluations = [
         hd.sr.QualitativeEvaluation(
             coding.CALIBRATION,
@@ -126,22 +129,22 @@ def build_sr(
         ),
     ]
     groups = []
-    for scope, measurements in by_scope.items():
+    for scope, measurements in _by_scope(ctx, record).items():
         hip = record["landmarks"].get(scope, {})
         if scope != "both" and hip.get("excluded"):
             continue
         lat = {"right": codes.SCT.Right, "left": codes.SCT.Left}.get(scope)
         group = hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
-                uid=uid(src_uid, model, f"tracking {scope}"),
+                uid=uid(ctx.src_uid, ctx.model, f"tracking {scope}"),
                 identifier="both hips" if scope == "both" else f"{scope} hip",
             ),
             finding_type=coding.RADIOGRAPH_GROUP if scope == "both" else coding.HIP_GROUP,
             finding_sites=[hd.sr.FindingSite(codes.SCT.HipJoint, laterality=lat)],
-            algorithm_id=algorithm,
+            algorithm_id=ctx.algorithm,
             measurements=measurements or None,
             qualitative_evaluations=evaluations,
-            source_images=[group_src],
+            source_images=[ctx.group_src],
         )
         items = group[0].ContentSequence
         if spacing.get("note"):
@@ -149,6 +152,41 @@ def build_sr(
         for reason in quality["reasons"]:
             items.append(_text(hd, coding.REVIEW_REASON, reason))
         groups.append(group)
+    return groups
+
+
+def build_sr(
+    source: pydicom.Dataset,
+    record: dict,
+    quality: dict,
+    shape: tuple[int, int],
+    model: str,
+    templating: dict | None = None,
+):
+    """The SR of one record (``shape``: rows, cols of the intake's frame); with ``templating``
+    (:func:`hipseg.templating.record.template_radiograph`) one more group per hip: the plan."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    src_uid = str(source.SOPInstanceUID)
+    ctx = _Context(
+        hd, ImageFrame.of(record, shape), src_uid, model,
+        hd.sr.SourceImageForRegion(source.SOPClassUID, src_uid),
+        hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, src_uid),
+        hd.sr.AlgorithmIdentification(name=f"hipseg nnU-Net v2 ({model})", version=__version__),
+    )  # fmt: skip
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=uid(src_uid, model, "device"),
+        name="hipseg",
+        manufacturer_name=MANUFACTURER,
+        model_name=f"hipseg nnU-Net v2 {model}",
+    )
+    context = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(codes.cid270.Device, device)
+    )
+    groups = _measurement_groups(ctx, record, quality)
+    if templating is not None:
+        groups += _templating_groups(ctx, templating)
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.SCT.PlainRadiography,
@@ -173,6 +211,89 @@ def build_sr(
     return sr
 
 
+# templating values: (code key, where in a plan, unit, graphic of the outline it is read from)
+TEMPLATING_VALUES = (
+    ("cup_outer_diameter", ("cup", "outer_diameter_mm"), "mm", "cup"),
+    ("cup_fill_diameter", ("cup", "fill_diameter_mm"), "mm", None),
+    ("cup_inclination", ("cup", "inclination_deg"), "deg", "cup"),
+    ("cup_centre_lateral", ("cup", "centre_from_teardrop_mm", "lateral"), "mm", "centre"),
+    ("cup_centre_up", ("cup", "centre_from_teardrop_mm", "up"), "mm", "centre"),
+    ("planned_head_diameter", ("head", "diameter_mm"), "mm", "head"),
+    ("neck_length", ("head", "neck_length_mm"), "mm", None),
+    ("stem_offset", ("stem", "offset_mm"), "mm", "stem"),
+    ("leg_length_change", ("predicted", "leg_length_change_mm"), "mm", "reduction"),
+    ("offset_change", ("predicted", "offset_change_mm"), "mm", "reduction"),
+    ("femoral_offset_change", ("predicted", "femoral_offset_change_mm"), "mm", None),
+    ("acetabular_offset_change", ("predicted", "acetabular_offset_change_mm"), "mm", None),
+)
+
+
+def _get(plan: dict, path: tuple):
+    for key in path:
+        plan = plan[key]
+    return plan
+
+
+def _templating_graphic(ctx: _Context, kind, outline):
+    """The SCOORD a templating value is read from (in the stored image's pixels)."""
+    hd = ctx.hd
+    if kind is None or not outline:
+        return None
+    if kind == "head":
+        c, r = outline["head"]["centre"], outline["head"]["radius"]
+        points, gtype = [c, [c[0] + r, c[1]]], hd.sr.GraphicTypeValues.CIRCLE
+    elif kind == "centre":
+        points, gtype = [outline["centre_of_rotation"]], hd.sr.GraphicTypeValues.POINT
+    elif kind == "reduction":  # the stem's head centre to the cup's centre
+        points = [outline["head"]["centre"], outline["centre_of_rotation"]]
+        gtype = hd.sr.GraphicTypeValues.POLYLINE
+    else:
+        points, gtype = outline[kind], hd.sr.GraphicTypeValues.POLYLINE
+    px = ctx.frame.pixels(points).astype(np.float32)
+    return [hd.sr.CoordinatesForMeasurement(gtype, px, ctx.region_src)]
+
+
+def _templating_groups(ctx: _Context, templating: dict) -> list:
+    """One measurement group per hip: the planned components and predicted changes (NUM, UCUM
+    units), stem size and variant and the catalogue as TEXT; a hip not templated says why."""
+    from pydicom.sr.codedict import codes
+
+    hd, groups = ctx.hd, []
+    for side, plan in templating["hips"].items():
+        lat = {"right": codes.SCT.Right, "left": codes.SCT.Left}[side]
+        site = [hd.sr.FindingSite(codes.SCT.HipJoint, laterality=lat)]
+        measurements = []
+        if plan["status"] == "planned":
+            for key, path, unit, graphic in TEMPLATING_VALUES:
+                measurements.append(hd.sr.Measurement(
+                    name=coding.TEMPLATING_CODES[key], value=float(_get(plan, path)),
+                    unit=coding.unit(unit), finding_sites=site, algorithm_id=ctx.algorithm,
+                    referenced_coordinates=_templating_graphic(ctx, graphic, plan.get("outline")),
+                ))  # fmt: skip
+        group = hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                uid=uid(ctx.src_uid, ctx.model, f"tracking {side} templating"),
+                identifier=f"{side} hip templating",
+            ),
+            finding_type=coding.TEMPLATING_GROUP, finding_sites=site, algorithm_id=ctx.algorithm,
+            measurements=measurements or None, source_images=[ctx.group_src],
+        )  # fmt: skip
+        items = group[0].ContentSequence
+        texts = [("catalogue", templating["catalogue"]["name"])]
+        if plan["status"] == "planned":
+            texts += [
+                ("stem_size", str(plan["stem"]["size"])),
+                ("stem_variant", plan["stem"]["variant"].replace("_", " ")),
+            ]
+            texts += [("note", n) for n in plan.get("notes", [])]
+        else:
+            texts.append(("not_templated", plan.get("reason") or "not templated"))
+        for key, text in texts:
+            items.append(_text(hd, coding.TEMPLATING_TEXT[key], text))
+        groups.append(group)
+    return groups
+
+
 def read_sr(path_or_dataset) -> dict:
     """An SR written by :func:`build_sr` read back with highdicom: its measurements
     ``[{side, name, value, unit, coordinates}]``, review status and reasons, calibration."""
@@ -190,7 +311,12 @@ def read_sr(path_or_dataset) -> dict:
         "spacing_source": None,
         "source_uids": [],
     }
+    out["templating"] = {}
     for group in sr.content.get_image_measurement_groups():
+        if str(group.tracking_identifier).endswith(" hip templating"):
+            side = str(group.tracking_identifier).removesuffix(" hip templating")
+            out["templating"][side] = _read_templating(group)
+            continue
         scope = str(group.tracking_identifier).removesuffix(" hip").removesuffix(" hips")
         scope = "both" if scope == "both" else scope
         for m in group.get_measurements():
@@ -226,4 +352,21 @@ def read_sr(path_or_dataset) -> dict:
             out["source_uids"] += [
                 str(i.ReferencedSOPInstanceUID) for i in series.ReferencedSOPSequence
             ]
+    return out
+
+
+def _read_templating(group) -> dict:
+    """A templating group of :func:`build_sr`: {name: value} of its NUMs and TEXTs."""
+    out: dict = {"notes": []}
+    for m in group.get_measurements():
+        out[coding.name_of(m.name)] = (float(m.value), m.unit.value)
+    texts = {c.value: k for k, c in coding.TEMPLATING_TEXT.items()}
+    for item in group[0].ContentSequence:
+        if item.ValueType != "TEXT":
+            continue
+        name = texts.get(item.ConceptNameCodeSequence[0].CodeValue)
+        if name == "note":
+            out["notes"].append(str(item.TextValue))
+        elif name is not None:
+            out[name] = str(item.TextValue)
     return out

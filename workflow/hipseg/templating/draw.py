@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .catalogue import Catalogue
 from .plan import INCLINATION_DEG, Geometry, neck_direction
 
-CUP, STEM, HEAD = (255, 80, 200), (80, 255, 120), (255, 200, 40)
+CUP, STEM, HEAD = (255, 80, 200), (80, 200, 255), (255, 200, 40)
 
 
 def _cup(g: Geometry, plan: dict) -> list[list[float]]:
@@ -30,29 +30,29 @@ def _cup(g: Geometry, plan: dict) -> list[list[float]]:
 
 
 def _stem(g: Geometry, catalogue: Catalogue, plan: dict) -> tuple[list, list]:
-    stem = catalogue.stem
-    size = stem.sizes[plan["stem"]["index"]]
+    """The stem's body with its neck (closed) and the neck's axis in the head, image mm."""
+    size = catalogue.stem.sizes[plan["stem"]["index"]]
     t0 = plan["stem"]["reference_t_mm"]
-    levels, widths = list(stem.levels_mm), list(size.widths_mm)
+    levels, widths = list(catalogue.stem.levels_mm), list(size.widths_mm)
+    w_ref = widths[0]
     if len(levels) > 1:  # the width at the reference, continued from the first two levels
-        slope = (widths[1] - widths[0]) / (levels[1] - levels[0])
-        w_ref = widths[0] - slope * levels[0]
-    else:
-        w_ref = widths[0]
+        w_ref -= (widths[1] - widths[0]) / (levels[1] - levels[0]) * levels[0]
     tip = levels[-1] + 0.3 * max(levels[-1], 30.0)
     rows = [(0.0, w_ref), *zip(levels, widths, strict=True), (tip, 0.35 * widths[-1])]
     p, d, m = g.axis_point, g.axis_dir, g.medial
     head = np.asarray(plan["stem"]["head_centre"], float)
     n = neck_direction(g, plan["stem"]["neck_shaft_angle_deg"])
-    # the neck leaves the body's medial edge at the reference and runs to the head centre
-    base = p + t0 * d + 0.5 * w_ref * m
-    shoulder = p + (t0 - 0.55 * plan["stem"]["height_mm"]) * d - 0.5 * w_ref * m
+    upper = np.array([-n[1], n[0]])  # the neck's upper (lateral) side
+    upper = upper if upper @ m < 0 else -upper
+    base = head - (plan["stem"]["offset_mm"] / max(float(n @ m), 0.2)) * n  # on the stem axis
+    half = 0.22 * plan["head"]["diameter_mm"]  # the neck's half width
+    collar = head - 0.5 * plan["head"]["diameter_mm"] * n
+    shoulder = p + float((base - p) @ d) * d - 0.5 * w_ref * m
     lateral = [p + (t0 + t) * d - 0.5 * w * m for t, w in rows]
     medial = [p + (t0 + t) * d + 0.5 * w * m for t, w in rows]
-    reach = float((head - base) @ n)
-    neck_top = base + max(reach - 0.5 * plan["head"]["diameter_mm"], 0.0) * n
-    body = [shoulder, *lateral, *medial[::-1], neck_top, shoulder]
-    return [q.tolist() for q in body], [base.tolist(), head.tolist()]
+    body = [*lateral[::-1], shoulder, base + half * upper, collar + half * upper,
+            collar - half * upper, medial[0], *medial[1:], lateral[-1]]  # fmt: skip
+    return [q.tolist() for q in body], [collar.tolist(), head.tolist()]
 
 
 def outline(g: Geometry, catalogue: Catalogue, plan: dict) -> dict:
@@ -109,6 +109,9 @@ def draw_templating(img: Image.Image, templating: dict, spacing, scale: float = 
         draw.line([(x, y - r), (x, y + r)], fill=CUP, width=width)
     if templating.get("status") == "refused":
         lines = [f"NOT TEMPLATED: {templating.get('reason', '')}"]
+    size = max(11, int(img.width / 60))
+    font = ImageFont.load_default(size=size)
     for k, text in enumerate(lines):
-        draw.text((2, img.height - 12 * (len(lines) - k) - 2), text, fill=(255, 255, 255))
+        xy0 = (4, img.height - (size + 4) * (len(lines) - k) - 2)
+        draw.text(xy0, text, fill=(255, 255, 255), font=font, stroke_width=2, stroke_fill=(0, 0, 0))
     return img

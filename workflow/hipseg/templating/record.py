@@ -20,7 +20,7 @@ from ..measure.landmarks import Missing
 from ..measure.quantities import Frame
 from ..measure.record import _halves
 from .catalogue import Catalogue
-from .draw import outline
+from .draw import outline, summary
 from .inputs import geometry
 from .landmarks import canal_points, canal_width, find_acetabulum, find_kohler
 from .plan import NotPlanned, plan_hip
@@ -95,7 +95,9 @@ def template_radiograph(labels: np.ndarray, record: dict, catalogue: Catalogue, 
     hips = record["landmarks"]
     if not calibrated and not allow_uncalibrated:
         out.update(status="refused", reason=UNCALIBRATED)
-        out["hips"] = {s: _not_planned("not templated: " + UNCALIBRATED) for s in hips}
+        out["hips"] = {s: _not_planned(UNCALIBRATED) for s in hips}
+        for side, plan in out["hips"].items():
+            plan["summary"] = summary(side, plan)
         return out
     frame = Frame(hips, right_on_image_left)
     for side, (cols, _) in _halves(labels.shape, split_at, right_on_image_left).items():
@@ -114,9 +116,13 @@ def template_radiograph(labels: np.ndarray, record: dict, catalogue: Catalogue, 
             plan = _not_planned(str(exc))
         plan["landmarks"] = {k: extra[k] for k in ("acetabulum", "kohler", "missing")}
         plan["landmarks"]["canal_mm"] = {f"{k:g}": v for k, v in extra["canal_mm"].items()}
-        if not calibrated and plan["status"] == "planned":
-            plan["notes"].insert(0, UNCALIBRATED_NOTE)
+        if plan["status"] == "planned":
+            plan["notes"][:0] = [UNCALIBRATED_NOTE] * (not calibrated) + [
+                f"calibration warning: {w}" for w in (record.get("calibration") or {}).get(
+                    "warnings", [])]  # fmt: skip
         out["hips"][side] = plan
+    for side, plan in out["hips"].items():
+        plan["summary"] = summary(side, plan)
     planned = any(p["status"] == "planned" for p in out["hips"].values())
     out["status"] = "planned" if planned else "not templated"
     return out

@@ -27,19 +27,30 @@ from .catalogue import Catalogue
 from .plan import NotPlanned, components_of, describe
 from .truth import truth_geometries, truth_plans
 
-# Published agreement of the planned with the implanted size, as quoted in issue 34 (exact %,
-# within one size %; None: not quoted).
+# Published agreement of the planned with the implanted size in patients (exact %, within one
+# size %; None: not reported there)
+MEDICAD = (
+    "Mirghaderi et al. 2022, J Orthop Surg Res 17:222, doi:10.1186/s13018-022-03086-5 "
+    "(391 patients)"
+)
+AI_HIP = (
+    "Value of 3D preoperative planning for primary total hip arthroplasty based on "
+    "artificial intelligence technology, J Orthop Surg Res 2021, "
+    "doi:10.1186/s13018-021-02294-9 (59 hips)"
+)
 PUBLISHED = (
-    {"method": "manual 2D templating, mediCAD (391 patients)",
+    {"method": "manual 2D digital templating (mediCAD)", "reference": MEDICAD,
      "cup": (28.9, 63.9), "stem": (27.2, 61.0)},
-    {"method": "manual 2D templating (the AI planner's comparison)",
+    {"method": "manual 2D digital templating", "reference": AI_HIP,
      "cup": (40.7, None), "stem": (49.2, None)},
-    {"method": "commercial AI planner", "cup": (74.6, None), "stem": (71.2, None)},
+    {"method": "AI planner on CT (AI HIP, 3D)", "reference": AI_HIP,
+     "cup": (74.6, None), "stem": (71.2, None)},
 )  # fmt: skip
 TARGETS = {"cup": (90.0, 99.0), "stem": (85.0, 98.0), "change_p95_mm": 2.0}
 COLUMNS = [
     "radiograph", "side", "measured", "truth", "cup_mm", "true_cup_mm", "cup_steps",
-    "fill_mm", "true_fill_mm", "stem", "true_stem", "stem_steps", "leg_length_change_mm",
+    "fill_mm", "true_fill_mm", "stem", "true_stem", "stem_steps", "variant", "head_mm",
+    "neck_mm", "leg_length_change_mm",
     "true_leg_length_change_mm", "truth_plan_leg_length_change_mm", "offset_change_mm",
     "true_offset_change_mm", "truth_plan_offset_change_mm", "reason",
 ]  # fmt: skip
@@ -79,6 +90,8 @@ def _sizes(m: dict, tp: dict, catalogue: Catalogue) -> dict:
         "fill_mm": m["cup"]["fill_diameter_mm"], "true_fill_mm": tp["cup"]["fill_diameter_mm"],
         "stem": m["stem"]["size"], "true_stem": tp["stem"]["size"],
         "stem_steps": m["stem"]["index"] - tp["stem"]["index"],
+        "variant": m["stem"]["variant"], "head_mm": m["head"]["diameter_mm"],
+        "neck_mm": m["head"]["neck_length_mm"],
     }  # fmt: skip
 
 
@@ -214,3 +227,31 @@ def _copy_overlay(src: Path, out_dir: Path, rid: str) -> dict:
     with atomic_path(dst, suffix=".png") as tmp:
         tmp.write_bytes(src.read_bytes())
     return {"id": rid, "file": f"overlays/templating_{rid}.png"}
+
+
+def catalogue_of(name: str | None, segmented=None) -> Catalogue | None:
+    """The catalogue to check templating with: ``name``, else the one the ``segmented`` run
+    (a ``hipseg segment`` output folder) used; None when there is none."""
+    import json
+
+    from ..errors import InputError
+    from .catalogue import load
+
+    if name is None and segmented is not None:
+        path = Path(segmented) / "run.json"
+        try:
+            run = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"cannot be read ({exc})") from exc
+        name = (run.get("options") or {}).get("template") or None
+    return None if not name else load(name)
+
+
+def print_summary(result: dict) -> None:
+    """One line per kind of label map: hips planned, cup and stem exact."""
+    for kind in ("ground_truth", "predicted"):
+        s = result.get(kind)
+        if s:
+            print(f"templating {kind:12s} {s['planned']} hips: cup exact "
+                  f"{s['cup']['exact_percent']:.1f} %, stem exact "
+                  f"{s['stem']['exact_percent']:.1f} %")  # fmt: skip
