@@ -135,6 +135,9 @@ def main() -> None:
         synth.generate(folder, preset=a.preset, seed=a.seed, n_patients=a.n_patients)
     refreshed = refresh_truth(folder, a.preset, a.seed, a.n_patients)
     ids = sorted(q.stem for q in (folder / "truth").glob("*.json"))
+    if a.segmented:  # the radiographs it segmented (the demo's: its test set)
+        run = json.loads((Path(a.segmented) / "run.json").read_text())
+        ids = [e["name"] for e in run["radiographs"] if e["status"] == "ok" and e["name"] in ids]
     t1 = time.perf_counter()
     cal = None if a.no_calibration else calibrations(folder, ids, work / "calibrations.json")
     t2 = time.perf_counter()

@@ -211,6 +211,21 @@ def test_an_uncalibrated_radiograph_is_refused_unless_allowed(demo_data):
     assert [r[2] for r in rows] == ["not templated", "not templated"]
 
 
+def test_an_impossible_magnification_is_refused(demo_data):
+    """A calibration ball found where there is none gave 0.95 and 1.58 on the synthetic sets."""
+    truth = read_truth(demo_data.parent / "truth" / "demo0002.json")
+    for m, refused in ((0.95, True), (1.58, True), (1.16, False)):
+        statement = {"method": "calibration_ball", "magnification": m, "calibrated": True,
+                     "spacing_mm": truth["spacing_mm"], "note": "", "warnings": ["w"]}  # fmt: skip
+        _, lab, record = _case(demo_data, "demo0002", statement)
+        t = template_radiograph(lab, record, GENERIC)
+        assert (t["status"] == "refused") is refused, m
+        if refused:
+            assert f"magnification of {m:.3f}" in t["reason"]
+        else:
+            assert t["hips"]["right"]["notes"][0] == "calibration warning: w"
+
+
 def test_an_excluded_hip_is_not_templated_the_other_is(demo_data):
     truth, lab, record = _case(demo_data, "demo0006")  # its left hip has an arthroplasty
     templating = template_radiograph(lab, record, GENERIC)

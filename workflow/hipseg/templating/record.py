@@ -3,8 +3,10 @@
 :func:`template_radiograph` finds what templating needs beyond the measurements
 (:mod:`.landmarks`), builds each hip's geometry (:mod:`.inputs`) and plans it (:mod:`.plan`).
 It refuses an uncalibrated radiograph (its millimetres are the detector's, 10–25 % too large, and
-so would be every size) unless ``allow_uncalibrated``; a hip excluded for an implant is not
-templated (the other one is); a hip whose landmarks are missing is not templated and says why.
+so would be every size) unless ``allow_uncalibrated``, and one whose calibration gives an
+impossible magnification (outside :data:`PLAUSIBLE_MAGNIFICATION`); a hip excluded for an
+implant is not templated (the other one is); a hip whose landmarks are missing is not templated
+and says why.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ UNCALIBRATED = (
     "segment.magnification) or allow it (segment.template_uncalibrated)"
 )
 UNCALIBRATED_NOTE = "UNCALIBRATED: sizes and distances in detector millimetres (10-25 % too large)"
+# magnifications an AP pelvis radiograph can have at the hip plane (1.1-1.3 in practice): a
+# calibration outside them is wrong (e.g. something else taken for the calibration ball)
+PLAUSIBLE_MAGNIFICATION = (1.0, 1.5)
 CSV_COLUMNS = [
     "radiograph", "side", "status", "cup_mm", "fill_diameter_mm", "head_mm", "neck_length_mm",
     "stem_size", "stem_variant", "cup_centre_lateral_mm", "cup_centre_up_mm",
@@ -93,9 +98,10 @@ def template_radiograph(labels: np.ndarray, record: dict, catalogue: Catalogue, 
            "calibration": (record.get("calibration") or {}).get("method")
            or record["spacing"].get("source"), "hips": {}}  # fmt: skip
     hips = record["landmarks"]
-    if not calibrated and not allow_uncalibrated:
-        out.update(status="refused", reason=UNCALIBRATED)
-        out["hips"] = {s: _not_planned(UNCALIBRATED) for s in hips}
+    refusal = _refusal(record, calibrated, allow_uncalibrated)
+    if refusal:
+        out.update(status="refused", reason=refusal)
+        out["hips"] = {s: _not_planned(refusal) for s in hips}
         for side, plan in out["hips"].items():
             plan["summary"] = summary(side, plan)
         return out
@@ -126,6 +132,21 @@ def template_radiograph(labels: np.ndarray, record: dict, catalogue: Catalogue, 
     planned = any(p["status"] == "planned" for p in out["hips"].values())
     out["status"] = "planned" if planned else "not templated"
     return out
+
+
+def _refusal(record: dict, calibrated: bool, allow_uncalibrated: bool) -> str | None:
+    """Why the radiograph's millimetres cannot be templated on (None: they can)."""
+    if not calibrated:
+        return None if allow_uncalibrated else UNCALIBRATED
+    m = (record.get("calibration") or {}).get("magnification")
+    lo, hi = PLAUSIBLE_MAGNIFICATION
+    if m is not None and not lo <= m <= hi:
+        method = record["calibration"].get("method", "").replace("_", " ")
+        return (f"the calibration ({method}) gives a magnification of {m:.3f}, outside the "
+                f"{lo:g}-{hi:g} an AP pelvis radiograph can have: it is wrong, and so would be "
+                "every size; check the calibration (segment.calibration_ball, "
+                "segment.magnification)")  # fmt: skip
+    return None
 
 
 def _r(v, digits: int = 2) -> str:
