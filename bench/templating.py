@@ -107,7 +107,8 @@ def report(result: dict) -> None:
             for line in s["not_planned"][:10]:
                 print(f"      {line}")
         fill = s["cup"]["fill_error_mm"]
-        print(f"    cup fill diameter error MAE / P95 {_mm(fill)} mm (max {fill['max']:.2f})")
+        if fill["n"]:
+            print(f"    cup fill diameter error MAE / P95 {_mm(fill)} mm (max {fill['max']:.2f})")
     print("\npublished: planned against implanted sizes in patients (not the same comparison)")
     for p in PUBLISHED:
         cup = f"{_pct(p['cup'][0])} / {_pct(p['cup'][1])}"

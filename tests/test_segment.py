@@ -105,6 +105,21 @@ def test_templating_outputs(new_demo, segmented):
         assert set(back["templating"]) == {"right", "left"}
 
 
+def test_templating_is_validated_against_the_truth(new_demo, segmented, tmp_path, capsys):
+    """validate-measurements checks the run's templating with the catalogue the run used."""
+    _, root = new_demo
+    argv = ["validate-measurements", "--truth-dir", str(root / "truth"), "--labels-dir",
+            str(root / "labels"), "--segmented", str(segmented),
+            "--out-dir", str(tmp_path)]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "templating predicted" in capsys.readouterr().out
+    result = json.loads((tmp_path / "templating.json").read_text())
+    assert result["catalogue"]["name"] == "generic" and result["ground_truth"]["planned"] > 0
+    predicted = pd.read_csv(tmp_path / "templating_predicted.csv", dtype=str)
+    run = json.loads((segmented / "run.json").read_text())
+    assert len(predicted) == 2 * run["n_ok"]
+
+
 def test_implant_hip_is_reported_not_segmented(new_demo, segmented):
     rows, _ = new_demo
     run = json.loads((segmented / "run.json").read_text())

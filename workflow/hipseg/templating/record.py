@@ -160,7 +160,7 @@ def csv_rows(templating: dict, radiograph: str) -> list[list]:
     name = templating["catalogue"]["name"]
     for side, p in templating["hips"].items():
         if p["status"] != "planned":
-            rows.append([radiograph, side, p["status"], *[""] * 15, cal, name,
+            rows.append([radiograph, side, p["status"], *[""] * 14, cal, name,
                          p.get("reason", ""), ""])  # fmt: skip
             continue
         pr, t = p["predicted"], p["targets"]

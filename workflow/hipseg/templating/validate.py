@@ -171,8 +171,9 @@ def _plan_labels(lab, truth: dict, catalogue: Catalogue, excluded: dict, stateme
 def validate_set(truth_dir, labels_dir, out_dir, catalogue: Catalogue, *, segmented=None,
                  ids=None, calibrations=None, overlays: int = 2) -> dict:  # fmt: skip
     """Plans of the ground-truth label maps (in the truth's millimetres; with ``calibrations``
-    {id: statement} also in each radiograph's calibrated millimetres) and, with ``segmented``
-    (a ``hipseg segment --template`` output folder), its plans, against the truth. Writes
+    {id: statement}, or the calibration ``segmented`` made, also in each radiograph's calibrated
+    millimetres) and, with ``segmented`` (a ``hipseg segment --template`` output folder), its
+    plans, against the truth. Writes
     ``templating_<kind>.csv`` and ``templating.json`` into ``out_dir``; returns the summary."""
     from ..measure.validate import read_truth
 
@@ -193,6 +194,10 @@ def validate_set(truth_dir, labels_dir, out_dir, catalogue: Catalogue, *, segmen
             rows["ground_truth_calibrated"] += compare(plans, truth, catalogue, rid)
         if segmented is not None:
             folder = Path(segmented) / rid
+            statement = _calibration_of(folder / "measurements.json")
+            if calibrations is None and statement is not None:
+                plans = _plan_labels(lab, truth, catalogue, excluded, statement)
+                rows["ground_truth_calibrated"] += compare(plans, truth, catalogue, rid)
             plans = _read_plans(folder / "templating.json")
             rows["predicted"] += compare(plans, truth, catalogue, rid)
             if len(shown) < overlays and (folder / "templating.png").is_file():
@@ -207,6 +212,17 @@ def validate_set(truth_dir, labels_dir, out_dir, catalogue: Catalogue, *, segmen
         result[kind] = summarise(kind_rows)
     write_summary(out_dir / "templating.json", result)
     return result
+
+
+def _calibration_of(path: Path) -> dict | None:
+    """The calibration statement hipseg segment made (None: uncalibrated or none)."""
+    import json
+
+    try:
+        statement = json.loads(path.read_text(encoding="utf-8")).get("calibration")
+    except (OSError, ValueError):
+        return None
+    return statement if statement and statement.get("calibrated") else None
 
 
 def _read_plans(path: Path) -> dict:
@@ -249,9 +265,10 @@ def catalogue_of(name: str | None, segmented=None) -> Catalogue | None:
 
 def print_summary(result: dict) -> None:
     """One line per kind of label map: hips planned, cup and stem exact."""
-    for kind in ("ground_truth", "predicted"):
+    for kind in ("ground_truth", "ground_truth_calibrated", "predicted"):
         s = result.get(kind)
         if s:
-            print(f"templating {kind:12s} {s['planned']} hips: cup exact "
-                  f"{s['cup']['exact_percent']:.1f} %, stem exact "
-                  f"{s['stem']['exact_percent']:.1f} %")  # fmt: skip
+            cup, stem = s["cup"]["exact_percent"], s["stem"]["exact_percent"]
+            print(f"templating {kind:23s} {s['planned']} of {s['truth_planned']} hips planned; "
+                  f"cup exact {'—' if cup is None else f'{cup:.1f} %'}, stem exact "
+                  f"{'—' if stem is None else f'{stem:.1f} %'}")  # fmt: skip
