@@ -100,6 +100,15 @@ def test_a_neck_cut_reference_moves_the_levels(tmp_path):
     assert cut.stem.cut_above_lt_mm == 15.0
 
 
+def test_the_flags_are_documented(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["segment", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--template OPT_TEMPLATE" in text and "10-25 % too large" in text
+    assert "--template-uncalibrated" in text
+
+
 def test_commands_stop_on_a_bad_catalogue_before_writing(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("format: 1\nname: x\n")
