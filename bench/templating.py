@@ -34,6 +34,7 @@ from hipseg.io import write_json  # noqa: E402
 from hipseg.templating import catalogue as catalogues  # noqa: E402
 from hipseg.templating.validate import PUBLISHED, validate_set  # noqa: E402
 
+PUBLISHED_NOTE = "published: planned against implanted sizes in patients (not the same comparison)"
 KINDS = {
     "ground_truth": "(a) ground-truth label maps, true mm",
     "ground_truth_calibrated": "(a') ground-truth label maps, hipseg's calibration",
@@ -109,13 +110,53 @@ def report(result: dict) -> None:
         fill = s["cup"]["fill_error_mm"]
         if fill["n"]:
             print(f"    cup fill diameter error MAE / P95 {_mm(fill)} mm (max {fill['max']:.2f})")
-    print("\npublished: planned against implanted sizes in patients (not the same comparison)")
-    for p in PUBLISHED:
-        cup = f"{_pct(p['cup'][0])} / {_pct(p['cup'][1])}"
-        stem = f"{_pct(p['stem'][0])} / {_pct(p['stem'][1])}"
-        print(f"  {p['method']:40s} cup exact / ±1 {cup:14s} stem exact / ±1 {stem:14s} "
-              f"{p['reference']}")  # fmt: skip
-    print("targets on (a): cup ≥ 90 / ≥ 99 %, stem ≥ 85 / ≥ 98 %, changes P95 ≤ 2 mm")
+
+
+def run_set(work: Path, preset: str, seed: int, n_patients, reuse: bool, cat,
+            segmented=None, calibrate: bool = True) -> dict:  # fmt: skip
+    """Generate (or reuse) a set under ``work/synth``, plan and compare it; print the figures."""
+    folder = work / "synth"
+    t0 = time.perf_counter()
+    if not (reuse and (folder / "samples.tsv").is_file()):
+        synth.generate(folder, preset=preset, seed=seed, n_patients=n_patients)
+    refreshed = refresh_truth(folder, preset, seed, n_patients)
+    ids = sorted(q.stem for q in (folder / "truth").glob("*.json"))
+    if segmented:  # the radiographs it segmented (the demo's: its test set)
+        run = json.loads((Path(segmented) / "run.json").read_text())
+        ids = [e["name"] for e in run["radiographs"] if e["status"] == "ok" and e["name"] in ids]
+    t1 = time.perf_counter()
+    cal = calibrations(folder, ids, work / "calibrations.json") if calibrate else None
+    t2 = time.perf_counter()
+    result = validate_set(folder / "truth", folder / "labels", work / "templating", cat,
+                          segmented=segmented, ids=ids, calibrations=cal)  # fmt: skip
+    t3 = time.perf_counter()
+    print(f"\n{preset} preset, seed {seed}: {len(ids)} radiographs ({refreshed} truth files "
+          f"refreshed); catalogue {cat.name}; generated in {t1 - t0:.0f} s, calibrated in "
+          f"{t2 - t1:.0f} s, planned and compared in {t3 - t2:.0f} s")  # fmt: skip
+    if cal is not None:
+        print(f"calibrated radiographs for (a'): {len(cal)} of {len(ids)}")
+    report(result)
+    return result
+
+
+def demo_segmented(work: Path, model_dir: str | None, catalogue: str) -> Path:
+    """New demo radiographs (seed 11: radiographs the demo model never saw, as bench/segment.py
+    uses them) segmented and templated by ``hipseg segment --template`` with a demo model: the
+    one given, else one trained here as the demo trains it (bench/segment.py, seed 7; a few
+    CPU-minutes)."""
+    from segment import trained_demo_model
+
+    from hipseg import cli
+
+    model = Path(model_dir) if model_dir else trained_demo_model(work / "model", 12, 25)
+    out = work / "segmented"
+    if not (out / "run.json").is_file():
+        synth.generate(work / "synth", preset="demo", seed=11)
+        argv = ["segment", str(work / "synth" / "dicom"), "-o", str(out), "--device", "cpu",
+                "--model-dir", str(model), "--threads", "1", "--template", catalogue]  # fmt: skip
+        if cli.main(argv) != 0:
+            raise SystemExit(f"hipseg segment failed: {out / 'run.json'}")
+    return out
 
 
 def main() -> None:
@@ -128,29 +169,28 @@ def main() -> None:
     p.add_argument("--catalogue", default="generic", help="generic or a catalogue YAML")
     p.add_argument("--segmented", help="a hipseg segment --template output folder of the set")
     p.add_argument("--no-calibration", action="store_true", help="skip (a')")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="also (b) on the demo: new demo "
+        "radiographs segmented and templated by a demo model (see --demo-model-dir)",
+    )
+    p.add_argument("--demo-model-dir", help="a trained demo model (…__2d); else trained here")
     a = p.parse_args()
-    work, folder = Path(a.work), Path(a.work) / "synth"
+    work = Path(a.work)
     cat = catalogues.load(a.catalogue)
-    t0 = time.perf_counter()
-    if not (a.reuse and (folder / "samples.tsv").is_file()):
-        synth.generate(folder, preset=a.preset, seed=a.seed, n_patients=a.n_patients)
-    refreshed = refresh_truth(folder, a.preset, a.seed, a.n_patients)
-    ids = sorted(q.stem for q in (folder / "truth").glob("*.json"))
-    if a.segmented:  # the radiographs it segmented (the demo's: its test set)
-        run = json.loads((Path(a.segmented) / "run.json").read_text())
-        ids = [e["name"] for e in run["radiographs"] if e["status"] == "ok" and e["name"] in ids]
-    t1 = time.perf_counter()
-    cal = None if a.no_calibration else calibrations(folder, ids, work / "calibrations.json")
-    t2 = time.perf_counter()
-    result = validate_set(folder / "truth", folder / "labels", work / "templating", cat,
-                          segmented=a.segmented, ids=ids, calibrations=cal)  # fmt: skip
-    t3 = time.perf_counter()
-    print(f"{a.preset} preset, seed {a.seed}: {len(ids)} radiographs ({refreshed} truth files "
-          f"refreshed); catalogue {cat.name}; generated in {t1 - t0:.0f} s, calibrated in "
-          f"{t2 - t1:.0f} s, planned and compared in {t3 - t2:.0f} s")  # fmt: skip
-    if cal is not None:
-        print(f"calibrated radiographs for (a'): {len(cal)} of {len(ids)}")
-    report(result)
+    run_set(work, a.preset, a.seed, a.n_patients, a.reuse, cat, a.segmented,
+            not a.no_calibration)  # fmt: skip
+    if a.demo:
+        segmented = demo_segmented(work / "demo", a.demo_model_dir, a.catalogue)
+        run_set(work / "demo", "demo", 11, None, True, cat, segmented, not a.no_calibration)
+    print("\n" + PUBLISHED_NOTE)
+    for p_ in PUBLISHED:
+        cup = f"{_pct(p_['cup'][0])} / {_pct(p_['cup'][1])}"
+        stem = f"{_pct(p_['stem'][0])} / {_pct(p_['stem'][1])}"
+        print(f"  {p_['method']:40s} cup exact / ±1 {cup:14s} stem exact / ±1 {stem:14s} "
+              f"{p_['reference']}")  # fmt: skip
+    print("targets on (a), paper preset: cup ≥ 90 / ≥ 99 %, stem ≥ 85 / ≥ 98 %, changes P95 ≤ 2 mm")
 
 
 if __name__ == "__main__":
