@@ -61,6 +61,18 @@ def demo_data(tmp_path_factory) -> Path:
     return synth.generate(out, preset="demo", seed=3, n_patients=6)
 
 
+@pytest.fixture(scope="session")
+def paper_radiograph(tmp_path_factory) -> Path:
+    """One radiograph of the paper preset at full resolution (paper0001: both hips usable,
+    0.13 mm pixels, calibrated by its header), generated once per session; returns its sheet."""
+    from hipseg import synth
+
+    def build(root: Path) -> None:
+        synth.generate(root, preset="paper", seed=0, only=["paper0001"])
+
+    return built_once(tmp_path_factory, "paper0001", build) / "samples.tsv"
+
+
 @pytest.fixture
 def demo_copy(demo_data, tmp_path) -> Path:
     """A private copy of the demo data that a test may damage; returns the sheet path."""

@@ -77,10 +77,9 @@ def test_ground_truth_label_maps_measure_the_known_geometry_to_a_pixel(demo_data
     assert s["sharp_angle"]["mae"] < px_deg / 2
 
 
-def test_targets_met_at_full_resolution(tmp_path):
+def test_targets_met_at_full_resolution(paper_radiograph):
     """One radiograph of the paper preset (0.1–0.175 mm pixels): the issue's targets."""
-    sheet = synth.generate(tmp_path, preset="paper", seed=0, only=["paper0001"])
-    s = _measure_truth_set(sheet)
+    s = _measure_truth_set(paper_radiograph)
     assert s["head_centre"]["p95"] <= 0.5
     assert s["head_diameter_percent"]["p95"] <= 1.0
     for q in ("lateral_centre_edge_angle", "sharp_angle", "teardrop_line_angle"):
@@ -157,16 +156,27 @@ def test_validation_of_ground_truth_only(demo_data, tmp_path):
 
 
 def test_report_shows_the_measurement_errors(demo_data, tmp_path):
+    """The report's Measurements section and, with a templating validation beside it
+    (hipseg.templating.validate), its Templating section: plans and accuracy."""
     from hipseg.report import build_report
+    from hipseg.templating.catalogue import load
+    from hipseg.templating.validate import validate_set as validate_templating
     from tests.test_report import make_inputs
 
-    validate_set(demo_data.parent / "truth", demo_data.parent / "labels", tmp_path / "val")
+    truth, labels, val = demo_data.parent / "truth", demo_data.parent / "labels", tmp_path / "val"
+    validate_set(truth, labels, val)
+    validate_templating(truth, labels, val, load("generic"))
     kw = make_inputs(tmp_path / "report")
-    build_report(**kw, measurements=tmp_path / "val" / "validation.json")
+    build_report(**kw, measurements=val / "validation.json")
     html = kw["out_html"].read_text(encoding="utf-8")
     section = html.split('<section id="measurements">')[1].split("</section>")[0]
     assert "(a) ground-truth label maps" in section and "(b) predicted" not in section
     assert "Lateral centre-edge angle (Wiberg)" in section and "Sharp 1961" in section
     assert "≤ 0.5 mm" in section and " px" in section
+    section = html.split('<section id="templating">')[1].split("</section>")[0]
+    assert "(a) ground-truth label maps" in section and "generic" in section
+    assert "28.9 / 63.9" in section and "doi:10.1186/s13018-022-03086-5" in section
+    assert section.count("demo0001") == 2 and "excluded" in section  # its plans; an implant hip
     build_report(**kw)
-    assert 'id="measurements"' not in kw["out_html"].read_text(encoding="utf-8")
+    html = kw["out_html"].read_text(encoding="utf-8")
+    assert 'id="measurements"' not in html and 'id="templating"' not in html

@@ -19,7 +19,7 @@ from hipseg.evaluate import dice_scores
 from hipseg.io import read_image_2d
 from hipseg.measure.calibration import ball_pixels
 from hipseg.segment.intake import detect_metal, spacing_statement
-from hipseg.segment.outputs import FILES
+from hipseg.segment.outputs import FILES, TEMPLATING_FILES
 from tests import NO_CONTENT_FLAGS
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def segmented(new_demo, tiny_model, tmp_path_factory):
     rows, root = new_demo
     out = tmp_path_factory.mktemp("segmented") / "out"
     argv = ["segment", str(root / "dicom"), "-o", str(out), "--model-dir",
-            str(tiny_model["model_dir"]), *FAST]  # fmt: skip
+            str(tiny_model["model_dir"]), *FAST, "--template", "generic"]  # fmt: skip
     assert cli.main(argv) == 0
     return out
 
@@ -76,6 +76,49 @@ def test_every_output_of_every_radiograph(new_demo, segmented):
     assert set(table["radiograph"]) == set(rows["id"])
     assert set(table.loc[table["unit"] == "mm", "calibrated"]) <= {"yes", "no"}
     assert not list(segmented.glob(".*.partial"))
+
+
+def test_templating_outputs(new_demo, segmented):
+    """--template: every radiograph's plan (or why not) in templating.json/csv/png and the SR;
+    uncalibrated radiographs refused, implant hips not templated."""
+    from hipseg.clinical.sr import read_sr
+
+    rows, _ = new_demo
+    run = json.loads((segmented / "run.json").read_text())
+    assert run["templating"]["catalogue"]["name"] == "generic"
+    table = pd.read_csv(segmented / "templating.csv", dtype=str, keep_default_na=False)
+    assert len(table) == 2 * len(rows) and set(table["radiograph"]) == set(rows["id"])
+    uncalibrated = [e["name"] for e in run["radiographs"]
+                    if e["calibration"]["method"] == "uncalibrated"]  # fmt: skip
+    assert run["templating"]["refused"] == uncalibrated
+    for entry in run["radiographs"]:
+        for kind, name in TEMPLATING_FILES.items():
+            assert entry["files"][kind] == f"{entry['name']}/{name}"
+            assert (segmented / entry["name"] / name).stat().st_size > 0
+        t = json.loads((segmented / entry["name"] / "templating.json").read_text())
+        assert (t["status"] == "refused") is (entry["name"] in uncalibrated)
+        assert entry["templating"]["status"] == t["status"]
+        for side, plan in t["hips"].items():
+            assert plan["status"] == "planned" or plan["reason"], (entry["name"], side)
+            if side in entry["excluded"] and t["status"] != "refused":
+                assert "excluded" in plan["reason"]
+        back = read_sr(segmented / entry["name"] / "sr.dcm")
+        assert set(back["templating"]) == {"right", "left"}
+
+
+def test_templating_is_validated_against_the_truth(new_demo, segmented, tmp_path, capsys):
+    """validate-measurements checks the run's templating with the catalogue the run used."""
+    _, root = new_demo
+    argv = ["validate-measurements", "--truth-dir", str(root / "truth"), "--labels-dir",
+            str(root / "labels"), "--segmented", str(segmented),
+            "--out-dir", str(tmp_path)]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "templating predicted" in capsys.readouterr().out
+    result = json.loads((tmp_path / "templating.json").read_text())
+    assert result["catalogue"]["name"] == "generic" and result["ground_truth"]["planned"] > 0
+    predicted = pd.read_csv(tmp_path / "templating_predicted.csv", dtype=str)
+    run = json.loads((segmented / "run.json").read_text())
+    assert len(predicted) == 2 * run["n_ok"]
 
 
 def test_implant_hip_is_reported_not_segmented(new_demo, segmented):
@@ -300,7 +343,8 @@ def test_fast_path(new_demo, tiny_model, tmp_path):
     out = tmp_path / "fast"
     first = root / rows["dicom"].iloc[0]
     argv = ["segment", str(first), "-o", str(out), "--model-dir", str(model), "--fast",
-            "--no-mirroring", "--tile-step-size", "1", "--threads", "1"]  # fmt: skip
+            "--no-mirroring", "--tile-step-size", "1", "--threads", "1",
+            *NO_CONTENT_FLAGS]  # fmt: skip
     assert cli.main(argv) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["options"]["fast"] is True and run["options"]["mirroring"] is False
@@ -311,7 +355,7 @@ def test_fast_path(new_demo, tiny_model, tmp_path):
     assert run["model"]["onnx"]["files"][0].startswith(str(out / "onnx" / "fold_all"))
     ref = tmp_path / "torch"
     argv = ["segment", str(first), "-o", str(ref), "--model-dir", str(model), "--device", "cpu",
-            "--mirror-axes", "[1]", "--threads", "1"]  # fmt: skip
+            "--mirror-axes", "[1]", "--threads", "1", *NO_CONTENT_FLAGS]  # fmt: skip
     assert cli.main(argv) == 0
     assert json.loads((ref / "run.json").read_text())["model"]["mirror_axes"] == [1]
     assert _agreement(out, ref, [first.stem]) >= 0.999

@@ -272,6 +272,10 @@ def _segment(a):
     from .segment.model import hipseg_trained
 
     options = _options(segment.SegmentOptions, a)
+    if options.template:  # a bad implant catalogue: an error before anything is read or written
+        from .templating.catalogue import load
+
+        load(options.template)
     rule = CropRule.from_config(a.crop or {}, source="hipseg segment --crop")
     if a.mirror:
         rule = CropRule.from_config({**rule.to_config(), "mirror": a.mirror})
@@ -335,7 +339,9 @@ def _listen(a):
 
 def _validate_measurements(a):
     from .measure.validate import validate_set
+    from .templating.validate import catalogue_of
 
+    catalogue = catalogue_of(a.catalogue, a.segmented)  # a bad one: an error before any output
     result = validate_set(a.truth_dir, a.labels_dir, a.out_dir, a.segmented,
                           overlays=a.overlays)  # fmt: skip
     for kind in ("ground_truth", "predicted"):
@@ -343,6 +349,12 @@ def _validate_measurements(a):
             mae = "—" if e["mae"] is None else f"{e['mae']:.3f}"
             p95 = "—" if e["p95"] is None else f"{e['p95']:.3f}"
             print(f"{kind:12s} {e['quantity']:40s} n={e['n']:3d} MAE {mae} P95 {p95} {e['unit']}")
+    if catalogue is not None:
+        from .templating.validate import print_summary, validate_set
+
+        print_summary(validate_set(a.truth_dir, a.labels_dir, a.out_dir, catalogue,
+                                   segmented=a.segmented, ids=result["radiographs"],
+                                   overlays=a.overlays))  # fmt: skip
 
 
 def _install_profile(a):
@@ -540,7 +552,9 @@ def _commands() -> list[tuple]:
          [("--truth-dir", _req("the synthetic set's truth/ folder")),
           ("--labels-dir", _req("its ground-truth label maps (<id>.png)")),
           ("--segmented", {"help": "a `hipseg segment` output folder (predicted label maps)"}),
-          ("--out-dir", _req()), ("--overlays", {"type": int, "default": 4})]),
+          ("--out-dir", _req()), ("--overlays", {"type": int, "default": 4}),
+          ("--catalogue", {"help": "also check templating with this implant catalogue (generic "
+                           "or a YAML file; default: the one --segmented used, if any)"})]),
         ("install-profile", "link a cluster profile (metacentrum, slurm) where `snakemake "
          "--profile NAME` looks", _install_profile, None,
          [("names", {"nargs": "+", "metavar": "NAME", "help": "metacentrum and/or slurm"}),

@@ -165,7 +165,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type[StageOptions], skip=())
         kinds = kind if isinstance(kind, list) else [kind]
         default = node.get("default")
         help_text = node.get("description", "")
-        help_text = f"{help_text} (default: {json.dumps(default)})".strip()
+        help_text = f"{help_text} (default: {json.dumps(default)})".strip().replace("%", "%%")
         kw: dict[str, Any] = {"dest": f"opt_{f.name}", "default": None, "help": help_text}
         if kinds == ["boolean"]:
             kw["action"] = argparse.BooleanOptionalAction

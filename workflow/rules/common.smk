@@ -268,7 +268,8 @@ def plan_options():
 
 def gate_crop_options():
     """What the header gate of the deid job needs of the crop section (colour images and the
-    fallback spacing), and nothing else: other crop keys do not rerun de-identification."""
+    fallback spacing), and nothing else: other crop keys do not rerun de-identification.
+    """
     keys = ("colour", "fallback_spacing")
     return json.dumps({k: config["crop"][k] for k in keys if k in config["crop"]})
 

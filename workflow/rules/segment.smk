@@ -12,6 +12,14 @@ VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["en
 SEGMENT_CONF = (
     nnunet.LOWRES if config["segment"]["fast"] and nnunet.LOWRES in CONFS else CONF
 )
+# the implant catalogue of segment.template (generic: the one shipped with hipseg): an input, so
+# that an edited catalogue plans again
+GENERIC_CATALOGUE = HIPSEG_DIR / "workflow" / "hipseg" / "templating" / "generic.yaml"
+TEMPLATE_CATALOGUE = [
+    local_path(GENERIC_CATALOGUE if name == "generic" else name)
+    for name in [config["segment"].get("template", "")]
+    if name
+]
 
 
 def segment_model(wildcards):
@@ -29,6 +37,7 @@ rule segment_test:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),
         cases=rules.dataset.output.cases,
         checkpoints=segment_model,
+        catalogue=TEMPLATE_CATALOGUE,
     output:
         directory(f"{SEGMENT_DIR}/test"),
     log:
@@ -86,6 +95,7 @@ rule segment_new:
     input:
         unpack(lambda w: sheet_inputs(config.get("new_radiographs"))),
         checkpoints=segment_model,
+        catalogue=TEMPLATE_CATALOGUE,
     output:
         directory(f"{SEGMENT_DIR}/new"),
     log:

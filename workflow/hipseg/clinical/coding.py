@@ -70,6 +70,30 @@ SPACING_SOURCE = private("HS-C04", "Pixel spacing source")
 SPACING_NOTE = private("HS-C05", "Pixel spacing statement")
 HIP_GROUP = private("HS-G01", "Hip measurements")
 RADIOGRAPH_GROUP = private("HS-G02", "Both-hip measurements")
+TEMPLATING_GROUP = private("HS-G03", "Hip arthroplasty templating")
+
+# templating (hipseg.templating): the planned components and the predicted changes
+TEMPLATING_CODES: dict[str, Code] = {
+    "cup_outer_diameter": private("HS-T01", "Planned acetabular cup outer diameter"),
+    "cup_fill_diameter": private("HS-T02", "Acetabular fill diameter to the subchondral line"),
+    "cup_inclination": private("HS-T03", "Planned acetabular cup inclination"),
+    "cup_centre_lateral": private("HS-T04", "Planned centre of rotation lateral of teardrop"),
+    "cup_centre_up": private("HS-T05", "Planned centre of rotation above teardrop line"),
+    "planned_head_diameter": private("HS-T06", "Planned femoral head diameter"),
+    "neck_length": private("HS-T07", "Planned head neck length"),
+    "stem_offset": private("HS-T08", "Planned stem offset"),
+    "leg_length_change": private("HS-T09", "Predicted leg length change"),
+    "offset_change": private("HS-T10", "Predicted total offset change"),
+    "femoral_offset_change": private("HS-T11", "Predicted femoral offset change"),
+    "acetabular_offset_change": private("HS-T12", "Predicted acetabular offset change"),
+}
+TEMPLATING_TEXT: dict[str, Code] = {
+    "stem_size": private("HS-T20", "Planned femoral stem size"),
+    "stem_variant": private("HS-T21", "Planned femoral stem offset variant"),
+    "catalogue": private("HS-T22", "Implant catalogue"),
+    "not_templated": private("HS-T23", "Templating not done"),
+    "note": private("HS-T24", "Templating note"),
+}
 
 PRIVATE: tuple[Code, ...] = (
     *MEASUREMENT_CODES.values(),
@@ -86,6 +110,9 @@ PRIVATE: tuple[Code, ...] = (
     SPACING_NOTE,
     HIP_GROUP,
     RADIOGRAPH_GROUP,
+    TEMPLATING_GROUP,
+    *TEMPLATING_CODES.values(),
+    *TEMPLATING_TEXT.values(),
 )
 
 
@@ -116,10 +143,10 @@ def measurement_name(name: str):
 
 
 def name_of(concept) -> str | None:
-    """The hipseg measurement name of an SR concept name (None if it is none of them)."""
+    """The hipseg measurement or templating name of an SR concept name (None if it is none)."""
     if (concept.value, concept.scheme_designator) == ("81827009", "SCT"):
         return "head_diameter"
-    for name, code in MEASUREMENT_CODES.items():
+    for name, code in {**MEASUREMENT_CODES, **TEMPLATING_CODES, **TEMPLATING_TEXT}.items():
         if (concept.value, concept.scheme_designator) == (code.value, code.scheme_designator):
             return name
     return None

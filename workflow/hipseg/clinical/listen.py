@@ -108,9 +108,14 @@ class Node:
         from .quality import QualityRules
 
         self.options = options
+        self.segment_options = segment_options or SegmentOptions.from_config({})
+        self.catalogue = None
+        if self.segment_options.template:  # a bad catalogue stops the node before its spool
+            from ..templating.catalogue import load
+
+            self.catalogue = load(self.segment_options.template)
         self.spool = Spool(options.spool)
         self.model_dir, self.threads = Path(model_dir), threads
-        self.segment_options = segment_options or SegmentOptions.from_config({})
         self.rule = crop_rule or CropRule.from_config({})
         self.rules = QualityRules.from_config(dict(options.quality))
         self.out = log or sys.stderr
@@ -253,6 +258,7 @@ class Node:
             False,
             quality_rules=self.rules,
             keep=keep,
+            catalogue=self.catalogue,
         )
         with open(results / k / "run.json", "w") as f:  # the radiograph's entry, as run.json's
             json.dump({k2: v for k2, v in entry.items() if not k2.startswith("_")}, f, indent=1)

@@ -8,6 +8,9 @@ any PACS viewer draws over the image when the presentation state is chosen. Laye
 ``MEASUREMENTS``  the graphics every measurement is inferred from (:mod:`.geometry`: head
                   circles, the teardrop line, the lines of the angles and distances) and its
                   value as text ("R head diameter 50.6 mm")
+``TEMPLATING``    with a plan (:mod:`hipseg.templating`): the cup's outline and centre of
+                  rotation, the stem's outline and neck, the head at the stem's head centre, and
+                  one line of text per hip (components, predicted leg-length and offset change)
 ``REVIEW``        "NEEDS REVIEW" and the first reasons (:mod:`.quality`), when flagged
 
 All graphics are in PIXEL units of the image as stored. The window of the source (its first
@@ -54,6 +57,7 @@ SHORT = {
     "teardrop_line_angle": "teardrop tilt",
 }
 MEASUREMENT_COLOUR = (255, 235, 60)
+TEMPLATING_COLOUR = (255, 80, 200)
 REVIEW_COLOUR = (255, 40, 40)
 
 
@@ -123,6 +127,39 @@ def _voi(hd, source):
     if wc is None or ww is None or not ww > 0:
         return None
     return [hd.pr.SoftcopyVOILUTTransformation(window_center=wc, window_width=ww)]
+
+
+def _templating_layer(hd, source, templating: dict, frame, rows: int, cols: int, size: float):
+    """The ``TEMPLATING`` layer and its annotation (None when no hip has outlines or text)."""
+    layer = hd.pr.GraphicLayer(
+        "TEMPLATING", 15, "planned components (2D templating)", _lab(hd, TEMPLATING_COLOUR)
+    )
+    objects, texts = [], []
+    n = len(templating["hips"])
+    for side, plan in templating["hips"].items():
+        o = plan.get("outline")
+        line = ascii_text(plan.get("summary", side))[:160]
+        top = float(np.clip(rows - (5 + n - len(texts)) * size, 0, rows - size))
+        texts.append(hd.pr.TextObject(line, "PIXEL", bounding_box=(
+            float(cols * 0.1), top, float(cols * 0.9), float(min(top + size, rows)))))  # fmt: skip
+        if not o:
+            continue
+        for poly in (o["cup"], o["stem"], o["neck"]):
+            px = frame.clip(frame.pixels(poly)).astype(np.float32)
+            objects.append(hd.pr.GraphicObject("POLYLINE", px, "PIXEL"))
+        c, r = o["head"]["centre"], o["head"]["radius"]
+        px = frame.clip(frame.pixels([c, [c[0] + r, c[1]]])).astype(np.float32)
+        objects.append(hd.pr.GraphicObject("CIRCLE", px, "PIXEL"))
+        px = frame.clip(frame.pixels([o["centre_of_rotation"]])).astype(np.float32)
+        objects.append(hd.pr.GraphicObject("POINT", px, "PIXEL"))
+    if templating.get("status") == "refused":
+        line = ascii_text("NOT TEMPLATED: " + templating["reason"])[:160]
+        box = (float(cols * 0.1), float(rows - 7 * size), float(cols * 0.9), float(rows - 6 * size))
+        texts = [hd.pr.TextObject(line, "PIXEL", bounding_box=box)]
+    annotation = hd.pr.GraphicAnnotation(
+        [source], layer, graphic_objects=objects or None, text_objects=texts or None
+    )
+    return layer, annotation
 
 
 def _label_layers(hd, source, labels: np.ndarray, frame) -> tuple[list, list]:
@@ -226,9 +263,11 @@ def build_gsps(
     labels: np.ndarray,
     model: str,
     patient_right_on: str = "image_left",
+    templating: dict | None = None,
 ):
     """The presentation state of one result (``labels``: the intake-frame label map;
-    ``patient_right_on``: what the intake assumed where the source has no PatientOrientation)."""
+    ``patient_right_on``: what the intake assumed where the source has no PatientOrientation;
+    with ``templating``, the ``TEMPLATING`` layer)."""
     import highdicom as hd
 
     original, source, voi = _prepared(source, patient_right_on)
@@ -248,6 +287,10 @@ def build_gsps(
                 [source], meas, graphic_objects=graphics or None, text_objects=texts or None
             )
         )
+    if templating is not None:
+        layer, annotation = _templating_layer(hd, source, templating, frame, rows, cols, size)
+        layers.append(layer)
+        annotations.append(annotation)
     if quality["needs_review"]:
         layer, annotation = _banner(hd, source, "REVIEW", 20,
                                     ["NEEDS REVIEW", *quality["reasons"][:3]])  # fmt: skip

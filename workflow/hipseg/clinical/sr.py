@@ -37,7 +37,7 @@ import pydicom
 from .. import __version__
 from ..dicomref import reference, values
 from ..measure.quantities import SIDES
-from . import coding
+from . import coding, srtemplating
 from .geometry import ImageFrame, measurement_graphics
 
 MANUFACTURER = "hipseg"
@@ -208,9 +208,12 @@ def build_sr(
     shape: tuple[int, int],
     model: str,
     patient_right_on: str = "image_left",
+    templating: dict | None = None,
 ):
     """The SR of one record (``shape``: rows, cols of the intake's frame; ``patient_right_on``:
-    what the intake assumed where the source has no PatientOrientation)."""
+    what the intake assumed where the source has no PatientOrientation); with ``templating``
+    (:func:`hipseg.templating.record.template_radiograph`) one more group per hip: the plan
+    (:mod:`.srtemplating`)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -222,6 +225,9 @@ def build_sr(
     frame = ImageFrame.of(record, shape)
     by_scope = _measurements(hd, codes, record, frame, region_src, algorithm)
     groups = _groups(hd, codes, record, quality, by_scope, algorithm, group_src, src_uid, model)
+    if templating is not None:
+        ctx = srtemplating.Context(hd, frame, src_uid, model, region_src, group_src, algorithm)
+        groups += srtemplating.templating_groups(ctx, templating, _text, uid)
     description = f"hipseg {model} measurements" + (
         " (NEEDS REVIEW)" if quality["needs_review"] else ""
     )
@@ -273,7 +279,12 @@ def read_sr(path_or_dataset) -> dict:
         "spacing_source": None,
         "source_uids": [],
     }
+    out["templating"] = {}
     for group in sr.content.get_image_measurement_groups():
+        if str(group.tracking_identifier).endswith(srtemplating.SUFFIX):
+            side = str(group.tracking_identifier).removesuffix(srtemplating.SUFFIX)
+            out["templating"][side] = srtemplating.read_templating(group)
+            continue
         scope = str(group.tracking_identifier).removesuffix(" hip").removesuffix(" hips")
         scope = "both" if scope == "both" else scope
         for m in group.get_measurements():

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..measure.quantities import BY_NAME, DEFINITIONS
 from . import data
 from .figures import png_file_uri
+from .templating import templating_view
 
 TITLES = {
     "head_centre": ("Femoral head centre (position)", "mm"),
@@ -113,6 +114,7 @@ def measurements_view(validation_json: str | Path) -> dict:
     ]
     sp = v.get("spacing_mm", {})
     return {
+        "templating": templating_view(path.parent / "templating.json"),
         "rows": [_row(q, gt.get(q), pred.get(q)) for q in order],
         "has_predicted": bool(pred),
         "model": v.get("model"),

@@ -12,6 +12,9 @@
 ``pr.dcm``         a presentation state drawing the label outlines and the measurements on the
                    source radiograph (:mod:`hipseg.clinical.pr`)
 ``measurements.json`` / ``measurements.csv``  landmarks and measurements (:mod:`hipseg.measure`)
+``templating.json`` / ``templating.csv`` / ``templating.png``  with ``--template``: the planned
+                   components and predicted changes (:mod:`hipseg.templating`) and their outlines
+                   on the radiograph; the SR and the presentation state carry them too
 
 A result that fails a quality check (:mod:`hipseg.clinical.quality`) says "NEEDS REVIEW" and why
 in the overlay, the SR and the presentation state.
@@ -43,10 +46,16 @@ FILES = {
     "measurements_json": "measurements.json",
     "measurements_csv": "measurements.csv",
 }
+TEMPLATING_FILES = {
+    "templating_json": "templating.json",
+    "templating_csv": "templating.csv",
+    "templating_png": "templating.png",
+}
 
 
 def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: dict,
-                  model: str, quality: dict | None = None) -> dict[str, str]:  # fmt: skip
+                  model: str, quality: dict | None = None,
+                  templating: dict | None = None) -> dict[str, str]:  # fmt: skip
     """Write every output of one radiograph; return {kind: path relative to ``out_dir``}."""
     final = out_dir / name
     tmp = out_dir / f".{name}.partial"
@@ -68,17 +77,34 @@ def write_outputs(out_dir: Path, name: str, intake, labels: np.ndarray, record: 
         # a thin header is taken as it is (hipseg.dicomref); the orientation the intake assumed
         right_on = intake.patient_right_on
         write_seg(intake.header, stored, seg_spacing, model, tmp / FILES["seg"], right_on)
-        build_sr(intake.header, record, quality, labels.shape, model, right_on).save_as(
-            tmp / FILES["sr"]
-        )
-        build_gsps(intake.header, record, quality, labels, model, right_on).save_as(
-            tmp / FILES["pr"]
-        )
+        build_sr(intake.header, record, quality, labels.shape, model, right_on,
+                 templating=templating).save_as(tmp / FILES["sr"])  # fmt: skip
+        build_gsps(intake.header, record, quality, labels, model, right_on,
+                   templating=templating).save_as(tmp / FILES["pr"])  # fmt: skip
         write_record(record, name, tmp / FILES["measurements_json"],
                      tmp / FILES["measurements_csv"])  # fmt: skip
+        files = dict(FILES)
+        if templating is not None:
+            _write_templating(tmp, name, intake, templating, spacing)
+            files.update(TEMPLATING_FILES)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {kind: f"{name}/{file}" for kind, file in FILES.items()}
+    return {kind: f"{name}/{file}" for kind, file in files.items()}
+
+
+def _write_templating(folder: Path, name: str, intake, templating: dict, spacing) -> None:
+    from ..templating.draw import draw_templating
+    from ..templating.record import write_templating
+
+    write_templating(templating, name, folder / TEMPLATING_FILES["templating_json"],
+                     folder / TEMPLATING_FILES["templating_csv"])  # fmt: skip
+    from PIL import Image
+
+    image = base_image(intake.radiograph.pixels)
+    scale = max(1, int(round(900 / image.width)))  # a demo radiograph is 200 pixels wide
+    image = image.resize((image.width * scale, image.height * scale), Image.Resampling.BICUBIC)
+    save_png(draw_templating(image, templating, spacing, scale),
+             folder / TEMPLATING_FILES["templating_png"])  # fmt: skip

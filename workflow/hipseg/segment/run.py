@@ -53,6 +53,8 @@ class SegmentOptions(StageOptions):
     ball_diameter_mm: float = 25.0
     magnification: float | None = None
     magnification_tolerance: float = 0.03
+    template: str = ""
+    template_uncalibrated: bool = False
 
     def calibration(self):
         """The options of :func:`hipseg.measure.calibration.calibrate`."""
@@ -100,14 +102,15 @@ def versions() -> dict:
 def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out_dir: Path,
          deidentified_only: bool, convention: str = "midline",
          quality_rules: QualityRules | None = None, keep: dict | None = None,
-         gate: GateOptions | None = None) -> dict:  # fmt: skip
+         catalogue=None, gate: GateOptions | None = None) -> dict:  # fmt: skip
     """Segment and measure one radiograph; write its outputs; return its run.json entry.
 
     The gate (:mod:`hipseg.gate`) comes first: a film whose header rules it out, or whose label
     map shows no adult hips, raises :class:`hipseg.gate.NotAssessable` before anything is
     measured or written. With an ensemble model the folds' agreement is measured too
-    (:mod:`hipseg.clinical.quality`); ``keep`` (a dict) receives the intake, label map, record
-    and quality for the caller."""
+    (:mod:`hipseg.clinical.quality`); with ``options.template`` the radiograph is templated
+    (:mod:`hipseg.templating`; ``catalogue``: the loaded catalogue, else it is loaded here).
+    ``keep`` (a dict) receives the intake, label map, record, quality and templating."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     gate = gate or GateOptions()
     header_gate.check(read_dataset(src.path, stop_before_pixels=True), src.path, gate,
@@ -157,8 +160,10 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
     quality = assess(labels, record, it.spacing_xy, split_at=rule.split_at,
                      right_on_image_left=rule.patient_right_on == "image_left",
                      excluded=it.excluded, agreement=agreement, rules=quality_rules)  # fmt: skip
+    templating = _template(labels, record, options, rule, catalogue)
     t3 = time.perf_counter()
-    files = write_outputs(out_dir, src.name, it, labels, record, model.name, quality)
+    files = write_outputs(out_dir, src.name, it, labels, record, model.name, quality,
+                          templating=templating)  # fmt: skip
     t4 = time.perf_counter()
     entry = {
         "name": src.name, "input": str(src.path), "status": "ok",
@@ -171,9 +176,82 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
                     "write": t4 - t3, "total": t4 - t0, "cpu": time.process_time() - cpu0},
         "_rows": csv_rows(record, src.name),
     }  # fmt: skip
+    if templating is not None:
+        from ..templating.record import csv_rows as templating_rows
+
+        entry["templating"] = {
+            "status": templating["status"], "reason": templating.get("reason"),
+            "hips": {s: p["summary"] for s, p in templating["hips"].items()},
+        }  # fmt: skip
+        entry["_templating_rows"] = templating_rows(templating, src.name)
     if keep is not None:
-        keep.update(intake=it, labels=labels, record=record, quality=quality)
+        keep.update(intake=it, labels=labels, record=record, quality=quality,
+                    templating=templating)  # fmt: skip
     return entry
+
+
+def _template(labels, record: dict, options: SegmentOptions, rule: CropRule, catalogue):
+    """The radiograph's templating (:mod:`hipseg.templating`), or None without a catalogue."""
+    if not options.template:
+        return None
+    from ..templating.catalogue import load
+    from ..templating.record import template_radiograph
+
+    return template_radiograph(
+        labels, record, catalogue or load(options.template), split_at=rule.split_at,
+        right_on_image_left=rule.patient_right_on == "image_left",
+        allow_uncalibrated=options.template_uncalibrated,
+    )  # fmt: skip
+
+
+def _segment_all(
+    sources,
+    model,
+    options,
+    rule,
+    out_dir,
+    deidentified_only,
+    convention,
+    catalogue,
+    errors: list,
+    log,
+    gate: GateOptions,
+) -> tuple[list, list, list]:
+    """Every source through :func:`_one`, one line of progress each: (entries, measurement
+    rows, templating rows); a failure is an entry and a line of ``errors``; a film the gate
+    refuses is an entry with its reasons (:func:`not_assessed`)."""
+    entries, rows, trows = [], [], []
+    for i, src in enumerate(sources, start=1):
+        try:
+            entry = _one(src, model, options, rule, out_dir, deidentified_only, convention,
+                         catalogue=catalogue, gate=gate)  # fmt: skip
+        except NotAssessable as exc:
+            entries.append(not_assessed(src, exc, out_dir, model.name, gate, rule))
+            print(f"[{i}/{len(sources)}] {src.name}: not assessable ({exc.check}): "
+                  f"{'; '.join(exc.reasons)}", file=log, flush=True)  # fmt: skip
+            continue
+        except Exception as exc:  # one bad input must not stop the others
+            if not isinstance(exc, HipsegError):
+                exc = HipsegError(f"{src.path}: cannot be segmented ({type(exc).__name__}: {exc})")
+            errors.append(str(exc))
+            entries.append({"name": src.name, "input": str(src.path), "status": "failed",
+                            "error": str(exc)})  # fmt: skip
+            print(f"[{i}/{len(sources)}] {src.name}: error: {exc}", file=log, flush=True)
+            continue
+        rows += entry.pop("_rows")
+        trows += entry.pop("_templating_rows", [])
+        entries.append(entry)
+        note = "; ".join(
+            [f"{s} hip excluded: {r}" for s, r in entry["excluded"].items()]
+            + [f"{entry['calibration']['method'].replace('_', ' ')}"]
+            + [f"warning: {w}" for w in entry["calibration"]["warnings"]]
+            + [f"header: {n}" for n in entry["header"]]
+            + ([f"templating refused: {entry['templating']['reason']}"]
+               if entry.get("templating", {}).get("status") == "refused" else [])
+        )  # fmt: skip
+        print(f"[{i}/{len(sources)}] {src.name}: {entry['seconds']['total']:.1f} s"
+              + (f" ({note})" if note else ""), file=log, flush=True)  # fmt: skip
+    return entries, rows, trows
 
 
 def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
@@ -199,6 +277,11 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     used = options.effective()
     fast_note = None
+    catalogue = None
+    if options.template:  # a bad catalogue stops the run before anything is written
+        from ..templating.catalogue import load
+
+        catalogue = load(options.template)
     if model is None:
         if options.fast:
             model_dir, fast_note = fast_model_dir(model_dir, used.model)
@@ -209,40 +292,24 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
           f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
     if fast_note:
         print(f"hipseg segment: --fast: {fast_note}", file=log, flush=True)
-    entries, rows, refused = [], [], []
-    for i, src in enumerate(sources, start=1):
-        try:
-            entry = _one(src, model, options, rule, out_dir, deidentified_only, convention,
-                         gate=gate)  # fmt: skip
-        except NotAssessable as exc:
-            entries.append(not_assessed(src, exc, out_dir, model.name, gate, rule))
-            refused.append(src.name)
-            print(f"[{i}/{len(sources)}] {src.name}: not assessable ({exc.check}): "
-                  f"{'; '.join(exc.reasons)}", file=log, flush=True)  # fmt: skip
-            continue
-        except Exception as exc:  # one bad input must not stop the others
-            if not isinstance(exc, HipsegError):
-                exc = HipsegError(f"{src.path}: cannot be segmented ({type(exc).__name__}: {exc})")
-            errors.append(str(exc))
-            entries.append({"name": src.name, "input": str(src.path), "status": "failed",
-                            "error": str(exc)})  # fmt: skip
-            print(f"[{i}/{len(sources)}] {src.name}: error: {exc}", file=log, flush=True)
-            continue
-        rows += entry.pop("_rows")
-        entries.append(entry)
-        note = "; ".join(
-            [f"{s} hip excluded: {r}" for s, r in entry["excluded"].items()]
-            + [f"{entry['calibration']['method'].replace('_', ' ')}"]
-            + [f"warning: {w}" for w in entry["calibration"]["warnings"]]
-            + [f"header: {n}" for n in entry["header"]]
-        )
-        print(f"[{i}/{len(sources)}] {src.name}: {entry['seconds']['total']:.1f} s"
-              + (f" ({note})" if note else ""), file=log, flush=True)  # fmt: skip
+    entries, rows, trows = _segment_all(sources, model, options, rule, out_dir,
+                                        deidentified_only, convention, catalogue, errors,
+                                        log, gate)  # fmt: skip
     done = [e for e in entries if e["status"] == "ok"]
+    refused = [e["name"] for e in entries if e["status"] == "not_assessable"]
     flagged = [e["name"] for e in done if e["needs_review"]]
     buf = _io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([CSV_COLUMNS, *rows])
     write_text(out_dir / "measurements.csv", buf.getvalue())
+    templating = None
+    if catalogue is not None:
+        from ..templating.record import csv_text
+
+        write_text(out_dir / "templating.csv", csv_text(trows))
+        templating = {"catalogue": catalogue.describe(), "csv": "templating.csv",
+                      "uncalibrated_allowed": options.template_uncalibrated,
+                      "refused": [e["name"] for e in done
+                                  if e["templating"]["status"] == "refused"]}  # fmt: skip
     run = {
         "command": "hipseg segment", "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
@@ -262,6 +329,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         "errors": errors, "n_not_assessable": len(refused), "not_assessable": refused,
         "n_needs_review": len(flagged), "needs_review": flagged,
         "radiographs": entries, "measurements_csv": "measurements.csv",
+        "templating": templating,
     }  # fmt: skip
     write_json(out_dir / "run.json", run)
     if errors or (refused and not not_assessable_ok):

@@ -28,6 +28,10 @@ the midline, ``v`` towards the feet):
     angle to the vertical through the head centre — the rim vertex, or where the outline
     emerges from under the head or meets the osteophyte. ``rim_vertex`` is the polygon's rim
     vertex itself (see :func:`_rim`).
+``planning``
+    what 2D templating needs (:mod:`.planning_truth`): the acetabular circle to the subchondral
+    line, the teardrop ellipse, the canal widths below the lesser trochanter, the native
+    femoral offset.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from .femur import _femur_axes, _trochanters
 from .findings import _rim_osteophyte
 from .geometry import _ellipse_q, _Frame
 from .pelvis import _acetabulum, _outline
+from .planning_truth import hip_planning_truth
 from .projection import Projection
 
 SIDES = (("right", 1), ("left", -1))  # patient side and its sign in the hip frame
@@ -193,6 +198,7 @@ def hip_truth(fr: _Frame, hip: Hip, pose: Pose, side: str, pre: dict, flare: flo
         "rim_vertex": [float(v) for v in vertex],
         "rim_osteophyte": hip.oa > 0,
         "protrusion_mm": float(hip.protrusion),
+        "planning": hip_planning_truth(fr, hip, ac, pose.rot[side], tip, fr.shape),
     }
 
 
