@@ -28,11 +28,14 @@ Calibration ball (:func:`place_ball`)
     greater trochanter, partly over it (:func:`place_air_ball`); ``""``: no ball.
 
 Direct beam (:func:`skin_line`, :func:`slim`)
-    The generator's soft tissue is as wide as the field, so there is hardly any direct beam;
-    a radiograph with an ``air`` or ``half_air`` ball is of a slim patient whose skin follows
-    the bones' lateral outline (smoothed along the rows) at ``SKIN_MM`` (12–24 mm) outside it.
-    Outside the skin the detector sees the direct beam: the CR processing's large kernel makes
-    it (and the ball's halo in it) black, clipped by the window, as a reader does.
+    The generator's soft tissue is as wide as the field, so there is hardly any direct beam.
+    Beside an ``air`` or ``half_air`` ball the patient is slim: on the ball's side, from
+    ``SLIM_ROWS_MM`` above it to as far below, the skin follows the bones' lateral outline
+    (smoothed along the rows) at ``SKIN_MM`` (12–24 mm) outside it. (Slim everywhere, the
+    direct beam would be a seventh of the image and move the grey-value statistics that the
+    implant and ball detectors normalise with.) Outside the skin the detector sees the direct
+    beam: the CR processing's large kernel makes it, and the ball's halo in it, black, clipped
+    by the window, as a reader does.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ BALL_CLEARANCE_MM = 4.0  # free space between a placed ball and the labelled ana
 AIR_STATES = ("air", "half_air")  # balls over the direct beam: the patient is slim
 SKIN_MM = (12.0, 24.0)  # a slim patient's soft tissue lateral of the bones
 FIELD_MARGIN_MM = 11.0  # an air ball clears the field edge by this much (detector mm)
+SLIM_ROWS_MM = 40.0  # the soft tissue is slim this far above and below such a ball
 SUPERSAMPLE = 3  # the ball's edge is integrated over each pixel (3 × 3 samples)
 
 
@@ -249,13 +253,19 @@ def skin_line(bone: np.ndarray, spp: float, margin_mm: float) -> tuple[np.ndarra
     return out[0] - m, out[1] + m
 
 
-def slim(t_soft: np.ndarray, sl, skin: tuple[np.ndarray, np.ndarray], spp: float) -> None:
-    """Thin the soft tissue ``t_soft`` (the image window ``sl``) to nothing at the skin, in
-    place: as a cylinder's chord, over the last 20 mm inside it."""
+def slim(t_soft: np.ndarray, sl, skin, spp: float, ball: dict) -> None:
+    """Thin the soft tissue ``t_soft`` (the image window ``sl``) to nothing at the skin on the
+    ball's side, in place: as a cylinder's chord over the last 20 mm inside it, in the rows of
+    the ball and ``SLIM_ROWS_MM`` above and below it (blended back over 30 mm), so that the
+    direct beam is beside the ball and the rest of the radiograph keeps its soft tissue."""
     rows = np.arange(sl[0].start, sl[0].stop)[:, None]
     cols = np.arange(sl[1].start, sl[1].stop)[None, :]
-    inside = np.minimum(cols - skin[0][rows], skin[1][rows] - cols) * spp  # mm inside the skin
-    t_soft *= np.sqrt(np.clip(inside / 20.0, 0.0, 1.0)).astype(t_soft.dtype)
+    on_left = ball["col"] < t_soft.shape[1] / 2
+    inside = (cols - skin[0][rows]) if on_left else (skin[1][rows] - cols)  # pixels
+    taper = np.sqrt(np.clip(inside * spp / 20.0, 0.0, 1.0))
+    beyond = np.abs(rows - ball["row"]) * spp - (ball["radius_px"] * spp + SLIM_ROWS_MM)
+    w = 0.5 + 0.5 * np.cos(np.pi * np.clip(beyond / 30.0, 0.0, 1.0))
+    t_soft *= (1.0 - w * (1.0 - taper)).astype(t_soft.dtype)
 
 
 def place_air_ball(

@@ -111,16 +111,17 @@ def render_radiograph(
     sl, X, Y = fp.window(-field_mm[0], field_mm[0], -field_mm[1], field_mm[1])
     _render_sacrum(fp, sl, pat, pose, A)
     t_soft = _soft_tissue(fp, X, Y, pat, rng)
-    air = proj is not None and proj.ball in AIR_STATES
-    if air:  # a slim patient: the direct beam beside the body (see .projection)
+    ball = None
+    if proj is not None and proj.ball in AIR_STATES:  # slim beside it: the direct beam
         skin = skin_line(A > 0, spp, SKIN_MM[0] + np.ptp(SKIN_MM) * proj.ball_draws[3])
-        slim(t_soft, sl, skin, spp)
+        ball = place_air_ball(proj, L, spp, heads, skin)
+        if ball is not None:
+            slim(t_soft, sl, skin, spp, ball)
+    elif proj is not None:
+        ball = place_ball(proj, L, spp, heads)
     mu_total = A + MU_SOFT * np.maximum(t_soft, 0).astype(np.float32)
     if marker:
         _lead_marker(mu_total, marker, field_mm, sp)
-    ball = None
-    if proj is not None:
-        ball = place_air_ball(proj, L, spp, heads, skin) if air else place_ball(proj, L, spp, heads)
     if ball is not None:
         ball["direct_beam"] = direct_beam_fraction(t_soft, ball)
         add_ball(mu_total, ball, spp, proj.ball_diameter)
