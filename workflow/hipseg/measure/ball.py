@@ -31,6 +31,8 @@ MIN_COVERAGE = 0.4
 SEARCH_MM = 1.0
 EDGE_LEVEL = 0.2  # of the way from the surrounding tissue to the ball (see _level_edges)
 COARSE_EDGE_LEVEL = 0.35  # the same for pixels coarser than 0.5 mm (see _level_edges)
+AIR_EDGE_LEVEL = 0.03  # the same where the surround is the clipped direct beam
+COARSE_AIR_EDGE_LEVEL = 0.2  # and that for pixels coarser than 0.5 mm
 BORDER_MM = 8.0  # edge points this close to the image border are not used
 
 
@@ -139,7 +141,7 @@ def _edges(img: np.ndarray, spacing_xy, centre_rc, radius_mm: float, span: float
     return pts, float(valid.mean())
 
 
-def _level_edges(img: np.ndarray, spacing_xy, centre_rc, radius_mm: float, limits):
+def _level_edges(img: np.ndarray, spacing_xy, centre_rc, radius_mm: float, limits, floor):
     """Edge points where each radial profile crosses :data:`EDGE_LEVEL` between the ball's
     level just inside its edge and the tissue's just outside, and the fraction of rays kept.
 
@@ -151,7 +153,16 @@ def _level_edges(img: np.ndarray, spacing_xy, centre_rc, radius_mm: float, limit
     inside it. :data:`EDGE_LEVEL` 0.2 is used. For pixels coarser than 0.5 mm (the demo's
     1.3–2.3 mm) a pixel's partial volume, not the blur, makes the edge, and the profile is
     interpolated between pixel centres in the log domain, which moves the crossing outwards:
-    :data:`COARSE_EDGE_LEVEL` 0.35 there (measured on the demo preset: within about 2 %)."""
+    :data:`COARSE_EDGE_LEVEL` 0.35 there (measured on the demo preset: within about 2 %).
+
+    Over the direct beam (a ball beside the body) ``C`` is in the hundreds, so the edge lies
+    near the foot of the profile, about ln 2 above the air's level; but the reader's window
+    clips the air (and the dark halo its processing puts around the ball) to the image's
+    ``floor``, so the tissue level is not seen and a level of the visible contrast lies inside
+    the edge (0.2 of it: 1.2–2 % small on the paper preset). A ray whose outer samples lie
+    mostly at the floor takes :data:`AIR_EDGE_LEVEL` 0.03 instead: where the profile leaves
+    the floor (measured on the paper preset's balls over the direct beam: within 0.35 %;
+    :data:`COARSE_AIR_EDGE_LEVEL` 0.2 for coarse pixels, on the demo preset's: within 1.2 %)."""
     sx, sy = spacing_xy
     px = min(sx, sy)
     w_mm = max(1.5, 3 * max(sx, sy))
@@ -169,12 +180,17 @@ def _level_edges(img: np.ndarray, spacing_xy, centre_rc, radius_mm: float, limit
                                    mode="nearest").reshape(rows.shape)  # fmt: skip
     d = (t - r_px) * px
     ball = prof[:, d <= -w_mm / 2].mean(axis=1)
-    tissue = prof[:, d >= w_mm / 2].mean(axis=1)
+    outside = prof[:, d >= w_mm / 2]
+    tissue = outside.mean(axis=1)
     contrast = ball - tissue
     valid &= contrast > 0
     if valid.any():
         valid &= contrast >= 0.3 * np.median(contrast[valid])
-    level = tissue + (EDGE_LEVEL if max(sx, sy) <= 0.5 else COARSE_EDGE_LEVEL) * contrast
+    # over the direct beam the surround is clipped to the image's floor (see the docstring)
+    air = (outside <= floor + 0.01 * np.abs(contrast)[:, None]).mean(axis=1) >= 0.5
+    fine = max(sx, sy) <= 0.5
+    levels = (AIR_EDGE_LEVEL, EDGE_LEVEL) if fine else (COARSE_AIR_EDGE_LEVEL, COARSE_EDGE_LEVEL)
+    level = tissue + np.where(air, *levels) * contrast
     above = prof >= level[:, None]
     # the outermost sample at or above the level, then the crossing between it and the next
     j = np.where(above.any(axis=1), above.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1), 0)
@@ -199,6 +215,7 @@ def find_ball(pixels: np.ndarray, spacing_xy, diameter_mm: float = 25.0) -> dict
     if not cands:
         return None
     sx, sy = spacing_xy
+    floor = float(pixels.min())  # the direct beam, clipped by the reader's window
     best = None
     for cand in cands:
         r_px = cand["radius_mm"] / min(sx, sy)
@@ -223,7 +240,7 @@ def find_ball(pixels: np.ndarray, spacing_xy, diameter_mm: float = 25.0) -> dict
                 span = 0.35 if not kept.size else 0.15
                 pts, coverage = _edges(img, spacing_xy, centre, radius, span)
             else:
-                pts, coverage = _level_edges(img, spacing_xy, centre, radius, limits)
+                pts, coverage = _level_edges(img, spacing_xy, centre, radius, limits, floor)
             if len(pts) < 20:
                 break
             c_mm, radius, kept = robust_circle(pts, tolerance=0.5 * max(sx, sy))
