@@ -130,8 +130,8 @@ def test_trochanter_blob_is_the_loop_it_replaced():
     """One pass over the pixels picks the blob the per-blob loop picked (the largest one whose
     centre lies in the search region), with thousands of blobs."""
     rng = np.random.default_rng(5)
-    blobs, n = ndimage.label(rng.random((300, 260)) < 0.3)
-    spacing, shift = (0.2, 0.25), np.array([-20.0, -10.0])
+    blobs, n = ndimage.label(rng.random((160, 140)) < 0.3)
+    spacing, shift = (0.2, 0.25), np.array([-12.0, -5.0])
     d, medial, t0, R = np.array([0.1, 1.0]) / math.hypot(0.1, 1.0), None, 3.0, 12.0
     medial = np.array([d[1], -d[0]])
     best, size = None, 0
