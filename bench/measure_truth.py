@@ -10,6 +10,11 @@ ground-truth label map in those millimetres and in the detector's (uncalibrated)
 with the truth, and the balls found with the generator's. Usage::
 
     PYTHONPATH=workflow python bench/measure_truth.py --preset paper --work /tmp/truth-paper
+
+The calibration balls are also summarised by placement (over tissue, partly or wholly over
+the direct beam, over bone, cut by the field's edge: :func:`hipseg.measure.validate.ball_placement`)
+with the error of those used. ``--ids`` measures a subset of the preset (each radiograph renders
+as in the full set).
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", required=True, help="folder for the generated set and results")
     p.add_argument("--reuse", action="store_true", help="use a set already generated there")
+    p.add_argument("--ids", nargs="*", help="only these radiographs of the preset (e.g. the "
+                   "first 26 and those with a ball over the direct beam)")  # fmt: skip
     a = p.parse_args()
     work = Path(a.work)
     t0 = time.perf_counter()
     if not (a.reuse and (work / "synth" / "samples.tsv").is_file()):
-        synth.generate(work / "synth", preset=a.preset, seed=a.seed)
+        synth.generate(work / "synth", preset=a.preset, seed=a.seed, only=a.ids)
     t1 = time.perf_counter()
     result = validate_set(work / "synth" / "truth", work / "synth" / "labels", work / "errors",
                           dicom_dir=work / "synth" / "dicom")  # fmt: skip
@@ -91,6 +98,14 @@ def _calibration(cal: dict) -> None:
         e = b[f"diameter_error_{k}"]
         print(f"  diameter error, {k:8s} n={e['mm']['n']:3d}  MAE / P95 {_fmt(e['mm'], 'mm')} "
               f"({_fmt(e['percent'], '%')})")  # fmt: skip
+    print("\nball calibration error (the used balls' diameter, = their magnification's) by "
+          "placement:")  # fmt: skip
+    for cat, e in b["by_placement"].items():
+        print(f"  {cat:28s} {e['n']:3d} balls, {e['found']:3d} found, {e['used']:3d} used: "
+              f"MAE / P95 {_fmt(e['percent'], '%')}")  # fmt: skip
+    all_used = b["diameter_error_used"]["percent"]
+    verdict = "met" if all_used["p95"] is not None and all_used["p95"] <= 1.0 else "MISSED"
+    print(f"  all used balls: P95 {_fmt(all_used, '%')} (target P95 ≤ 1 %: {verdict})")
 
 
 if __name__ == "__main__":

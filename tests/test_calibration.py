@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from PIL import Image
 
+from hipseg import synth
 from hipseg.errors import InputError
 from hipseg.intake import pixel_spacing, read_dataset, read_radiograph
 from hipseg.measure import measure_label_map
@@ -48,9 +49,74 @@ def test_the_ball_plan_has_exact_counts():
     plan = _acquisitions(PRESETS["paper"], 0, 83)
     balls = [b for b, _ in plan]
     assert balls.count("bone") == 1 and balls.count("partial") == 7 and balls.count("") == 21
+    assert balls.count("air") == 5 and balls.count("half_air") == 5  # over the direct beam
     headers = [h for _, h in plan]
     assert headers.count("table_factor") == 1 and headers.count("factor") == 29
     assert plan[headers.index("table_factor")][0] == "inside"
+    # small sets (the tests' demo) have none over the direct beam
+    assert not {"air", "half_air"} & {b for b, _ in _acquisitions(PRESETS["demo"], 3, 8)}
+
+
+def test_ball_placements():
+    from hipseg.measure.validate import ball_placement
+
+    ball = {"present": True, "inside_field": "full", "overlaps_labels": False}
+    assert ball_placement({"present": False}) is None
+    assert ball_placement({**ball, "direct_beam_fraction": 0.0}) == "over tissue"
+    assert ball_placement(ball) == "over tissue"  # a truth from before the direct beam
+    assert ball_placement({**ball, "direct_beam_fraction": 0.4}) == "partly over the direct beam"
+    assert ball_placement({**ball, "direct_beam_fraction": 1.0}) == "over the direct beam"
+    assert ball_placement({**ball, "overlaps_labels": True}) == "over bone"
+    assert ball_placement({**ball, "inside_field": "partial"}) == "cut by the field edge"
+
+
+def _ball_beside_the_body(centre_x_mm: float, sp: float = 0.15, d: float = 29.5) -> np.ndarray:
+    """A 0.15 mm radiograph, bright = dense, of a ``d`` mm ball beside the body: soft tissue
+    (200 mm thick) left of x = 60 mm, the direct beam right of it; the generator's exposure and
+    CR processing, windowed as its radiographs are (the direct beam clipped black)."""
+    from hipseg.synth.physics import MU_SOFT, _cr_processing, _exposure, _stored_values
+    from hipseg.synth.projection import add_ball
+
+    pre = {"scatter": (0.01, 0.01), "photons_per_mm2": 4e5, "blur_mm": 0.25}
+    shape = (int(100 / sp), int(120 / sp))
+    x = (np.arange(shape[1]) + 0.5) * sp
+    mu = np.zeros(shape, np.float32) + MU_SOFT * 200.0 * np.sqrt(np.clip((60 - x) / 20, 0, 1))
+    add_ball(mu, {"row": shape[0] / 2, "col": centre_x_mm / sp, "radius_px": d / 2 / sp}, sp, d)
+    counts, n0 = _exposure(mu, np.zeros(shape, np.float32), sp, pre, np.random.default_rng(0))
+    p = _cr_processing(counts, n0, sp)
+    return _stored_values(p, 14, (-0.2, 4.9), False).astype(np.float32)
+
+
+@pytest.mark.parametrize("centre_x_mm", [95.0, 62.0])  # wholly and partly over the direct beam
+def test_a_ball_over_the_direct_beam_is_measured_to_its_edge(centre_x_mm, monkeypatch):
+    """Where the air around the ball is clipped black, the edge is where the profile leaves the
+    floor (ball.AIR_EDGE_LEVEL); the tissue's level (0.2 of the contrast) read it small."""
+    from hipseg.measure import ball as ball_mod
+
+    img = _ball_beside_the_body(centre_x_mm)
+    assert (img == img.min()).mean() > 0.2  # the direct beam, clipped
+    found = find_ball(img, (0.15, 0.15), 25.0)
+    assert found is not None and not found["partial"]
+    assert found["diameter_mm"] == pytest.approx(29.5, rel=0.005)
+    monkeypatch.setattr(ball_mod, "AIR_EDGE_LEVEL", ball_mod.EDGE_LEVEL)
+    assert find_ball(img, (0.15, 0.15), 25.0)["diameter_mm"] < 29.5 * 0.99
+
+
+def test_the_generator_puts_balls_over_the_direct_beam(tmp_path):
+    """demo0016: wholly over the direct beam, beside a thigh; demo0025: on the skin line. At
+    the demo's ~2 mm pixels the fitted diameter is within 2 % (the paper preset's within 1 %:
+    bench/measure_truth.py)."""
+    sheet = synth.generate(tmp_path, preset="demo", seed=0, only=["demo0016", "demo0025"])
+    for truth, (planned, air) in zip(_truths(sheet), (("air", 1.0), ("half_air", 0.35)),
+                                     strict=True):  # fmt: skip
+        b = truth["ball"]
+        assert b["planned"] == planned and "direct beam" in b["placement"]
+        assert b["direct_beam_fraction"] == pytest.approx(air, abs=0.05)
+        assert b["inside_field"] == "full" and not b["overlaps_labels"]
+        rad = read_radiograph(sheet.parent / "dicom" / f"{truth['id']}.dcm")
+        ball = find_ball(rad.pixels, rad.spacing_xy, 25.0)
+        measured = ball["diameter_mm"] * rad.spacing.factor
+        assert measured == pytest.approx(b["projected_diameter_mm"], rel=0.02), truth["id"]
 
 
 def test_the_ball_is_found_and_measured(demo_data):
@@ -176,6 +242,8 @@ def test_the_validation_and_the_report_state_the_calibration(demo_data, tmp_path
     hd = lengths[("calibrated", "head_diameter")]
     assert hd["calibrated"]["percent"]["mae"] < 1.5 < 10 < hd["uncalibrated"]["percent"]["mae"]
     assert cal["balls"]["false_detections"] == 0 and cal["balls"]["recall"]["inside"]["recall"] == 1
+    tissue = cal["balls"]["by_placement"]["over tissue"]
+    assert tissue["used"] >= 3 and tissue["percent"]["p95"] < 2.5  # the demo's ~2 mm pixels
     assert (tmp_path / "val" / "errors_calibration.csv").is_file()
     kw = make_inputs(tmp_path / "report")
     build_report(**kw, measurements=tmp_path / "val" / "validation.json")

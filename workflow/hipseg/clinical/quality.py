@@ -29,6 +29,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..labels import LABELS
+from ..measure.fit import bbox
+from ..measure.plausible import EXPECTED_PIECES
 from ..measure.quantities import BY_NAME, SIDES
 
 # measurement -> (low, high) plausible values (mm or degrees; "abs": of the absolute value)
@@ -41,7 +43,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "leg_length_difference_head_centre": (-25.0, 25.0),
     "teardrop_line_angle": (-8.0, 8.0),
 }
-EXPECTED_PIECES = {1: 1, 2: 2, 3: 1, 4: 1, 5: 1}
 # measurements whose absence on a segmented hip means the segmentation failed
 REQUIRED = ("head_diameter", "lateral_centre_edge_angle", "sharp_angle")
 
@@ -86,7 +87,7 @@ def label_checks(
         for lab in LABELS:
             mask = half == lab.value
             area = float(mask.sum()) * pixel_mm2
-            parts, n = ndimage.label(mask)
+            parts, n = ndimage.label(mask[bbox(mask, pad=0)])
             sizes = np.bincount(parts.ravel())[1:] if n else np.zeros(0)
             pieces = int((sizes >= rules.piece_fraction * max(sizes.sum(), 1)).sum())
             numbers[side][lab.name] = {"area_mm2": round(area, 1), "pieces": pieces}

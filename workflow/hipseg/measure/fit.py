@@ -57,11 +57,16 @@ def offset(box: tuple[slice, slice], spacing) -> np.ndarray:
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
-    lab, n = ndimage.label(mask)
+    """The largest connected part of a mask (labelled on its bounding box only)."""
+    mask = np.asarray(mask, bool)
+    box = bbox(mask, pad=0)
+    lab, n = ndimage.label(mask[box])
     if n <= 1:
-        return np.asarray(mask, bool)
+        return mask
     sizes = np.bincount(lab.ravel())[1:]
-    return lab == int(np.argmax(sizes)) + 1
+    out = np.zeros_like(mask)
+    out[box] = lab == int(np.argmax(sizes)) + 1
+    return out
 
 
 def fit_circle(points: np.ndarray, iterations: int = 20) -> tuple[np.ndarray, float]:

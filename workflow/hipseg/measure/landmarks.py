@@ -22,8 +22,9 @@ lesser trochanter tip
     L2 is the calcar, the diaphyseal cortex and the lesser trochanter; only the trochanter is
     thicker than a disc of ``LT_OPENING_RADII`` head radii, so a morphological opening with that
     disc keeps it alone (the largest such part medial of the shaft axis, from half a head radius
-    to ``LT_SEARCH_RADII`` radii below the head centre). The tip is its outline's point furthest
-    from the shaft axis.
+    to ``LT_SEARCH_RADII`` radii below the head centre and within ``LT_MEDIAL_RADII`` radii of
+    the axis; the opening reads L2 only there and ``LT_MARGIN_RADII`` around). The tip is its
+    outline's point furthest from the shaft axis.
 acetabular rim
     the lateral end of the acetabular roof: among L5's outline points that face the background
     lateral of and above the head centre (within 1.5 head radii of it), the one closest in angle
@@ -47,7 +48,6 @@ from .fit import (
     fit_line,
     largest_component,
     offset,
-    pixel_points,
     robust_circle,
 )
 
@@ -59,6 +59,8 @@ SHAFT_START_RADII = 3.5  # the diaphysis rows start this many head radii below t
 SHAFT_MIN_MM = 20.0  # shortest diaphysis that defines an axis
 LT_SEARCH_RADII = 4.0
 LT_OPENING_RADII = 0.18  # L2 opened with a disc of this many head radii: the cortex goes
+LT_MEDIAL_RADII = 2.5  # the trochanter lies within this many head radii medial of the axis
+LT_MARGIN_RADII = 1.0  # L2 is opened in the search region and this many head radii around
 RIM_MAX_RADII = 1.5
 
 
@@ -81,10 +83,9 @@ def find_head(lab: np.ndarray, spacing, lateral: int) -> dict:
     centre, radius = _head_start(l1, spacing, lateral)
     centre = centre + shift
     outline = boundary_points(l1, spacing) + shift
-    pts = pixel_points(l1, spacing) + shift
     arc = np.zeros((0, 2))
     for _ in range(3):
-        d = pts - centre
+        d = _points_within(l1, spacing, shift, centre, 2.5 * radius) - centre
         dist = np.hypot(d[:, 0], d[:, 1])
         beyond = (dist > 1.2 * radius) & (dist < 2.5 * radius)
         if not beyond.any():
@@ -102,6 +103,25 @@ def find_head(lab: np.ndarray, spacing, lateral: int) -> dict:
         centre, radius, keep = robust_circle(arc, tolerance=1.5 * px)
         arc = arc[keep]
     return {"centre": centre, "radius": float(radius), "arc": arc}
+
+
+def _points_within(mask: np.ndarray, spacing, shift, centre, reach: float) -> np.ndarray:
+    """``pixel_points(mask) + shift`` of the pixels in the box of ``reach`` mm around
+    ``centre`` (all of them where that is not finite), in the same order and values: only the
+    box is read, however large the mask."""
+    sx, sy = spacing
+    local = np.asarray(centre, float) - shift
+    box = (slice(0, mask.shape[0]), slice(0, mask.shape[1]))
+    rows = (local[1] - reach) / sy, (local[1] + reach) / sy
+    cols = (local[0] - reach) / sx, (local[0] + reach) / sx
+    if np.isfinite([*rows, *cols]).all():
+        box = (slice(int(np.clip(np.floor(rows[0]) - 1, 0, mask.shape[0])),
+                     int(np.clip(np.ceil(rows[1]) + 2, 0, mask.shape[0]))),
+               slice(int(np.clip(np.floor(cols[0]) - 1, 0, mask.shape[1])),
+                     int(np.clip(np.ceil(cols[1]) + 2, 0, mask.shape[1]))))  # fmt: skip
+    r, c = np.nonzero(mask[box])
+    r, c = r + box[0].start, c + box[1].start
+    return np.stack([c * sx, r * sy], axis=1).astype(float) + shift
 
 
 def _head_start(l1: np.ndarray, spacing, lateral: int) -> tuple[np.ndarray, float]:
@@ -166,21 +186,17 @@ def find_lesser_trochanter(lab: np.ndarray, spacing, head: dict, axis: dict, lat
         raise Missing("no L2 (femoral cortex and lesser trochanter) in this hip")
     sx, sy = spacing
     R = head["radius"]
-    box = bbox(l2, pad=2)
-    blobs, n = ndimage.label(_opening(l2[box], LT_OPENING_RADII * R, spacing))
-    shift = offset(box, spacing)
     d = axis["direction"]
     medial = np.array([d[1], -d[0]])
     if medial[0] * lateral > 0:
         medial = -medial
     t0 = (head["centre"] - axis["point"]) @ d
-    best, size = None, 0
-    for k in range(1, n + 1):
-        pts = pixel_points(blobs == k, spacing) + shift
-        centre = pts.mean(axis=0) - axis["point"]
-        t, p = centre @ d - t0, centre @ medial
-        if 0.5 * R < t < LT_SEARCH_RADII * R and p > 0 and len(pts) > size:
-            best, size = k, len(pts)
+    box = _search_box(bbox(l2, pad=2), spacing, axis["point"] + t0 * d, d, medial, R)
+    best = None
+    if l2[box].any():
+        blobs, n = ndimage.label(_opening(l2[box], LT_OPENING_RADII * R, spacing))
+        shift = offset(box, spacing)
+        best = _trochanter_blob(blobs, n, spacing, shift - axis["point"], d, medial, t0, R)
     if best is None:
         raise Missing(
             "no lesser trochanter: no part of L2 medial of the shaft below the head "
@@ -188,6 +204,49 @@ def find_lesser_trochanter(lab: np.ndarray, spacing, head: dict, axis: dict, lat
         )
     outline = boundary_points(blobs == best, spacing) + shift
     return extreme_point(outline, medial, cap=max(sx, sy, 0.5))
+
+
+def _search_box(box, spacing, origin, d, medial, R: float) -> tuple[slice, slice]:
+    """``box`` (slices of L2's bounding box) cut to where the lesser trochanter is looked for:
+    ``LT_SEARCH_RADII`` along the axis below the head and ``LT_MEDIAL_RADII`` medial of it,
+    ``LT_MARGIN_RADII`` around (so the opening, the costliest step, reads only this much)."""
+    m = LT_MARGIN_RADII * R
+    ts, ps = (0.5 * R - m, LT_SEARCH_RADII * R + m), (-m, LT_MEDIAL_RADII * R + m)
+    corners = np.array([origin + t * d + p * medial for t in ts for p in ps])
+    if not np.isfinite(corners).all():
+        return box
+    lo = np.floor(corners.min(axis=0) / spacing) - 2
+    hi = np.ceil(corners.max(axis=0) / spacing) + 3
+    rows = (
+        max(box[0].start, int(np.clip(lo[1], 0, box[0].stop))),
+        min(box[0].stop, int(np.clip(hi[1], 0, box[0].stop))),
+    )
+    cols = (max(box[1].start, int(np.clip(lo[0], 0, box[1].stop))),
+            min(box[1].stop, int(np.clip(hi[0], 0, box[1].stop))))  # fmt: skip
+    return slice(rows[0], max(rows)), slice(cols[0], max(cols))
+
+
+def _trochanter_blob(blobs, n: int, spacing, shift, d, medial, t0: float, R: float):
+    """The largest blob (label in ``blobs``) whose centre lies medial of the shaft axis, from
+    half a head radius to ``LT_SEARCH_RADII`` radii below the head centre, or None; ``shift``:
+    the blobs' top-left pixel relative to the axis point (mm). One pass over the pixels,
+    however many blobs there are."""
+    if n == 0:
+        return None
+    flat = blobs.ravel()
+    idx = np.flatnonzero(flat)
+    k = flat[idx]
+    rows, cols = np.divmod(idx, blobs.shape[1])
+    size = np.bincount(k, minlength=n + 1)[1:]
+    x = np.bincount(k, weights=cols * spacing[0], minlength=n + 1)[1:] / np.maximum(size, 1)
+    y = np.bincount(k, weights=rows * spacing[1], minlength=n + 1)[1:] / np.maximum(size, 1)
+    centre = np.stack([x, y], axis=1) + shift
+    t, p = centre @ d - t0, centre @ medial
+    ok = (0.5 * R < t) & (t < LT_SEARCH_RADII * R) & (p > 0) & (p < LT_MEDIAL_RADII * R)
+    ok &= size > 0
+    if not ok.any():
+        return None
+    return int(np.argmax(np.where(ok, size, -1))) + 1
 
 
 def _opening(mask: np.ndarray, radius: float, spacing) -> np.ndarray:

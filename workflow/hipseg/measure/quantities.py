@@ -110,6 +110,9 @@ class Frame:
         if t["right"] is None or t["left"] is None:
             side = "right" if t["right"] is None else "left"
             self.missing = "no teardrop line: " + _why(hips[side], "teardrop_inferior", side)
+        elif not np.hypot(*(t["left"] - t["right"])) > 1e-6:  # also NaN
+            self.missing = "no teardrop line: both teardrops at the same point"
+        if self.missing is not None:
             self.e1 = np.array([self.sign, 0.0])
             self.origin = None
         else:

@@ -10,6 +10,10 @@ import numpy as np
 
 from ..io import write_json, write_text
 from .landmarks import (
+    CORTEX,
+    HEAD,
+    PELVIS,
+    TEARDROP,
     Missing,
     find_head,
     find_lesser_trochanter,
@@ -17,6 +21,7 @@ from .landmarks import (
     find_shaft_axis,
     find_teardrop,
 )
+from .plausible import screen
 from .quantities import BY_NAME, SIDES, measure
 
 CSV_COLUMNS = ["radiograph", "side", "measurement", "value", "unit", "calibrated", "reason", "note"]
@@ -35,22 +40,29 @@ def hip_landmarks(lab: np.ndarray, spacing, cols: slice, lateral: int) -> dict:
     """The landmarks of the hip in columns ``cols`` of a full-image label map (image mm).
 
     Missing landmarks are None with their reason under ``missing``; ``fits`` holds the points
-    the head circle and the shaft axis were fitted to (for drawing)."""
+    the head circle and the shaft axis were fitted to (for drawing). Labels that are not
+    anatomy (:func:`.plausible.screen`) give no landmarks: those found on them are missing
+    with the reason."""
+    implausible = screen(lab, cols)
     half = np.zeros_like(lab)
     half[:, cols] = lab[:, cols]
     out: dict = {"missing": {}, "fits": {}}
 
-    def attempt(key, fn, *args):
+    def attempt(key, needs, fn, *args):
+        bad = [implausible[v] for v in needs if v in implausible]
+        if bad:
+            out["missing"][key] = "; ".join(bad)
+            return None
         try:
             return fn(*args)
         except Missing as exc:
             out["missing"][key] = str(exc)
             return None
 
-    head = attempt("head_centre", find_head, half, spacing, lateral)
+    head = attempt("head_centre", (HEAD,), find_head, half, spacing, lateral)
     out["head_centre"] = None if head is None else head["centre"].tolist()
     out["head_radius"] = None if head is None else head["radius"]
-    td = attempt("teardrop_inferior", find_teardrop, half, spacing)
+    td = attempt("teardrop_inferior", (TEARDROP,), find_teardrop, half, spacing)
     out["teardrop_inferior"] = None if td is None else np.asarray(td).tolist()
     axis = rim = tip = None
     if head is None:
@@ -58,14 +70,14 @@ def hip_landmarks(lab: np.ndarray, spacing, cols: slice, lateral: int) -> dict:
             out["missing"][key] = "needs the femoral head, which was not found"
     else:
         out["fits"]["head_arc"] = head["arc"].tolist()
-        axis = attempt("shaft_axis", find_shaft_axis, half, spacing, head)
-        rim = attempt("acetabular_rim", find_rim, half, spacing, head, lateral)
+        axis = attempt("shaft_axis", (CORTEX,), find_shaft_axis, half, spacing, head)
+        rim = attempt("acetabular_rim", (PELVIS,), find_rim, half, spacing, head, lateral)
         if axis is None:
             out["missing"]["lesser_trochanter_tip"] = "needs the shaft axis, which was not found"
         else:
             out["fits"]["shaft_midpoints"] = axis["midpoints"].tolist()
-            tip = attempt("lesser_trochanter_tip", find_lesser_trochanter, half, spacing, head,
-                          axis, lateral)  # fmt: skip
+            tip = attempt("lesser_trochanter_tip", (CORTEX,), find_lesser_trochanter, half,
+                          spacing, head, axis, lateral)  # fmt: skip
     out["shaft_axis"] = (
         None if axis is None
         else {"point": axis["point"].tolist(), "direction": axis["direction"].tolist()}

@@ -169,9 +169,12 @@ LENGTHS = ("head_diameter", "femoral_offset", "leg_length_difference_lesser_troc
 RELATIVE = ("head_diameter", "femoral_offset")  # errors also in per cent of the true value
 CALIBRATION_COLUMNS = ["radiograph", "side", "quantity", "truth", "calibrated", "uncalibrated",
                        "method", "magnification", "true_magnification"]  # fmt: skip
-BALL_COLUMNS = ["radiograph", "planned", "present", "inside_field", "overlaps_labels", "found",
-                "used", "measured_diameter_mm", "true_diameter_mm", "error_mm",
-                "error_percent"]  # fmt: skip
+BALL_COLUMNS = ["radiograph", "planned", "present", "inside_field", "overlaps_labels",
+                "direct_beam_fraction", "placement", "found", "used", "measured_diameter_mm",
+                "true_diameter_mm", "error_mm", "error_percent"]  # fmt: skip
+# where a ball lies (:func:`ball_placement`), for the errors by placement
+PLACEMENTS = ("over tissue", "partly over the direct beam", "over the direct beam", "over bone",
+              "cut by the field edge")  # fmt: skip
 
 
 def calibrate_file(path: str | Path, options=None) -> dict:
@@ -264,14 +267,31 @@ def ball_row(statement: dict, truth: dict, radiograph: str) -> dict:
     err = None if measured is None or true_d is None else measured - true_d
     return {"radiograph": radiograph, "planned": tb.get("planned"), "present": tb["present"],
             "inside_field": tb.get("inside_field"), "overlaps_labels": tb.get("overlaps_labels"),
-            "found": bool(found.get("found")), "used": bool(found.get("used")),
+            "direct_beam_fraction": tb.get("direct_beam_fraction"),
+            "placement": ball_placement(tb), "found": bool(found.get("found")),
+            "used": bool(found.get("used")),
             "measured_diameter_mm": measured, "true_diameter_mm": true_d, "error_mm": err,
             "error_percent": None if err is None else 100 * err / true_d}  # fmt: skip
 
 
+def ball_placement(tb: dict) -> str | None:
+    """Where the generator's ball lies (:data:`PLACEMENTS`): cut by the field's edge, over bone,
+    or by the share of its disc over the direct beam (outside the body: at least 95 %, more
+    than 5 %, else over tissue); None without a ball."""
+    if not tb.get("present"):
+        return None
+    if tb.get("inside_field") == "partial":
+        return "cut by the field edge"
+    if tb.get("overlaps_labels"):
+        return "over bone"
+    air = tb.get("direct_beam_fraction") or 0.0
+    return PLACEMENTS[2] if air >= 0.95 else PLACEMENTS[1] if air > 0.05 else PLACEMENTS[0]
+
+
 def summarise_balls(rows: list[dict]) -> dict:
     """Detection recall (all balls, inside the field, partly outside, over bone), false
-    detections, and the fitted diameter's error (balls inside the field, and partial ones)."""
+    detections, the fitted diameter's error (balls inside the field, and partial ones), and
+    by placement (:data:`PLACEMENTS`) the balls found and used and the used ones' error."""
     present = [r for r in rows if r["present"]]
     out = {"radiographs": len(rows), "with_ball": len(present),
            "false_detections": sum(r["found"] and not r["present"] for r in rows)}  # fmt: skip
@@ -291,6 +311,15 @@ def summarise_balls(rows: list[dict]) -> dict:
             "mm": _stats([r["error_mm"] for r in sel]),
             "percent": _stats([r["error_percent"] for r in sel]),
         }
+    # the calibration error of the balls used (their diameter's error is the magnification's)
+    out["by_placement"] = {}
+    for cat in PLACEMENTS:
+        sel = [r for r in present if r["placement"] == cat]
+        used = [r for r in sel if r["used"] and r["error_percent"] is not None]
+        if sel:
+            errors = [r["error_percent"] for r in used]
+            out["by_placement"][cat] = {"n": len(sel), "found": sum(r["found"] for r in sel),
+                                        "used": len(used), "percent": _stats(errors)}  # fmt: skip
     return out
 
 

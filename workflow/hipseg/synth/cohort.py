@@ -60,6 +60,8 @@ _COMMON: dict = {
     "header_distances_fraction": 0.15,  # with the two distances only
     "ball_fraction": 0.75,  # radiographs with a calibration ball
     "ball_partial_fraction": 0.08,  # with the ball cut by the field edge (at least one)
+    "ball_air_fraction": 0.06,  # wholly over the direct beam beside a slim patient (from 10 on)
+    "ball_half_air_fraction": 0.06,  # on the skin line, partly over it (at least one from 10 on)
     "ball_diameter_mm": 25.0,
 }
 
@@ -164,10 +166,11 @@ def _assign_findings(patients: list[Patient], hips: list, pre: dict, rng) -> Non
 def _acquisitions(pre: dict, seed: int, n: int) -> list[tuple[str, str]]:
     """(ball, header) of each of ``n`` radiographs (:mod:`.projection`), in exact counts: one
     ball over bone (from 3 radiographs on), ``ball_partial_fraction`` cut by the field edge (at
-    least one from 4 on), ``1 − ball_fraction`` without a ball, the rest inside the field;
-    ``header_factor_fraction`` with the device's factor, ``header_distances_fraction`` with
-    the distances only, and (from 4 on) one with a factor to the table top, on a radiograph
-    whose ball lies inside the field."""
+    least one from 4 on), ``1 − ball_fraction`` without a ball, ``ball_air_fraction`` and
+    ``ball_half_air_fraction`` wholly and partly over the direct beam (at least one each from
+    10 on), the rest inside the field; ``header_factor_fraction`` with the device's factor,
+    ``header_distances_fraction`` with the distances only, and (from 4 on) one with a factor
+    to the table top, on a radiograph whose ball lies inside the field."""
     rng = np.random.default_rng([seed, 6])
     order = rng.permutation(n).tolist()
     ball = ["inside"] * n
@@ -187,6 +190,14 @@ def _acquisitions(pre: dict, seed: int, n: int) -> list[tuple[str, str]]:
     n_dist = int(round(pre["header_distances_fraction"] * n))
     for j, k in enumerate(order[: n_factor + n_dist]):
         header[k] = "factor" if j < n_factor else "distances"
+    # balls over the direct beam, from radiographs with one inside the field (not the table
+    # factor's): their own stream, so that every other radiograph stays as it was
+    n_air, n_half = (max(int(round(pre.get(key, 0.0) * n)), 1 if n >= 10 and key in pre else 0)
+                     for key in ("ball_air_fraction", "ball_half_air_fraction"))  # fmt: skip
+    free = [k for k in np.random.default_rng([seed, 8]).permutation(n).tolist()
+            if ball[k] == "inside" and header[k] != "table_factor"]  # fmt: skip
+    for k, state in zip(free, ["air"] * n_air + ["half_air"] * n_half, strict=False):
+        ball[k] = state
     return list(zip(ball, header, strict=True))
 
 

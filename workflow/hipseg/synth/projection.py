@@ -23,7 +23,19 @@ Calibration ball (:func:`place_ball`)
     so it is magnified as the hips are: ``inside`` beside the greater trochanter of one hip or
     between the thighs below the pubic symphysis, clear of the labelled anatomy; ``partial``
     beside the trochanter and cut by the edge of the field; ``bone`` over the greater
-    trochanter (one radiograph of a set); ``""``: no ball.
+    trochanter (one radiograph of a set); ``air`` beside the thigh wholly over the direct beam
+    (the unattenuated region outside the body) and ``half_air`` on the skin line beside the
+    greater trochanter, partly over it (:func:`place_air_ball`); ``""``: no ball.
+
+Direct beam (:func:`skin_line`, :func:`slim`)
+    The generator's soft tissue is as wide as the field, so there is hardly any direct beam.
+    Beside an ``air`` or ``half_air`` ball the patient is slim: on the ball's side, from
+    ``SLIM_ROWS_MM`` above it to as far below, the skin follows the bones' lateral outline
+    (smoothed along the rows) at ``SKIN_MM`` (12–24 mm) outside it. (Slim everywhere, the
+    direct beam would be a seventh of the image and move the grey-value statistics that the
+    implant and ball detectors normalise with.) Outside the skin the detector sees the direct
+    beam: the CR processing's large kernel makes it, and the ball's halo in it, black, clipped
+    by the window, as a reader does.
 """
 
 from __future__ import annotations
@@ -32,12 +44,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from .geometry import _chord
 
 NOMINAL_HIP_DEPTH_MM = 100.0  # the device's assumed hip plane above the table top
 MU_BALL = 0.60  # steel, excess over soft tissue (1/mm), as the implants
 BALL_CLEARANCE_MM = 4.0  # free space between a placed ball and the labelled anatomy
+AIR_STATES = ("air", "half_air")  # balls over the direct beam: the patient is slim
+SKIN_MM = (12.0, 24.0)  # a slim patient's soft tissue lateral of the bones
+FIELD_MARGIN_MM = 11.0  # an air ball clears the field edge by this much (detector mm)
+SLIM_ROWS_MM = 40.0  # the soft tissue is slim this far above and below such a ball
 SUPERSAMPLE = 3  # the ball's edge is integrated over each pixel (3 × 3 samples)
 
 
@@ -50,7 +67,7 @@ class Projection:
     thickness: float  # the patient's AP thickness at the hips
     hip_depth: float  # the hip plane above the table top
     header: str = ""  # "factor", "distances", "table_factor" or ""
-    ball: str = ""  # "inside", "partial", "bone" or ""
+    ball: str = ""  # "inside", "partial", "bone", "air", "half_air" or ""
     ball_diameter: float = 25.0
     ball_draws: tuple[float, ...] = (0.5, 0.5, 0.5, 0.5)  # uniform numbers for the placement
 
@@ -131,7 +148,7 @@ def place_ball(proj: Projection, labels: np.ndarray, spp: float, heads: dict) ->
     ``heads``: {side: (row, col)} of the femoral head centres. Returns ``{"row", "col",
     "radius_px", "placement", "inside_field", "overlaps_labels"}`` or None (no ball, or no room
     for one clear of the anatomy)."""
-    if not proj.ball:
+    if not proj.ball or proj.ball in AIR_STATES:
         return None
     bone = labels > 0
     u = proj.ball_draws
@@ -215,3 +232,83 @@ def add_ball(mu: np.ndarray, ball: dict, spp: float, diameter: float) -> None:
     path = _chord((diameter / 2) ** 2 - rho2)
     trans = np.exp(-MU_BALL * path).reshape(r1 - r0, n, c1 - c0, n).mean(axis=(1, 3))
     mu[r0:r1, c0:c1] += (-np.log(np.maximum(trans, 1e-30))).astype(np.float32)
+
+
+def skin_line(bone: np.ndarray, spp: float, margin_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """A slim patient's skin: per row, the image columns (left, right) of the bones' lateral
+    outline, widened by its running extreme over ±30 mm of rows, smoothed (σ 10 mm) and moved
+    ``margin_mm`` outwards. ``bone``: where there is bone (at the hip plane's spacing ``spp``)."""
+    rows = bone.any(axis=1)
+    if not rows.any():
+        return np.full(bone.shape[0], -1.0), np.full(bone.shape[0], float(bone.shape[1]))
+    idx = np.arange(bone.shape[0])
+    left = np.where(rows, np.argmax(bone, axis=1), np.nan)
+    right = np.where(rows, bone.shape[1] - 1 - np.argmax(bone[:, ::-1], axis=1), np.nan)
+    out = []
+    for cols, extreme in ((left, ndimage.minimum_filter1d), (right, ndimage.maximum_filter1d)):
+        cols = np.interp(idx, idx[rows], cols[rows])  # rows without bone: the nearest with it
+        cols = extreme(cols, size=2 * int(30.0 / spp) + 1, mode="nearest")
+        out.append(ndimage.gaussian_filter1d(cols, 10.0 / spp, mode="nearest"))
+    m = margin_mm / spp
+    return out[0] - m, out[1] + m
+
+
+def slim(t_soft: np.ndarray, sl, skin, spp: float, ball: dict) -> None:
+    """Thin the soft tissue ``t_soft`` (the image window ``sl``) to nothing at the skin on the
+    ball's side, in place: as a cylinder's chord over the last 20 mm inside it, in the rows of
+    the ball and ``SLIM_ROWS_MM`` above and below it (blended back over 30 mm), so that the
+    direct beam is beside the ball and the rest of the radiograph keeps its soft tissue."""
+    rows = np.arange(sl[0].start, sl[0].stop)[:, None]
+    cols = np.arange(sl[1].start, sl[1].stop)[None, :]
+    on_left = ball["col"] < t_soft.shape[1] / 2
+    inside = (cols - skin[0][rows]) if on_left else (skin[1][rows] - cols)  # pixels
+    taper = np.sqrt(np.clip(inside * spp / 20.0, 0.0, 1.0))
+    beyond = np.abs(rows - ball["row"]) * spp - (ball["radius_px"] * spp + SLIM_ROWS_MM)
+    w = 0.5 + 0.5 * np.cos(np.pi * np.clip(beyond / 30.0, 0.0, 1.0))
+    t_soft *= (1.0 - w * (1.0 - taper)).astype(t_soft.dtype)
+
+
+def place_air_ball(
+    proj: Projection, labels: np.ndarray, spp: float, heads: dict, skin
+) -> dict | None:  # fmt: skip
+    """Where an ``air`` or ``half_air`` ball goes (see :func:`place_ball` for the result):
+    ``half_air`` centred within 0.3 radii of the skin line, ``air`` a 2–8 mm gap lateral of the
+    skin; at the first row, from the greater trochanter's level down the thigh (120 mm), where
+    the ball lies inside the field by ``FIELD_MARGIN_MM``. None: no room on either side."""
+    u = proj.ball_draws
+    r_px = proj.ball_diameter / 2 / spp
+    edge = FIELD_MARGIN_MM / (spp * proj.magnification)
+    sides = ("right", "left") if u[0] < 0.5 else ("left", "right")
+    step = max(1, int(round(2.0 / spp)))
+    for side in sides:
+        on_left = side == "right"  # the patient's right hip is on the image left
+        line = skin[0] if on_left else skin[1]
+        start = int(heads[side][0] + (12.0 + 18.0 * u[1]) / spp)
+        for rc in range(start, min(start + int(120.0 / spp), labels.shape[0]), step):
+            band = line[max(int(rc - r_px), 0) : int(rc + r_px) + 1]
+            if proj.ball == "half_air":
+                off = (0.6 * u[2] - 0.3) * r_px  # + outwards
+                cc = line[rc] - off if on_left else line[rc] + off
+            else:
+                off = r_px + (2.0 + 6.0 * u[2]) / spp
+                cc = band.min() - off if on_left else band.max() + off
+            if _inside(labels.shape, rc, cc, r_px, edge) and _clear(
+                labels > 0, rc, cc, r_px, BALL_CLEARANCE_MM / spp
+            ):
+                where = "over" if proj.ball == "air" else "on the skin, partly over"
+                where = f"beside the {side} thigh, {where} the direct beam"
+                return {"row": float(rc), "col": float(cc), "radius_px": float(r_px),
+                        "placement": where, "inside_field": "full",
+                        "overlaps_labels": False}  # fmt: skip
+    return None
+
+
+def direct_beam_fraction(t_soft: np.ndarray, ball: dict) -> float:
+    """The fraction of the ball's disc (in the image ``t_soft`` covers) over the direct beam."""
+    rc, cc, r = ball["row"], ball["col"], ball["radius_px"]
+    r0, c0 = max(int(rc - r) - 1, 0), max(int(cc - r) - 1, 0)
+    win = t_soft[r0 : int(rc + r) + 2, c0 : int(cc + r) + 2]
+    rr, cols = np.ogrid[: win.shape[0], : win.shape[1]]
+    disc = (rr + r0 - rc) ** 2 + (cols + c0 - cc) ** 2 <= r * r
+    n = int(disc.sum())
+    return float((win[disc] <= 0).sum() / n) if n else 0.0

@@ -17,7 +17,17 @@ from .findings import _lead_marker
 from .geometry import _ellipse_q, _Frame
 from .pelvis import _acetabulum, _render_pelvis, _render_sacrum
 from .physics import MU_SOFT, _cr_processing, _exposure
-from .projection import Projection, add_ball, place_ball
+from .projection import (
+    AIR_STATES,
+    SKIN_MM,
+    Projection,
+    add_ball,
+    direct_beam_fraction,
+    place_air_ball,
+    place_ball,
+    skin_line,
+    slim,
+)
 
 
 def _render_hip(
@@ -101,11 +111,19 @@ def render_radiograph(
     sl, X, Y = fp.window(-field_mm[0], field_mm[0], -field_mm[1], field_mm[1])
     _render_sacrum(fp, sl, pat, pose, A)
     t_soft = _soft_tissue(fp, X, Y, pat, rng)
+    ball = None
+    if proj is not None and proj.ball in AIR_STATES:  # slim beside it: the direct beam
+        skin = skin_line(A > 0, spp, SKIN_MM[0] + np.ptp(SKIN_MM) * proj.ball_draws[3])
+        ball = place_air_ball(proj, L, spp, heads, skin)
+        if ball is not None:
+            slim(t_soft, sl, skin, spp, ball)
+    elif proj is not None:
+        ball = place_ball(proj, L, spp, heads)
     mu_total = A + MU_SOFT * np.maximum(t_soft, 0).astype(np.float32)
     if marker:
         _lead_marker(mu_total, marker, field_mm, sp)
-    ball = None if proj is None else place_ball(proj, L, spp, heads)
     if ball is not None:
+        ball["direct_beam"] = direct_beam_fraction(t_soft, ball)
         add_ball(mu_total, ball, spp, proj.ball_diameter)
     if info is not None:
         info["ball"] = ball

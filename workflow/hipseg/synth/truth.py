@@ -253,6 +253,7 @@ def _ball_truth(proj: Projection | None, ball: dict | None, spp: float, sp: floa
         "placement": ball["placement"],
         "inside_field": ball["inside_field"],
         "overlaps_labels": ball["overlaps_labels"],
+        "direct_beam_fraction": ball.get("direct_beam"),  # of its disc: outside the body
     }
 
 
