@@ -9,7 +9,8 @@ Before measuring (:func:`label_reasons`; each hip that is not excluded for an im
 * **every label present**, between ``MIN_AREA_FRACTION`` and ``MAX_AREA_FRACTION`` of an adult
   hip's typical area (:data:`TYPICAL_AREA_MM2`, from the generator's adult anatomy);
 * **in one piece where the anatomy is one piece**: the largest part of L1, L3, L4 and L5 holds
-  at least ``gate.min_main_part`` of the label (L2 is two cortices: its two largest parts);
+  at least ``gate.min_main_part`` of the label (L2 is two cortices: its two largest parts;
+  :func:`hipseg.measure.plausible.pieces`, which also screens labels before measuring);
 * **in its place**: the joint region L4 touches the femoral head L1 and the pelvis L5, the
   teardrop L3 lies medial to the femur L1 (also in an acetabular protrusion, where the head
   passes it), and the neck and shaft L2 lie below the joint region.
@@ -32,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..labels import BY_VALUE
+from ..measure.plausible import EXPECTED_PIECES, pieces
 from . import GateOptions
 
 # median area (mm²) of each label in one adult hip of the synthetic generator (demo preset,
@@ -43,16 +45,6 @@ TYPICAL_AREA_MM2 = {1: 8300.0, 2: 2400.0, 3: 450.0, 4: 610.0, 5: 19000.0}
 # 1.36; the bounds leave room for real patients' sizes and the radiographic magnification
 MIN_AREA_FRACTION = {1: 0.3, 2: 0.3, 3: 0.03, 4: 0.2, 5: 0.3}
 MAX_AREA_FRACTION = 3.0
-# the labels that are one piece in the anatomy (L2: the medial and lateral cortex, two)
-ONE_PIECE = (1, 3, 4, 5)
-
-
-def _parts(mask: np.ndarray) -> np.ndarray:
-    """Sizes of the connected parts of ``mask``, largest first."""
-    parts, n = ndimage.label(mask)
-    if not n:
-        return np.zeros(0, np.int64)
-    return np.sort(np.bincount(parts.ravel())[1:])[::-1]
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:
@@ -76,12 +68,11 @@ def _hip_reasons(half: np.ndarray, pixel_mm2: float, lateral: int, side: str,
         if area > high:
             found.append(f"{side} hip: {name} covers {area:.0f} mm², more than an adult hip's "
                          f"({high:.0f} mm² at most)")  # fmt: skip
-        sizes = _parts(mask)
-        main = sizes[:1].sum() if v in ONE_PIECE else sizes[:2].sum()
-        if main < options.min_main_part * sizes.sum():
-            which = "one" if v in ONE_PIECE else "two"
-            found.append(f"{side} hip: {name} is scattered ({len(sizes)} pieces, the main "
-                         f"{which} {main / sizes.sum():.0%} of it)")  # fmt: skip
+        n, share, _, _ = pieces(mask, EXPECTED_PIECES[v])
+        if share < options.min_main_part:
+            which = "one" if EXPECTED_PIECES[v] == 1 else str(EXPECTED_PIECES[v])
+            found.append(f"{side} hip: {name} is scattered ({n} pieces, the main {which} "
+                         f"{share:.0%} of it)")  # fmt: skip
     if found:
         return found
     joint = masks[4]

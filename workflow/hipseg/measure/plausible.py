@@ -47,6 +47,17 @@ def _title(value: int) -> str:
     return f"{lab.name} ({lab.description})"
 
 
+def pieces(mask: np.ndarray, expected: int = 1) -> tuple[int, float, np.ndarray, tuple]:
+    """(the number of connected parts of ``mask``, the share of its area in its ``expected``
+    largest parts, the parts' sizes, the parts labelled on the mask's bounding box); the
+    labelling is on the bounding box, so a small label in a large image costs little."""
+    area = int(np.count_nonzero(mask))
+    parts, n = ndimage.label(mask[bbox(mask, pad=0)])
+    sizes = np.bincount(parts.ravel())[1:]
+    kept = int(np.sort(sizes)[::-1][:expected].sum())
+    return n, (kept / area if area else 0.0), sizes, parts
+
+
 def screen_label(
     mask: np.ndarray, expected: int = 1, cover: float = 1.0, box: float = 1.0
 ) -> str | None:
@@ -60,14 +71,12 @@ def screen_label(
     if area > cover * mask.size:
         return (f"covers {100 * area / mask.size:.0f} % of the hip's half of the image "
                 f"(at most {100 * cover:g} %): not anatomy")  # fmt: skip
-    parts, n = ndimage.label(mask[bbox(mask, pad=0)])
+    n, share, sizes, parts = pieces(mask, expected)
     if n > MAX_PIECES:
         return f"is in {n:,} pieces: noise, not anatomy (at most {MAX_PIECES:,})"
-    sizes = np.bincount(parts.ravel())[1:]
-    kept = int(np.sort(sizes)[::-1][:expected].sum())
-    if kept < MIN_SHARE * area:
+    if share < MIN_SHARE:
         which = "largest piece holds" if expected == 1 else f"{expected} largest pieces hold"
-        return (f"is scattered: its {which} {100 * kept / area:.0f} % of its area (at least "
+        return (f"is scattered: its {which} {100 * share:.0f} % of its area (at least "
                 f"{100 * MIN_SHARE:.0f} %): not anatomy")  # fmt: skip
     if box < 1.0:
         largest = ndimage.find_objects(parts)[int(np.argmax(sizes))]
