@@ -37,7 +37,6 @@ values are accepted: spreadsheets write them).
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -46,6 +45,7 @@ import pandas as pd
 from .errors import InputError, ValidationError
 from .labels import ID_RE
 from .source import SIDES
+from .tables import parse_table
 
 REQUIRED = ["id", "patient", "dicom", "labels"]
 OPTIONAL = {"hips": "both", "split": "", "note": ""}
@@ -61,13 +61,6 @@ SPLITS = ("", "train", "test")
 #   origin          sheet | nnunet;  patient_source: sheet | patients.tsv | case
 COLUMNS = ["id", "patient", "dicom", "labels", "hips", "split", "note", "level", "image", "side",
            "spacing", "radiograph", "values", "origin", "patient_source"]  # fmt: skip
-
-
-def parse_table(path: Path) -> pd.DataFrame:
-    """A tab-separated UTF-8 table of strings, names and values stripped."""
-    df = _parse(path, _text(path))
-    df.columns = [str(c).strip() for c in df.columns]
-    return df.apply(lambda s: s.str.strip())
 
 
 def read(path: str | Path, mapping=None) -> pd.DataFrame:
@@ -134,28 +127,6 @@ def _complete(df: pd.DataFrame) -> pd.DataFrame:
     df["radiograph"] = df["radiograph"].where(df["radiograph"] != "", df["id"])
     extra = [c for c in df.columns if c not in COLUMNS]
     return df[COLUMNS + extra].reset_index(drop=True)
-
-
-def _text(path: Path) -> str:
-    data = path.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(path, "sample sheet is UTF-16 text: save it as UTF-8 (tab-separated)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            path, f"sample sheet is not UTF-8 text (byte {exc.start}): save it as UTF-8"
-        ) from exc
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _parse(path: Path, text: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(
-            io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, comment="#"
-        )
-    except Exception as exc:  # pandas raises several types for malformed text
-        raise InputError(path, f"cannot be parsed as a tab-separated table ({exc})") from exc
 
 
 def _resolver(base: Path):
@@ -341,7 +312,7 @@ def check_columns(columns, wanted, sheet: str | Path) -> None:
 def write_pseudonymised(df: pd.DataFrame, out: str | Path, use_demo_key: bool = False) -> None:
     """Write the validated sheet with every patient value replaced by its keyed pseudonym (the
     same as the de-identified DICOM's PatientID): no sheet identifier leaves validation."""
-    from .deid import load_key, pseudonym
+    from .keys import load_key, pseudonym
     from .io import write_text
 
     key, _ = load_key(use_demo_key)

@@ -312,7 +312,7 @@ def _patients(folder: Path) -> pd.DataFrame | None:
     path = folder / PATIENTS_TSV
     if not path.is_file():
         return None
-    from .samplesheet import parse_table
+    from .tables import parse_table
 
     table = parse_table(path)
     for col in ("case", "patient"):

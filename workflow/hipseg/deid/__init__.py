@@ -41,7 +41,7 @@ Where things are:
 
 from .case import IDENTITY_ATTRIBUTES, check_case_id, deidentify_case, require_deidentified
 from .image import deidentify
-from .keys import (
+from ..keys import (
     DEMO_KEY,
     KEY_ENV,
     KEY_FILE_ENV,

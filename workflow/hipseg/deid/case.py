@@ -11,7 +11,7 @@ from ..dicomio import read_dataset
 from ..errors import InputError
 from ..io import write_json
 from .image import deidentify
-from .keys import load_key
+from ..keys import load_key
 from .options import Options
 
 IDENTITY_ATTRIBUTES = ("PatientID", "AccessionNumber", "PatientName", "OtherPatientIDs")

@@ -14,7 +14,7 @@ from ..errors import HipsegError, InputError
 from ..intake.patient import age_years
 from ..io import atomic_path
 from .characteristics import characteristics
-from .keys import date_shift_days, pseudonym
+from ..keys import date_shift_days, pseudonym
 from .options import Options, method_values
 from .pixels import burned_in
 from .profile import ProfileRun

@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary
 
-from .keys import date_problem, pseudo_uid, shift_date
+from ..keys import date_problem, pseudo_uid, shift_date
 from .options import Options
 from .table import CLASS_UIDS, NEVER_SHIFTED, table_action, tag_str
 

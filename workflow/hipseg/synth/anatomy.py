@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..labels import LABELS
-from .findings import _HARDWARE_NOTE
+
+# the sheet's note of each kind of hip hardware
+_HARDWARE_NOTE = {
+    "arthroplasty": "arthroplasty",
+    "plate": "dynamic hip screw and plate",
+    "screws": "cannulated neck screws",
+}
 
 # Label values painted into the label maps, in the order of hipseg.labels (the paper's Fig. 2):
 # L1 femoral head + neck interior + greater trochanter + medullary cavity; L2 inferior neck

@@ -1,7 +1,8 @@
-"""The key and what derives from it: keyed pseudonyms (HMAC-SHA256), remapped UIDs and the
-per-patient date shift. The key comes from ``$HIPSEG_DEID_KEY`` or the file named by
-``$HIPSEG_DEID_KEY_FILE``, never from the config or logs; the synthetic demo uses
-:data:`DEMO_KEY`."""
+"""The de-identification key and what derives from it: keyed pseudonyms (HMAC-SHA256), remapped
+UIDs and the per-patient date shift. It lies below the sample sheet (whose validated copy
+carries the pseudonyms) and :mod:`hipseg.deid`, which both use it. The key comes from
+``$HIPSEG_DEID_KEY`` or the file named by ``$HIPSEG_DEID_KEY_FILE``, never from the config or
+logs; the synthetic demo uses :data:`DEMO_KEY`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import hmac
 import os
 from pathlib import Path
 
-from ..errors import HipsegError, InputError
-from ..intake.patient import FIRST_REAL_DATE
+from .errors import HipsegError, InputError
+from .intake.patient import FIRST_REAL_DATE
 
 DEMO_KEY = b"hipseg-demo-key--synthetic-data-only"
 KEY_ENV = "HIPSEG_DEID_KEY"
