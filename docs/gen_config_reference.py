@@ -13,6 +13,7 @@ has no description. Usage::
 
 from __future__ import annotations
 
+import argparse
 import html
 import sys
 from pathlib import Path
@@ -241,19 +242,27 @@ def render(schema: dict | None = None, demo: dict | None = None, paper: dict | N
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="Write the configuration reference (docs/configuration-reference.md) from "
+        "the config schema and the two config files."
+    )
+    p.add_argument("out", nargs="?", type=Path, default=PAGE,
+                   help=f"where to write it (default: {PAGE.relative_to(PAGE.parents[1])})")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the page is stale")  # fmt: skip
+    a = p.parse_args(argv)
     text = render()
-    if argv[:1] == ["--check"]:
-        if PAGE.read_text(encoding="utf-8") != text:
-            print(f"{PAGE} is stale: run `make docs` (or python {Path(__file__).name})")
+    if a.check:
+        if a.out.read_text(encoding="utf-8") != text:
+            print(f"{a.out} is stale: run `make docs` (or python {Path(__file__).name})")
             return 1
         return 0
-    out = Path(argv[0]) if argv else PAGE
-    if not out.exists() or out.read_text(encoding="utf-8") != text:
-        out.write_text(text, encoding="utf-8")
-    print(out)
+    if not a.out.exists() or a.out.read_text(encoding="utf-8") != text:
+        a.out.write_text(text, encoding="utf-8")
+    print(a.out)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

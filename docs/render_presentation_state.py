@@ -12,6 +12,7 @@ teardrop (L3) deleted from the label map, which the quality flags mark "NEEDS RE
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -41,12 +42,12 @@ def panel(ds, lab, spacing, tmp: Path, name: str) -> Image.Image:
     return render_gsps(ds.pixel_array, pydicom.dcmread(tmp / f"{name}.dcm"), SCALE)
 
 
-def main() -> int:
-    out = Path(
-        sys.argv[1]
-        if len(sys.argv) > 1
-        else Path(__file__).with_name("hospital-presentation-state.png")
-    )
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", nargs="?", type=Path,
+                   default=Path(__file__).with_name("hospital-presentation-state.png"),
+                   help="the PNG (default: docs/hospital-presentation-state.png)")  # fmt: skip
+    out = p.parse_args(argv).out
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sheet = synth.generate(tmp / "demo", preset="demo", seed=3, n_patients=6)

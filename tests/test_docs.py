@@ -250,3 +250,13 @@ def test_the_pictures_are_drawn_from_the_demo():
         assert hashlib.sha256(png.read_bytes()).hexdigest() == entry["png_sha256"], (
             f"docs/{name} is not the picture docs/screenshots.py drew: run `make screenshots`"
         )
+
+
+def test_the_documentation_scripts_take_help_and_write_nothing_for_it(tmp_path, snakemake_env):
+    """``--help`` prints help (it was once taken as the output path: a file named --help)."""
+    for script in ("gen_config_reference.py", "render_presentation_state.py", "screenshots.py"):
+        argv = [sys.executable, str(REPO / "docs" / script), "--help"]
+        proc = subprocess.run(argv, cwd=tmp_path, env=snakemake_env, capture_output=True,
+                              text=True)  # fmt: skip
+        assert proc.returncode == 0 and proc.stdout.startswith("usage:"), script
+    assert list(tmp_path.iterdir()) == []
