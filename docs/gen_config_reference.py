@@ -247,8 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the configuration reference (docs/configuration-reference.md) from "
         "the config schema and the two config files."
     )
-    p.add_argument("out", nargs="?", type=Path, default=PAGE,
-                   help=f"where to write it (default: {PAGE.relative_to(PAGE.parents[1])})")
+    p.add_argument(
+        "out",
+        nargs="?",
+        type=Path,
+        default=PAGE,
+        help=f"where to write it (default: {PAGE.relative_to(PAGE.parents[1])})",
+    )
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if the page is stale")  # fmt: skip
     a = p.parse_args(argv)
