@@ -371,10 +371,17 @@ def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | P
     and every radiograph's calibration under ``calibration``."""
     truth_dir, labels_dir, out_dir = Path(truth_dir), Path(labels_dir), Path(out_dir)
     run = None
+    refused = []  # the films the gate found not assessable: no predicted measurements
     if segmented is not None:
         run = json.loads(_read(Path(segmented) / "run.json"))
-        done = [e["name"] for e in run["radiographs"] if e["status"] == "ok"]
-        ids = [i for i in done if ids is None or i in ids]
+        refused = [{"id": e["name"], "check": e["check"], "reasons": e["reasons"]}
+                   for e in run["radiographs"] if e["status"] == "not_assessable"
+                   and (ids is None or e["name"] in ids)]  # fmt: skip
+        shown_ids = [
+            e["name"] for e in run["radiographs"] if e["status"] in ("ok", "not_assessable")
+        ]
+        ids = [i for i in shown_ids if ids is None or i in ids]
+        done = {e["name"] for e in run["radiographs"] if e["status"] == "ok"}
     if ids is None:
         ids = sorted(p.stem for p in truth_dir.glob("*.json"))
     if not ids:
@@ -390,7 +397,7 @@ def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | P
         gt = _measure_file(labels_dir / f"{rid}.png", truth, excluded)
         rows["ground_truth"] += compare(gt, truth, rid)
         statement = None
-        if segmented is not None:
+        if segmented is not None and rid in done:
             pred = json.loads(_read(Path(segmented) / rid / "measurements.json"))
             rows["predicted"] += compare(pred, truth, rid)
             statement = pred.get("calibration")
@@ -417,6 +424,7 @@ def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | P
         "targets": {k: {"value": v, "unit": u} for k, (v, u) in TARGETS.items()},
         "model": None if run is None else run["model"]["name"],
         "overlays": shown,
+        "not_assessable": refused,
     }
     for kind, kind_rows in rows.items():
         if kind == "predicted" and segmented is None:

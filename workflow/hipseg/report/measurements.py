@@ -122,6 +122,7 @@ def measurements_view(validation_json: str | Path) -> dict:
         "spacing": _num(sp.get("median"), 3),
         "spacing_range": f"{_num(sp.get('min'), 3)}–{_num(sp.get('max'), 3)}",
         "overlays": overlays,
+        "not_assessable": v.get("not_assessable") or [],
         "calibration": _calibration(v.get("calibration")),
         "definitions": [
             {"title": d.title, "unit": d.unit, "definition": d.definition, "reference": d.reference}
