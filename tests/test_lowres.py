@@ -1,6 +1,6 @@
 """The low-resolution configuration (``nnunet.configurations: [2d, 2d_lowres]``): planned by
 nnU-Net's planner beside 2d, trained, predicted and evaluated by the same rules, compared in the
-report, and the model of ``hipseg segment --fast``."""
+report, and the model of ``hipseg segment --fastest``."""
 
 from __future__ import annotations
 
@@ -110,21 +110,31 @@ def test_lowres_is_evaluated_on_the_images_grid_and_reported(lowres_run):
     assert patch in section
 
 
-def test_fast_segments_with_the_lowres_model(lowres_run, tmp_path):
-    """``hipseg segment --fast --model-dir <…__2d>`` picks the 2d_lowres model beside it."""
+def test_fastest_segments_with_the_lowres_model_and_fast_keeps_the_model(lowres_run, tmp_path):
+    """``hipseg segment --fastest --model-dir <…__2d>`` picks the 2d_lowres model beside it
+    (ONNX, no mirroring); ``--fast`` keeps the 2d model it is given (the same network, faster
+    settings: a coarser model is never chosen for the user)."""
     run, _ = lowres_run
     res = run.root / "results"
     model = next((res / "nnunet/nnUNet_results").glob("Dataset*/*__nnUNetPlans__2d"))
     dicom = sorted((res / "deid").glob("*.dcm"))[0]
-    out = tmp_path / "fast"
-    argv = ["segment", str(dicom), "-o", str(out), "--model-dir", str(model), "--fast",
-            "--threads", "1", *NO_CONTENT_FLAGS]  # fmt: skip
-    assert cli.main(argv) == 0
-    used = json.loads((out / "run.json").read_text())
-    assert used["model"]["configuration"] == "2d_lowres"
-    assert "2d_lowres configuration beside" in used["fast_model"]
-    entry = used["radiographs"][0]
+    used = {}
+    for flag in ("--fastest", "--fast"):
+        out = tmp_path / flag.strip("-")
+        argv = ["segment", str(dicom), "-o", str(out), "--model-dir", str(model), flag,
+                "--threads", "1", *NO_CONTENT_FLAGS]  # fmt: skip
+        assert cli.main(argv) == 0
+        used[flag] = json.loads((out / "run.json").read_text())
+    fastest, fast = used["--fastest"], used["--fast"]
+    assert fastest["model"]["configuration"] == "2d_lowres"
+    assert "2d_lowres configuration beside" in fastest["fast_model"]
+    assert fastest["options_used"]["engine"] == "onnx"
+    assert fastest["options_used"]["mirroring"] is False
+    assert fast["model"]["configuration"] == "2d" and fast["fast_model"] is None
+    assert fast["options_used"]["engine"] == "onnx" and fast["options_used"]["mirror_axes"] == [1]
+    entry = fastest["radiographs"][0]
     assert entry["status"] == "ok"
+    out = tmp_path / "fastest"
     label_map = sitk.GetArrayFromImage(sitk.ReadImage(str(out / entry["files"]["labels_nifti"])))
     assert label_map.shape == (entry["rows"], entry["cols"])
 

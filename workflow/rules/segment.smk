@@ -7,10 +7,11 @@ from hipseg.segment import sheet_inputs
 
 SEGMENT_DIR = f"{RESULTS}/segment"
 VALIDATE_MEASUREMENTS = bool(config["segment"]["enabled"] and config["demo"]["enabled"])
-# the checkpoints of the model that segments (segment.model): with segment.fast, of the 2d_lowres
-# configuration when it is trained (hipseg segment --fast picks it beside the 2d model likewise)
+# the checkpoints of the model that segments (segment.model): with segment.fastest, of the
+# 2d_lowres configuration when it is trained (hipseg segment --fastest picks it beside the 2d
+# model likewise); segment.fast keeps the model and only changes how it runs
 SEGMENT_CONF = (
-    nnunet.LOWRES if config["segment"]["fast"] and nnunet.LOWRES in CONFS else CONF
+    nnunet.LOWRES if config["segment"]["fastest"] and nnunet.LOWRES in CONFS else CONF
 )
 # the implant catalogue of segment.template (generic: the one shipped with hipseg): an input, so
 # that an edited catalogue plans again

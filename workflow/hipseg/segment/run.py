@@ -47,6 +47,7 @@ class SegmentOptions(StageOptions):
     tile_step_size: float = 0.5
     engine: str = "torch"
     fast: bool = False
+    fastest: bool = False
     detect_implants: bool = True
     implant_min_area_mm2: float = 200.0
     calibration_ball: str = "auto"
@@ -65,15 +66,23 @@ class SegmentOptions(StageOptions):
 
     def effective(self) -> SegmentOptions:
         """The options a run uses: ``fast`` replaces engine, mirroring, its axes and the tile
-        step by :data:`FAST` (the ladder's fastest setting within its Dice budget)."""
+        step by :data:`FAST` (the same model, the ladder's fastest setting within its Dice
+        budget); ``fastest`` by :data:`FASTEST` (with the coarse 2d_lowres model)."""
+        if self.fastest:
+            return replace(self, **FASTEST)
         return replace(self, **FAST) if self.fast else self
 
 
-# the fast path (segment.fast, hipseg segment --fast): the fastest setting of bench/segment.py's
-# ladder whose Dice cost on the demo is at most 0.005 (README, Run time of hipseg segment): the
-# same network through ONNX Runtime, mirrored left-right only (2 passes per tile instead of 4),
-# nnU-Net's tile step (fewer tiles cost more Dice than fewer passes)
+# the fast path (segment.fast, hipseg segment --fast): the same model, with the fastest setting
+# of bench/segment.py's ladder whose Dice cost on the demo is at most 0.005 (docs/segmenting.md,
+# Run time of hipseg segment): the network through ONNX Runtime, mirrored left-right only (2
+# passes per tile instead of 4), nnU-Net's tile step (fewer tiles cost more Dice than fewer
+# passes)
 FAST = {"engine": "onnx", "mirroring": True, "mirror_axes": (1,), "tile_step_size": 0.5}
+# the fastest path (segment.fastest, --fastest): another, coarser model — the 2d_lowres
+# configuration beside the model folder (twice the spacing) — through ONNX Runtime without
+# mirroring; its measured cost is in docs/segmenting.md and --fastest's help
+FASTEST = {"engine": "onnx", "mirroring": False, "mirror_axes": (0, 1), "tile_step_size": 0.5}
 
 
 def test_radiographs(cases_tsv: str | Path) -> set[str]:
@@ -83,6 +92,10 @@ def test_radiographs(cases_tsv: str | Path) -> set[str]:
         return set(cases.loc[cases["subset"] == "test", "radiograph"])
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(cases_tsv, f"is not the dataset stage's cases.tsv ({exc})") from exc
+
+
+def _speed(options: SegmentOptions) -> str:
+    return ", fastest" if options.fastest else ", fast" if options.fast else ""
 
 
 def _mean(entries: list[dict], key: str) -> float | None:
@@ -283,15 +296,15 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
 
         catalogue = load(options.template)
     if model is None:
-        if options.fast:
+        if options.fastest:
             model_dir, fast_note = fast_model_dir(model_dir, used.model)
         model = Model(model_dir, used.model, used, threads, label_names=label_names,
                       cache_dir=out_dir)  # fmt: skip
     print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
-          f"({model.engine}{', fast' if options.fast else ''}) loaded in "
+          f"({model.engine}{_speed(options)}) loaded in "
           f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
     if fast_note:
-        print(f"hipseg segment: --fast: {fast_note}", file=log, flush=True)
+        print(f"hipseg segment: --fastest: {fast_note}", file=log, flush=True)
     entries, rows, trows = _segment_all(sources, model, options, rule, out_dir,
                                         deidentified_only, convention, catalogue, errors,
                                         log, gate)  # fmt: skip
