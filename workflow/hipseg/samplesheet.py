@@ -312,8 +312,8 @@ def check_columns(columns, wanted, sheet: str | Path) -> None:
 def write_pseudonymised(df: pd.DataFrame, out: str | Path, use_demo_key: bool = False) -> None:
     """Write the validated sheet with every patient value replaced by its keyed pseudonym (the
     same as the de-identified DICOM's PatientID): no sheet identifier leaves validation."""
-    from .keys import load_key, pseudonym
     from .io import write_text
+    from .keys import load_key, pseudonym
 
     key, _ = load_key(use_demo_key)
     table = df.copy()

@@ -39,8 +39,6 @@ Where things are:
 * :mod:`.tree` — ``hipseg anonymise IN OUT`` (:func:`anonymise`): a file or a directory tree.
 """
 
-from .case import IDENTITY_ATTRIBUTES, check_case_id, deidentify_case, require_deidentified
-from .image import deidentify
 from ..keys import (
     DEMO_KEY,
     KEY_ENV,
@@ -50,6 +48,8 @@ from ..keys import (
     pseudo_uid,
     pseudonym,
 )
+from .case import IDENTITY_ATTRIBUTES, check_case_id, deidentify_case, require_deidentified
+from .image import deidentify
 from .options import DETECTORS, ON_BURNED_IN, Options, method_values
 from .pixels import find_text
 from .summary import summarise

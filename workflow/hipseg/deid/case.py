@@ -10,8 +10,8 @@ import pydicom
 from ..dicomio import read_dataset
 from ..errors import InputError
 from ..io import write_json
-from .image import deidentify
 from ..keys import load_key
+from .image import deidentify
 from .options import Options
 
 IDENTITY_ATTRIBUTES = ("PatientID", "AccessionNumber", "PatientName", "OtherPatientIDs")

@@ -13,8 +13,8 @@ from ..dicomio import read_dataset
 from ..errors import HipsegError, InputError
 from ..intake.patient import age_years
 from ..io import atomic_path
-from .characteristics import characteristics
 from ..keys import date_shift_days, pseudonym
+from .characteristics import characteristics
 from .options import Options, method_values
 from .pixels import burned_in
 from .profile import ProfileRun

@@ -24,6 +24,7 @@ from .annotations import _text_height, _text_mask
 from .geometry import _chord, _ellipse_q, _rod
 from .physics import MU_LEAD_MARKER
 
+
 # --------------------------------------------------------------------------- osteoarthritis
 def _joint_space(oa: float, fs: float) -> tuple[float, float, float]:
     """Joint space at the lateral roof (narrowed by OA), medial shift of the cup (OA: the head
