@@ -24,6 +24,7 @@ from hipseg.fingerprint import (
 from tests.test_workflow import job_counts
 
 TRAINER = "nnUNetTrainerHipsegShort"
+HIPSEG_DIR = Path(__file__).parents[1] / "workflow" / "hipseg"
 
 CODE = '''"""Module docstring."""
 import math
@@ -155,7 +156,8 @@ def test_every_stage_of_the_package_has_a_fingerprint():
     assert set(codes) == set(STAGES)
     trainer_module = f"trainers.{TRAINER}"
     for stage, value in codes.items():
-        assert len(value) < 2000, value  # one entry per module (deid and synth are packages)
+        # one entry per module (deid, synth, nnunet and masks are packages; segment uses most)
+        assert len(value) < 3000, value
         uses_trainer = stage in ("train", "predict", "segment_test", "segment_new")
         assert (trainer_module in _modules(value)) == uses_trainer, stage
     assert "evaluate" in _modules(codes["report"]) and "crop" not in _modules(codes["evaluate"])
@@ -176,6 +178,35 @@ def test_every_stage_of_the_package_has_a_fingerprint():
     # nnU-Net's own trainer: covered by nnunetv2's version, not by our trainer module
     default = stage_fingerprints(trainer="nnUNetTrainer")
     assert trainer_module not in _modules(default["train"])
+
+
+# the stages that import each split package (its __init__ imports every module of it)
+PACKAGE_USERS = {
+    "nnunet": {"plan", "preprocess", "paper_plan", "train", "predict", "segment_test",
+               "segment_new"},
+    "masks": {"validate_samples", "deid", "deid_summary", "crop", "paper_plan", "subgroups",
+              "segment_test", "segment_new", "figures"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", list(PACKAGE_USERS))
+def test_an_edit_of_any_module_of_a_package_reruns_the_stages_that_use_it(tmp_path, package):
+    """A stage that names a package (``Stage(("nnunet",), …)``) or imports it counts every module
+    of it: an edit of any one reruns exactly the stages that use the package."""
+    pkg = tmp_path / "hipseg"
+    shutil.copytree(HIPSEG_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    before = stage_fingerprints(pkg, trainer=TRAINER, cache_dir=False)
+    modules = sorted(p.stem for p in (pkg / package).glob("*.py") if p.stem != "__init__")
+    assert len(modules) > 1
+    every = {package, *(f"{package}.{m}" for m in modules)}
+    assert {s for s, v in before.items() if every & _modules(v)} == PACKAGE_USERS[package]
+    for stage in PACKAGE_USERS[package]:
+        assert every <= _modules(before[stage]), stage
+    for module in modules:
+        with edited(pkg / package / f"{module}.py", append_line):
+            after = stage_fingerprints(pkg, trainer=TRAINER, cache_dir=False)
+        changed = {s for s in before if after[s] != before[s]}
+        assert changed == PACKAGE_USERS[package], module
 
 
 def fake_distribution(root: Path, name: str, version: str) -> Path:

@@ -99,58 +99,11 @@ def calibrate(
     f0 = float(spacing.factor)
     detector = [sx * f0, sy * f0]
     header = header_magnification(ds, spacing)
-    if opt.ball == "required" and ball is None:
-        raise InputError(path, "has no calibration ball that could be measured (segment."
-                         "calibration_ball is required; a "
-                         f"{opt.ball_diameter_mm:g} mm ball was looked for)")  # fmt: skip
-    if opt.ball == "required" and ball is not None and ball["partial"]:
-        raise InputError(path, "has a calibration ball partly outside the field, which cannot be "
-                         "measured reliably (segment.calibration_ball is required)")  # fmt: skip
-    ball_info = None
-    if ball is not None:
-        m_ball = ball["diameter_mm"] * f0 / opt.ball_diameter_mm
-        ball_info = {"found": True, "used": opt.ball != "none" and not ball["partial"],
-                     "diameter_mm": opt.ball_diameter_mm,
-                     "measured_diameter_mm": ball["diameter_mm"] * f0, "magnification": m_ball,
-                     **{k: ball[k] for k in ("centre_px", "coverage", "partial",
-                                             "residual_mm", "edge_points")}}  # fmt: skip
-    elif searched:
-        ball_info = {"found": False, "used": False, "diameter_mm": opt.ball_diameter_mm}
-    if ball_info is not None and ball_info["used"]:
-        method, factor = "calibration_ball", ball_info["magnification"]
-    elif opt.magnification:
-        method, factor = "user_factor", float(opt.magnification)
-    elif header is not None:
-        method, factor = header["method"], header["factor"]
-    else:
-        method, factor = "uncalibrated", None
+    _require_ball(path, ball, opt)
+    ball_info = _ball_statement(ball, opt, f0, searched)
+    method, factor = _magnification(ball_info, opt, header)
     used = [sx, sy] if factor is None else [d / factor for d in detector]
-    warnings = []
-    disagreement = None
-    if method == "calibration_ball" and header is not None:
-        rel = factor / header["factor"] - 1.0
-        disagreement = {"ball": factor, "header": header["factor"], "relative": rel,
-                        "tolerance": opt.tolerance,
-                        "exceeded": abs(rel) > opt.tolerance}  # fmt: skip
-        if abs(rel) > opt.tolerance:
-            warnings.append(
-                f"the calibration ball gives a magnification of {factor:.3f}, "
-                f"{METHODS[header['method']]} {header['factor']:.3f}: "
-                f"{100 * rel:+.1f} % apart (tolerance {100 * opt.tolerance:g} %); the "
-                "measurements use the ball"
-            )
-    note = METHODS[method]
-    if factor is not None:
-        note += f": magnification {factor:.4f}, spacing {used[0]:.4g} × {used[1]:.4g} mm"
-    else:
-        note += (f"; spacing {used[0]:.4g} × {used[1]:.4g} mm ({spacing.label}); distances "
-                 "include the radiographic magnification (about 10–25 % on an AP pelvis "
-                 "radiograph)")  # fmt: skip
-    if ball_info and ball_info["found"] and ball_info["partial"]:
-        note += ("; a calibration ball partly outside the field was not used "
-                 f"({100 * ball_info['coverage']:.0f} % of its outline seen)")  # fmt: skip
-    elif ball_info and ball_info["found"] and not ball_info["used"]:
-        note += "; the calibration ball found was not used (segment.calibration_ball: none)"
+    disagreement, warnings = _disagreement(method, factor, header, opt)
     return {
         "method": method,
         "calibrated": method != "uncalibrated",
@@ -167,8 +120,92 @@ def calibrate(
         "header": header,
         "disagreement": disagreement,
         "warnings": warnings,
-        "note": note,
+        "note": _note(method, factor, used, spacing, ball_info),
     }
+
+
+def _require_ball(path: str | Path, ball: dict | None, opt: CalibrationOptions) -> None:
+    """With ``segment.calibration_ball: required``, a radiograph without a ball that can be
+    measured (none found, or one partly outside the field) is an error naming the file."""
+    if opt.ball == "required" and ball is None:
+        raise InputError(path, "has no calibration ball that could be measured (segment."
+                         "calibration_ball is required; a "
+                         f"{opt.ball_diameter_mm:g} mm ball was looked for)")  # fmt: skip
+    if opt.ball == "required" and ball is not None and ball["partial"]:
+        raise InputError(path, "has a calibration ball partly outside the field, which cannot be "
+                         "measured reliably (segment.calibration_ball is required)")  # fmt: skip
+
+
+def _ball_statement(
+    ball: dict | None, opt: CalibrationOptions, f0: float, searched: bool
+) -> dict | None:
+    """The statement's ``ball``: what was found and its magnification, whether it is used; None
+    when no ball was looked for."""
+    ball_info = None
+    if ball is not None:
+        m_ball = ball["diameter_mm"] * f0 / opt.ball_diameter_mm
+        ball_info = {"found": True, "used": opt.ball != "none" and not ball["partial"],
+                     "diameter_mm": opt.ball_diameter_mm,
+                     "measured_diameter_mm": ball["diameter_mm"] * f0, "magnification": m_ball,
+                     **{k: ball[k] for k in ("centre_px", "coverage", "partial",
+                                             "residual_mm", "edge_points")}}  # fmt: skip
+    elif searched:
+        ball_info = {"found": False, "used": False, "diameter_mm": opt.ball_diameter_mm}
+    return ball_info
+
+
+def _magnification(
+    ball_info: dict | None, opt: CalibrationOptions, header: dict | None
+) -> tuple[str, float | None]:
+    """The method and factor the measurements use, by the module docstring's precedence."""
+    if ball_info is not None and ball_info["used"]:
+        method, factor = "calibration_ball", ball_info["magnification"]
+    elif opt.magnification:
+        method, factor = "user_factor", float(opt.magnification)
+    elif header is not None:
+        method, factor = header["method"], header["factor"]
+    else:
+        method, factor = "uncalibrated", None
+    return method, factor
+
+
+def _disagreement(
+    method: str, factor: float | None, header: dict | None, opt: CalibrationOptions
+) -> tuple[dict | None, list[str]]:
+    """The ball's factor against the header's (None unless both are there), and the warning
+    when they are further apart than ``segment.magnification_tolerance``."""
+    warnings = []
+    disagreement = None
+    if method == "calibration_ball" and header is not None:
+        rel = factor / header["factor"] - 1.0
+        disagreement = {"ball": factor, "header": header["factor"], "relative": rel,
+                        "tolerance": opt.tolerance,
+                        "exceeded": abs(rel) > opt.tolerance}  # fmt: skip
+        if abs(rel) > opt.tolerance:
+            warnings.append(
+                f"the calibration ball gives a magnification of {factor:.3f}, "
+                f"{METHODS[header['method']]} {header['factor']:.3f}: "
+                f"{100 * rel:+.1f} % apart (tolerance {100 * opt.tolerance:g} %); the "
+                "measurements use the ball"
+            )
+    return disagreement, warnings
+
+
+def _note(method: str, factor: float | None, used, spacing, ball_info: dict | None) -> str:
+    """The statement in words: the method, the factor and spacing, a ball that was not used."""
+    note = METHODS[method]
+    if factor is not None:
+        note += f": magnification {factor:.4f}, spacing {used[0]:.4g} × {used[1]:.4g} mm"
+    else:
+        note += (f"; spacing {used[0]:.4g} × {used[1]:.4g} mm ({spacing.label}); distances "
+                 "include the radiographic magnification (about 10–25 % on an AP pelvis "
+                 "radiograph)")  # fmt: skip
+    if ball_info and ball_info["found"] and ball_info["partial"]:
+        note += ("; a calibration ball partly outside the field was not used "
+                 f"({100 * ball_info['coverage']:.0f} % of its outline seen)")  # fmt: skip
+    elif ball_info and ball_info["found"] and not ball_info["used"]:
+        note += "; the calibration ball found was not used (segment.calibration_ball: none)"
+    return note
 
 
 def spacing_of(statement: dict) -> dict:

@@ -370,22 +370,7 @@ def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | P
     and its ball with the generator's (``balls.csv``); ``validation.json`` holds the summaries
     and every radiograph's calibration under ``calibration``."""
     truth_dir, labels_dir, out_dir = Path(truth_dir), Path(labels_dir), Path(out_dir)
-    run = None
-    refused = []  # the films the gate found not assessable: no predicted measurements
-    if segmented is not None:
-        run = json.loads(_read(Path(segmented) / "run.json"))
-        refused = [{"id": e["name"], "check": e["check"], "reasons": e["reasons"]}
-                   for e in run["radiographs"] if e["status"] == "not_assessable"
-                   and (ids is None or e["name"] in ids)]  # fmt: skip
-        shown_ids = [
-            e["name"] for e in run["radiographs"] if e["status"] in ("ok", "not_assessable")
-        ]
-        ids = [i for i in shown_ids if ids is None or i in ids]
-        done = {e["name"] for e in run["radiographs"] if e["status"] == "ok"}
-    if ids is None:
-        ids = sorted(p.stem for p in truth_dir.glob("*.json"))
-    if not ids:
-        raise InputError(truth_dir, "no radiographs to validate")
+    run, ids, done, refused = _radiographs(truth_dir, segmented, ids)
     rows = {"ground_truth": [], "predicted": []}
     cal_rows, balls, cal_list = [], [], []
     spacings, shown = [], []
@@ -408,15 +393,7 @@ def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | P
         if statement is not None:
             cal_rows += calibration_rows(gt, truth, statement, rid)
             balls.append(ball_row(statement, truth, rid))
-            m_true = float(truth.get("magnification", 1.0))
-            m = statement["magnification"]
-            cal_list.append({
-                "id": rid, "method": statement["method"], "magnification": m,
-                "true_magnification": m_true,
-                "magnification_error_percent": None if m is None else 100 * (m / m_true - 1),
-                "ball": statement.get("ball"), "header": statement.get("header"),
-                "warnings": statement.get("warnings", []), "note": statement.get("note"),
-            })  # fmt: skip
+            cal_list.append(_calibration_entry(statement, truth, rid))
     sp = float(np.median(spacings))
     result = {
         "radiographs": ids,
@@ -434,15 +411,54 @@ def validate_set(truth_dir: str | Path, labels_dir: str | Path, out_dir: str | P
         write_errors(kind_rows, summary, out_dir / f"errors_{kind}.csv",
                      out_dir / f"summary_{kind}.json", {"radiographs": len(ids)})  # fmt: skip
         result[kind] = summary
-    result["calibration"] = None
-    if cal_list:
-        _write_csv(out_dir / "errors_calibration.csv", CALIBRATION_COLUMNS, cal_rows)
-        _write_csv(out_dir / "balls.csv", BALL_COLUMNS, balls)
-        result["calibration"] = {"radiographs": cal_list,
-                                 **summarise_calibration(cal_rows, cal_list),
-                                 "balls": summarise_balls(balls)}  # fmt: skip
+    result["calibration"] = _write_calibration(out_dir, cal_rows, balls, cal_list)
     write_json(out_dir / "validation.json", result)
     return result
+
+
+def _radiographs(truth_dir: Path, segmented: str | Path | None, ids: list[str] | None):
+    """The ``hipseg segment`` run (None without ``segmented``), the radiographs to validate
+    (``ids``, of those the run segmented or refused, or every radiograph of ``truth_dir``), the
+    ones with predicted measurements, and the films the gate found not assessable (their
+    ground truth is measured, nothing predicted: ``{id, check, reasons}``)."""
+    run, done, refused = None, set(), []
+    if segmented is not None:
+        run = json.loads(_read(Path(segmented) / "run.json"))
+        entries = [e for e in run["radiographs"] if ids is None or e["name"] in ids]
+        refused = [{"id": e["name"], "check": e["check"], "reasons": e["reasons"]}
+                   for e in entries if e["status"] == "not_assessable"]  # fmt: skip
+        ids = [e["name"] for e in entries if e["status"] in ("ok", "not_assessable")]
+        done = {e["name"] for e in entries if e["status"] == "ok"}
+    if ids is None:
+        ids = sorted(p.stem for p in truth_dir.glob("*.json"))
+    if not ids:
+        raise InputError(truth_dir, "no radiographs to validate")
+    return run, ids, done, refused
+
+
+def _calibration_entry(statement: dict, truth: dict, rid: str) -> dict:
+    """One radiograph's calibration in ``validation.json``: its statement beside the generator's
+    true magnification."""
+    m_true = float(truth.get("magnification", 1.0))
+    m = statement["magnification"]
+    return {
+        "id": rid, "method": statement["method"], "magnification": m,
+        "true_magnification": m_true,
+        "magnification_error_percent": None if m is None else 100 * (m / m_true - 1),
+        "ball": statement.get("ball"), "header": statement.get("header"),
+        "warnings": statement.get("warnings", []), "note": statement.get("note"),
+    }  # fmt: skip
+
+
+def _write_calibration(out_dir: Path, cal_rows, balls, cal_list) -> dict | None:
+    """``errors_calibration.csv`` and ``balls.csv``, and their summary for ``validation.json``
+    (None when no radiograph has a calibration)."""
+    if not cal_list:
+        return None
+    _write_csv(out_dir / "errors_calibration.csv", CALIBRATION_COLUMNS, cal_rows)
+    _write_csv(out_dir / "balls.csv", BALL_COLUMNS, balls)
+    return {"radiographs": cal_list, **summarise_calibration(cal_rows, cal_list),
+            "balls": summarise_balls(balls)}  # fmt: skip
 
 
 def _read(path: Path) -> str:

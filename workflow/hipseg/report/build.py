@@ -251,6 +251,64 @@ def _check_paths(template: Path, images_dir, labels_dir, predictions_root) -> tu
     return dirs
 
 
+def _read_inputs(evaluation_dir, dataset_summary, plans_json, deid_summary) -> tuple:
+    """The evaluation, the dataset summary, the plans and the de-identification summary ({}
+    without one); a missing or malformed file raises :class:`InputError` naming it."""
+    ev = data.load_evaluation(Path(evaluation_dir))
+    ds = data.read_json(dataset_summary, "dataset summary")
+    plans = data.read_json(plans_json, "nnU-Net plans")
+    deid = data.read_json(deid_summary, "de-identification summary") if deid_summary else {}
+    return ev, ds, plans, deid
+
+
+def _head_context(prov: dict, deid: Mapping, config: Mapping, ds: Mapping,
+                  model_source: Mapping | None, ev: dict) -> dict:  # fmt: skip
+    """The report's head: title, date, banners, and where the models came from."""
+    return {
+        "title": TITLE,
+        "subtitle": SUBTITLE,
+        "date": prov["date"],
+        "banners": _banners(deid, config, ds, model_source),
+        "model_source": views.model_source_rows(model_source),
+        "models_note": views.models_note(ev["models"], model_source),
+    }
+
+
+def _deid_context(deid: Mapping) -> dict:
+    """The de-identification section: the summary's table, its text, the non-DICOM inputs."""
+    return {
+        "deid": views.key_value_rows(deid),
+        "deid_text": views.deid_text(deid) if deid.get("n_images") else None,
+        "deid_not_dicom": deid.get("not_dicom", ""),
+    }
+
+
+def _optional_sections(montage, gallery, paper_plan, measurements) -> dict:
+    """The sections of inputs a run may not have (None: no section): the montage and gallery
+    pictures, the paper's plan reproduced, the measurements against the truth."""
+    return {
+        "montage": figures.png_file_uri(montage, "montage image") if montage else None,
+        "gallery": figures.png_file_uri(gallery, "gallery image") if gallery else None,
+        "paper_plan": views.paper_plan_view(paper_plan) if paper_plan else None,
+        "measurements": measurements_view(measurements) if measurements else None,
+    }
+
+
+def _methods_text(ds, deid, plans, configuration: str, config, prov, ev, sub) -> dict:
+    """The methods text (plain, Markdown, BibTeX) of the main configuration's plan."""
+    return methods_text(
+        ds=ds,
+        deid=deid,
+        plan_2d=plans["configurations"][configuration],
+        overrides=(plans.get("hipseg_overrides") or {}).get(configuration),
+        config=config,
+        versions=prov["versions"],
+        summary=ev["summary"],
+        ci=ev["ci"],
+        subgroups=sub["summary"] if sub else None,
+    )
+
+
 def build_report(
     *,
     evaluation_dir,
@@ -292,10 +350,7 @@ def build_report(
     ``subgroups``: the folder of ``hipseg subgroups``' outputs (section 11b; none: no section).
     """
     template, config = Path(template), dict(config or {})
-    ev = data.load_evaluation(Path(evaluation_dir))
-    ds = data.read_json(dataset_summary, "dataset summary")
-    plans = data.read_json(plans_json, "nnU-Net plans")
-    deid = data.read_json(deid_summary, "de-identification summary") if deid_summary else {}
+    ev, ds, plans, deid = _read_inputs(evaluation_dir, dataset_summary, plans_json, deid_summary)
     dirs = _check_paths(template, images_dir, labels_dir, predictions_root)
     ref = paper.REFERENCE
     model_source = None
@@ -309,39 +364,19 @@ def build_report(
     bench = data.read_benchmarks(benchmarks_dir)
     curves = _curves_context(checkpoints)
     all_cases, sub = _cases_and_subgroups(ev, dirs, subgroups)
-    text = methods_text(
-        ds=ds,
-        deid=deid,
-        plan_2d=plans["configurations"][configuration],
-        overrides=(plans.get("hipseg_overrides") or {}).get(configuration),
-        config=config,
-        versions=prov["versions"],
-        summary=ev["summary"],
-        ci=ev["ci"],
-        subgroups=sub["summary"] if sub else None,
-    )
+    text = _methods_text(ds, deid, plans, configuration, config, prov, ev, sub)
     context = {
-        "title": TITLE,
-        "subtitle": SUBTITLE,
-        "date": prov["date"],
-        "banners": _banners(deid, config, ds, model_source),
-        "model_source": views.model_source_rows(model_source),
-        "models_note": views.models_note(ev["models"], model_source),
+        **_head_context(prov, deid, config, ds, model_source, ev),
         **_results_context(ev, views.worst_cases(ev, *dirs, worst_k), ref),
         **_paper_context(ref),
         "dataset_rows": views.dataset_rows(ds, ref),
         "methods_rows": methods_rows,
         "methods_extra": methods_extra,
-        "deid": views.key_value_rows(deid),
-        "deid_text": views.deid_text(deid) if deid.get("n_images") else None,
-        "deid_not_dicom": deid.get("not_dicom", ""),
+        **_deid_context(deid),
         "worst_k": worst_k,
         "bench": views.benchmarks_view(bench),
         "prov": prov,
-        "montage": figures.png_file_uri(montage, "montage image") if montage else None,
-        "gallery": figures.png_file_uri(gallery, "gallery image") if gallery else None,
-        "paper_plan": views.paper_plan_view(paper_plan) if paper_plan else None,
-        "measurements": measurements_view(measurements) if measurements else None,
+        **_optional_sections(montage, gallery, paper_plan, measurements),
         "curves": curves,
         "cases": all_cases,
         "subgroups": sub,

@@ -48,62 +48,15 @@ def configurations_view(
         return None
     confs = plans.get("configurations", {})
     names = list(evaluations)
-    main_ev = evaluations[main]
-    main_dice = _model_dice(main_ev, COMPARED)
+    main_dice = _model_dice(evaluations[main], COMPARED)
     rows, t1, t2, boundary, per_label = [], [], [], [], []
     for name in names:
-        ev, conf = evaluations[name], _resolved(confs, name)
-        plan = views.plan_values(conf)
-        train_prefix, predict_prefix = _job_prefixes(name, name == main)
-        n_images = int(ev["summary"].get("n_cases", ev["per_image"]["case"].nunique()))
-        predict_s = _seconds(bench_rows, predict_prefix)
+        ev = evaluations[name]
         best = ev["best_model"]
-        dice = _model_dice(ev, COMPARED)
-        rows.append(
-            {
-                "name": name,
-                "main": name == main,
-                "spacing": plan["spacing"],
-                "patch_size": plan["patch_size"],
-                "batch_size": plan["batch_size"],
-                "n_stages": plan["n_stages"],
-                "features": plan["features_per_stage"],
-                "train_s": _fmt_s(_seconds(bench_rows, train_prefix)),
-                "predict_s": _fmt_s(predict_s / n_images if n_images else float("nan")),
-                "best": labels.model_title(best),
-                "best_mean": fmt4(ev["table1"].loc[best, "mean"]),
-                "best_ci": metrics_views.table1_ci(ev["ci"], [best])[0],
-                "compared": fmt4(dice),
-                "delta": "—" if name == main else _signed(dice - main_dice),
-            }
-        )
-        for stat in STAT_COLUMNS:
-            t1.append(
-                {
-                    "conf": name,
-                    "stat": STAT_NAMES[stat],
-                    "first": stat == STAT_COLUMNS[0],
-                    "values": [
-                        fmt4(ev["table1"].loc[m, stat]) if m in ev["table1"].index else "—"
-                        for m in labels.MODELS
-                    ],
-                    "best": [m == best for m in labels.MODELS],
-                }
-            )
-            t2.append(
-                {
-                    "conf": name,
-                    "stat": STAT_NAMES[stat],
-                    "first": stat == STAT_COLUMNS[0],
-                    "model": labels.model_title(best),
-                    "values": [
-                        fmt4(ev["table2"].loc[lab.name, stat])
-                        if lab.name in ev["table2"].index
-                        else "—"
-                        for lab in labels.LABELS
-                    ],
-                }
-            )
+        conf = _resolved(confs, name)
+        rows.append(_configuration_row(name, name == main, ev, conf, bench_rows, main_dice))
+        t1 += _table1_rows(name, ev, best)
+        t2 += _table2_rows(name, ev, best)
         t4 = metrics_views.table4_view(ev["ci"], ev["metrics"], best)
         for i, r in enumerate(t4["rows"]):
             boundary.append({"conf": name, "first": i == 0, "model": labels.model_title(best), **r})
@@ -113,12 +66,7 @@ def configurations_view(
                 "values": [_label_dice(ev, COMPARED, lab.name) for lab in labels.LABELS],
             }
         )
-    main_labels = per_label[0]["values"]
-    for r in per_label:
-        r["cells"] = [
-            {"v": fmt4(v), "d": "" if r is per_label[0] else _signed(v - m)}
-            for v, m in zip(r["values"], main_labels, strict=True)
-        ]
+    _per_label_cells(per_label)
     return {
         "main": main,
         "names": names,
@@ -132,6 +80,81 @@ def configurations_view(
         "per_label": per_label,
         "n_metrics": len(METRICS),
     }
+
+
+def _configuration_row(
+    name: str, main: bool, ev: dict, conf: Mapping, bench_rows: Sequence[Mapping],
+    main_dice: float,
+) -> dict:  # fmt: skip
+    """A configuration's plan, its cost (training, prediction per image), its best model and the
+    compared model's Dice beside the main configuration's."""
+    plan = views.plan_values(conf)
+    train_prefix, predict_prefix = _job_prefixes(name, main)
+    n_images = int(ev["summary"].get("n_cases", ev["per_image"]["case"].nunique()))
+    predict_s = _seconds(bench_rows, predict_prefix)
+    best = ev["best_model"]
+    dice = _model_dice(ev, COMPARED)
+    return {
+        "name": name,
+        "main": main,
+        "spacing": plan["spacing"],
+        "patch_size": plan["patch_size"],
+        "batch_size": plan["batch_size"],
+        "n_stages": plan["n_stages"],
+        "features": plan["features_per_stage"],
+        "train_s": _fmt_s(_seconds(bench_rows, train_prefix)),
+        "predict_s": _fmt_s(predict_s / n_images if n_images else float("nan")),
+        "best": labels.model_title(best),
+        "best_mean": fmt4(ev["table1"].loc[best, "mean"]),
+        "best_ci": metrics_views.table1_ci(ev["ci"], [best])[0],
+        "compared": fmt4(dice),
+        "delta": "—" if main else _signed(dice - main_dice),
+    }
+
+
+def _table1_rows(name: str, ev: dict, best: str) -> list[dict]:
+    """A configuration's Table I: each statistic of every model's Dice, its best model marked."""
+    return [
+        {
+            "conf": name,
+            "stat": STAT_NAMES[stat],
+            "first": stat == STAT_COLUMNS[0],
+            "values": [
+                fmt4(ev["table1"].loc[m, stat]) if m in ev["table1"].index else "—"
+                for m in labels.MODELS
+            ],
+            "best": [m == best for m in labels.MODELS],
+        }
+        for stat in STAT_COLUMNS
+    ]
+
+
+def _table2_rows(name: str, ev: dict, best: str) -> list[dict]:
+    """A configuration's Table II: each statistic of its best model's Dice per label."""
+    return [
+        {
+            "conf": name,
+            "stat": STAT_NAMES[stat],
+            "first": stat == STAT_COLUMNS[0],
+            "model": labels.model_title(best),
+            "values": [
+                fmt4(ev["table2"].loc[lab.name, stat]) if lab.name in ev["table2"].index else "—"
+                for lab in labels.LABELS
+            ],
+        }
+        for stat in STAT_COLUMNS
+    ]
+
+
+def _per_label_cells(per_label: list[dict]) -> None:
+    """Each configuration's Dice per label as cells (in place), with the difference from the
+    main configuration's (the first)."""
+    main_labels = per_label[0]["values"]
+    for r in per_label:
+        r["cells"] = [
+            {"v": fmt4(v), "d": "" if r is per_label[0] else _signed(v - m)}
+            for v, m in zip(r["values"], main_labels, strict=True)
+        ]
 
 
 def _resolved(confs: Mapping, name: str) -> dict:
