@@ -7,7 +7,8 @@ destination is a storage SCP of this script (pynetdicom) that notes when each re
 one association. For each radiograph the latency runs from the moment its C-STORE was answered
 (spooled by the node) to the moment the last of its results (SR, presentation state, SEG) was
 stored; the throughput is radiographs per minute from the first C-STORE to the last result.
-Everything is on 127.0.0.1. Usage::
+With the default untrained network the gate's content check is off (its labels are no anatomy,
+and the content check would find every film not assessable). Everything is on 127.0.0.1. Usage::
 
     PYTHONPATH=workflow python bench/listen.py [--model-dir M] [--n 30] [--model fold_all]
 """
@@ -119,6 +120,8 @@ def main(argv=None) -> int:
         "--segment",
         json.dumps({"device": "cpu", "mirroring": False, "model": a.model}),
     ]
+    if not a.model_dir:  # untrained weights paint no anatomy: the gate's content check is off
+        cmd += ["--gate", json.dumps({"content": False})]
     log = open(work / "node.log", "wb")
     node = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1")

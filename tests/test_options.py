@@ -17,7 +17,7 @@ from hipseg.errors import HipsegError
 def all_option_classes() -> list[type[options.StageOptions]]:
     """Every options class of the package's stages."""
     from hipseg import crop, dataset, deid, evaluate, nnunet, paperplan, report, source, synth
-    from hipseg.clinical import listen
+    from hipseg.node import listen
     from hipseg.segment import run as segment_run  # (hipseg.segment imports it when used)
 
     del crop, dataset, deid, evaluate, listen, nnunet, paperplan, report, segment_run, source
@@ -41,7 +41,7 @@ def test_every_section_has_one_options_class_that_matches_the_schema():
     sections = {c.SECTION for c in CLASSES}
     assert sections == {
         "demo", "deid", "crop", "dataset", "nnunet", "train", "predict", "evaluate", "report",
-        "paper_plan", "segment", "source", "listen"
+        "paper_plan", "segment", "source", "listen", "gate"
     }  # fmt: skip
     for cls in CLASSES:
         props = set(options.section_schema(cls.SECTION)["properties"])

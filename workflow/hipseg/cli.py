@@ -290,11 +290,23 @@ def _segment(a):
           "assessable; run.json written")  # fmt: skip
 
 
+def _mapping(text: str | None, flag: str) -> dict:
+    """A JSON object given as a flag's value ({} when the flag is absent)."""
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise HipsegError(f"{flag}: not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise HipsegError(f"{flag}: must be a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _listen(a):
     import yaml
 
-    from .clinical.listen import ListenOptions, listen
     from .crop import CropRule
+    from .gate import GateOptions
+    from .node.listen import ListenOptions, listen
     from .segment.run import SegmentOptions
 
     config = {}
@@ -312,11 +324,14 @@ def _listen(a):
     options = _options(ListenOptions, a)
     segment = SegmentOptions.from_config(
         {k: v for k, v in (config.get("segment") or {}).items()
-         if k not in ("enabled", "threads", "resources")} | json.loads(a.segment or "{}"),
+         if k not in ("enabled", "threads", "resources")} | _mapping(a.segment, "--segment"),
         source="hipseg listen segment options")  # fmt: skip
-    rule = CropRule.from_config({**(config.get("crop") or {}), **json.loads(a.crop or "{}")},
+    rule = CropRule.from_config({**(config.get("crop") or {}), **_mapping(a.crop, "--crop")},
                                 source="hipseg listen crop rule")  # fmt: skip
-    listen(options, a.model_dir, segment, rule, threads=a.threads)
+    # the gate of --config (the workflow's, as hipseg segment and the intake use it), --gate over it
+    gate = GateOptions.from_config({**(config.get("gate") or {}), **_mapping(a.gate, "--gate")},
+                                   source="hipseg listen gate (--config, --gate)")  # fmt: skip
+    listen(options, a.model_dir, segment, rule, threads=a.threads, gate=gate)
 
 
 def _validate_measurements(a):
@@ -499,11 +514,14 @@ def _commands() -> list[tuple]:
                                    "help": "refuse radiographs not marked de-identified"})]),
         ("listen", "run a DICOM node: accept radiographs by C-STORE, segment them, send SR, "
          "presentation state and SEG to a PACS (config section 'listen')", _listen,
-         "clinical.listen:ListenOptions",
+         "node.listen:ListenOptions",
          [("--model-dir", _req("the model folder (as for hipseg segment)")),
-          ("--config", {"help": "a workflow config YAML: its listen, segment and crop sections"}),
+          ("--config", {"help": "a workflow config YAML: its listen, segment, crop and gate "
+                        "sections"}),
           ("--segment", {"metavar": "JSON", "help": "segment options (model, device, …) as JSON"}),
           ("--crop", {"metavar": "JSON", "help": "the crop rule the model was trained with"}),
+          ("--gate", {"metavar": "JSON", "help": "the 'gate' config section as JSON (which films "
+                      "are assessed; over --config's gate section)"}),
           ("--threads", {"type": int})]),
         ("validate-measurements", "measurements from ground-truth (and predicted) label maps "
          "against the synthetic generator's truth: MAE and 95th percentile",

@@ -9,19 +9,28 @@
   back, so an acknowledged instance survives a crash. An instance already known (same SOP
   Instance UID) is acknowledged and not queued again. The raw bytes are spooled as received:
   a damaged file is acknowledged too, then logged as failed; it never stops the node.
-* **Processing** (one worker thread, one model kept loaded): an instance whose Modality,
-  ViewPosition and BodyPartExamined match ``listen.modalities``/``views``/``body_parts`` goes
-  through ``hipseg segment``'s own path for one radiograph (:func:`hipseg.segment.run._one`:
-  intake, crop, prediction, measurements, quality flags, SEG, SR, presentation state), plus a
-  Secondary Capture of the overlay when ``listen.send`` asks for ``sc``. Others are logged as
-  ignored. Results keep the patient's identity: they belong in the patient's record.
+* **Triage** (one thread): an instance that is no image (SR, presentation state, SEG, KO, …: no
+  Rows, Columns or pixel data) and hipseg's own results coming back (Manufacturer ``hipseg``, or
+  the SOP class of an output) are **ignored**: never answered, so that a PACS that routes
+  everything to the node makes no loop. An image that the header gate of :mod:`hipseg.gate`
+  refuses is **not assessable** without segmenting it.
+* **Segmenting** (the worker process, :mod:`.worker`, one model kept loaded): the other images
+  go through ``hipseg segment``'s own path for one radiograph with the same ``gate`` (intake,
+  crop, prediction, the content check, measurements, quality flags, SEG, SR, presentation
+  state), plus a Secondary Capture of the overlay when ``listen.send`` asks for ``sc``. A film
+  the gate refuses is **not assessable**: logged with the check and the reasons, no measurement
+  sent; with ``gate.not_assessable: report`` its not-assessed SR and presentation state go back
+  (:mod:`hipseg.clinical.notassessed`). A radiograph that takes longer than
+  ``listen.timeout_s``, or kills the worker, **fails** alone with the reason; the worker is
+  restarted. Results keep the patient's identity: they belong in the patient's record.
 * **Sending** (one sender thread): the results named in ``listen.send`` go to
   ``listen.destination`` by C-STORE (or STOW-RS to ``destination.stow_url``). A destination that
   is down is retried with exponential backoff (``retry_initial_s`` doubling up to
   ``retry_max_s``); each file stored is marked, so a retry or a restart sends only the rest.
 
-A restart with the same spool resumes: received but unprocessed instances are processed, unsent
-results are sent. ``SIGTERM``/``SIGINT`` stop the node after the current step.
+A restart with the same spool resumes: received but unfinished instances are processed, unsent
+results are sent. ``SIGTERM``/``SIGINT`` stop the node after the current step (a radiograph in
+the worker stays in the spool).
 """
 
 from __future__ import annotations
@@ -32,29 +41,32 @@ import sys
 import threading
 import time
 import traceback
-import urllib.request
-import uuid
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 from typing import ClassVar, TextIO
 
-from ..errors import HipsegError
 from ..options import StageOptions
 from .spool import Spool
+from .transport import ALL_TRANSFER_SYNTAXES, c_store, file_meta_bytes, stow
 
-ACCEPTED_STATUS = {0x0000, 0xB000, 0xB006, 0xB007}  # success and the storage warnings
+MANUFACTURER = "hipseg"  # (hipseg.clinical.sr.MANUFACTURER, hipseg.dicomseg.MANUFACTURER)
 OUTPUT_SOP_CLASSES = {
     "sr": "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
     "pr": "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
     "seg": "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
     "sc": "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
 }
+NON_IMAGE_CLASSES = {  # SOP class UID prefixes of objects that are no film
+    "1.2.840.10008.5.1.4.1.1.88.": "a structured report or key object selection",
+    "1.2.840.10008.5.1.4.1.1.11.": "a presentation state",
+    "1.2.840.10008.5.1.4.1.1.66.": "a segmentation, registration or fiducials",
+    "1.2.840.10008.5.1.4.1.1.104.": "an encapsulated document",
+}
 
 
 @dataclass(frozen=True)
 class ListenOptions(StageOptions):
-    """The ``listen:`` section."""
+    """The ``listen:`` section (which films are answered: the ``gate:`` section)."""
 
     SECTION: ClassVar[str] = "listen"
     ae_title: str = "HIPSEG"
@@ -62,64 +74,64 @@ class ListenOptions(StageOptions):
     port: int = 11112
     calling_ae_titles: tuple = ()
     spool: str = "listen-spool"
-    modalities: tuple = ("CR", "DX")
-    views: tuple = ("AP",)
-    body_parts: tuple = ("PELVIS", "HIP", "")
     destination: dict = field(default_factory=dict)
     send: tuple = ("sr", "pr", "seg")
     retry_initial_s: float = 2.0
     retry_max_s: float = 300.0
+    timeout_s: float = 300.0
     quality: dict = field(default_factory=dict)
 
 
-def matches(ds, options: ListenOptions) -> str | None:
-    """Why an instance is not one to segment (None: it is)."""
-
-    def value(keyword: str) -> str:
-        return str(ds.get(keyword, "") or "").strip().upper()
-
-    allowed = {
-        "Modality": options.modalities,
-        "ViewPosition": options.views,
-        "BodyPartExamined": options.body_parts,
-    }
-    for keyword, values in allowed.items():
-        if value(keyword) not in {v.strip().upper() for v in values}:
-            return f"{keyword} {value(keyword) or '(absent)'} is not one of {list(values)}"
-    if "PixelData" not in ds:
-        return "no pixel data"
+def ignored(ds) -> str | None:
+    """Why an instance is never answered (None: it is an image, for the gate to judge): no
+    image at all, or one of hipseg's own results coming back."""
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    manufacturer = str(ds.get("Manufacturer", "") or "").strip()
+    if manufacturer.lower() == MANUFACTURER or sop_class in OUTPUT_SOP_CLASSES.values():
+        which = f"Manufacturer {manufacturer}" if manufacturer.lower() == MANUFACTURER else (
+            f"SOP class {sop_class}")  # fmt: skip
+        return f"one of hipseg's own results ({which})"
+    for prefix, what in NON_IMAGE_CLASSES.items():
+        if sop_class.startswith(prefix):
+            return f"not an image: {what} (SOP class {sop_class})"
+    missing = [kw for kw in ("Rows", "Columns", "PixelData") if kw not in ds]
+    if missing:
+        return f"not an image (SOP class {sop_class or 'unknown'}: no {', '.join(missing)})"
     return None
 
 
 class Node:
-    """The node: receiver, worker and sender around one spool and one loaded model."""
+    """The node: receiver, triage, worker process and sender around one spool."""
 
-    def __init__(
-        self,
-        options: ListenOptions,
-        model_dir: str | Path,
-        segment_options=None,
-        crop_rule=None,
-        threads: int | None = None,
-        log: TextIO | None = None,
-    ):
+    def __init__(self, options: ListenOptions, model_dir: str | Path, segment_options=None,
+                 crop_rule=None, threads: int | None = None, log: TextIO | None = None,
+                 gate=None, segmenter: str | None = None):  # fmt: skip
         from ..crop import CropRule
+        from ..gate import GateOptions
         from ..segment.run import SegmentOptions
-        from .quality import QualityRules
+        from .worker import SEGMENTER, Worker
 
         self.options = options
         self.spool = Spool(options.spool)
         self.model_dir, self.threads = Path(model_dir), threads
         self.segment_options = segment_options or SegmentOptions.from_config({})
         self.rule = crop_rule or CropRule.from_config({})
-        self.rules = QualityRules.from_config(dict(options.quality))
+        self.gate = gate or GateOptions()
         self.out = log or sys.stderr
         self.stop = threading.Event()
         self.work = threading.Event()  # something new in incoming/
         self.outgoing = threading.Event()  # something new in outbox/
         self.retry_at: dict[str, tuple[float, float]] = {}  # key -> (next time, last wait)
-        self.model = None
+        self.worker_process = Worker(self._worker_config(), self.stop, segmenter or SEGMENTER)
         self.server = None
+
+    def _worker_config(self) -> dict:
+        return {
+            "model_dir": str(self.model_dir), "segment": self.segment_options.to_config(),
+            "crop": self.rule.to_config(), "gate": self.gate.to_config(),
+            "quality": self.options.to_config()["quality"], "threads": self.threads,
+            "send": list(self.options.send), "results": str(self.spool.root / "results"),
+        }  # fmt: skip
 
     def say(self, text: str) -> None:
         print(f"hipseg listen: {text}", file=self.out, flush=True)
@@ -131,7 +143,7 @@ class Node:
             chunks = [
                 b"\x00" * 128,
                 b"DICM",
-                _file_meta_bytes(event),
+                file_meta_bytes(event),
                 event.request.DataSet.getvalue(),
             ]
             k, new = self.spool.receive(uid, chunks)
@@ -175,48 +187,62 @@ class Node:
         return self.server
 
     # ------------------------------------------------------------------ processing
-    def load_model(self):
-        from ..segment.model import Model, fast_model_dir
-
-        model_dir = self.model_dir
-        if self.segment_options.fast:
-            model_dir, note = fast_model_dir(model_dir, self.segment_options.model)
-            self.say(f"fast: {note}")
-        # --fast's engine, mirroring and tile step, as hipseg segment uses them
-        used = self.segment_options.effective()
-        self.model = Model(model_dir, used.model, used, self.threads)
+    def start_worker(self, restart: bool = False) -> dict:
+        """Start the worker process and wait for its model (logged: ``worker_started``)."""
+        info = self.worker_process.start()
+        self.spool.log("worker_started", pid=info["pid"], seconds=info["start_s"],
+                       restart=restart, model=info["name"])  # fmt: skip
+        if info.get("fast"):
+            self.say(f"fast: {info['fast']}")
         self.say(
-            f"model {self.model.name} ({', '.join(self.model.folds)}) on "
-            f"{self.model.device} loaded in {self.model.load_seconds:.1f} s"
+            f"{'worker restarted: ' if restart else ''}model {info['name']} "
+            f"({', '.join(info['folds'])}) on {info['device']} loaded in {info['load_s']:.1f} s "
+            f"(worker process {info['pid']} ready in {info['start_s']:.1f} s)"
         )
+        return info
 
     def process(self, path: Path) -> None:
-        """One spooled instance: segment it (or log why not) and put its results in the outbox."""
+        """One spooled instance: ignore it, refuse it or segment it in the worker; its results
+        (or its not-assessed report) to the outbox, or its end state to the ledger."""
         import pydicom
+
+        from ..gate import header as header_gate
 
         k = path.stem
         started = time.time()
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=False, defer_size=1024)
             uid = str(ds.SOPInstanceUID)
-            why = matches(ds, self.options)
+            why = ignored(ds)
+            reasons = [] if why else header_gate.reasons(
+                ds, path, self.gate, colour=self.rule.colour,
+                fallback_spacing=self.rule.fallback_spacing)  # fmt: skip
         except Exception as exc:
-            self.spool.log(
-                "failed", key=k, error=f"not readable as DICOM ({type(exc).__name__}: {exc})"
-            )
-            self.spool.finish(k, {"status": "failed", "error": f"not readable as DICOM: {exc}"})
+            error = f"not readable as DICOM ({type(exc).__name__}: {exc})"
+            self.spool.log("failed", key=k, error=error)
+            self.spool.finish(k, {"status": "failed", "error": error})
             return
         if why:
             self.spool.log("ignored", key=k, sop_instance_uid=uid, reason=why)
             self.spool.finish(k, {"status": "ignored", "sop_instance_uid": uid, "reason": why})
             return
-        try:
-            files, entry = self._segment(path, k)
-        except Exception as exc:
-            error = str(exc) if isinstance(exc, HipsegError) else f"{type(exc).__name__}: {exc}"
-            self.spool.log("failed", key=k, sop_instance_uid=uid, error=error)
-            self.spool.finish(k, {"status": "failed", "sop_instance_uid": uid, "error": error})
+        if reasons:
+            self.not_assessable(path, k, uid, "header", reasons)
             return
+        kind, result = self.worker_process.segment(path, k, float(self.options.timeout_s))
+        if kind == "not_assessable":
+            self.not_assessable(path, k, uid, result["check"], result["reasons"])
+        elif kind == "failed":
+            self.spool.log("failed", key=k, sop_instance_uid=uid, error=result["error"])
+            self.spool.finish(k, {"status": "failed", "sop_instance_uid": uid,
+                                  "error": result["error"]})  # fmt: skip
+            if result.get("restart"):
+                self.start_worker(restart=True)
+        else:
+            self.processed(path, k, uid, result, time.time() - started)
+
+    def processed(self, path: Path, k: str, uid: str, result: dict, seconds: float) -> None:
+        entry = result["entry"]
         meta = {
             "sop_instance_uid": uid,
             "received_mtime": path.stat().st_mtime,
@@ -225,49 +251,40 @@ class Node:
             "review_reasons": entry["review_reasons"],
             "seconds": entry["seconds"],
         }
-        self.spool.publish(k, files, meta)
-        self.spool.log(
-            "processed",
-            key=k,
-            sop_instance_uid=uid,
-            seconds=time.time() - started,
-            needs_review=entry["needs_review"],
-            reasons=entry["review_reasons"],
-            header=entry["header"],
-        )
+        self.spool.publish(k, {kind: Path(p) for kind, p in result["files"].items()}, meta)
+        self.spool.log("processed", key=k, sop_instance_uid=uid, seconds=seconds,
+                       needs_review=entry["needs_review"], reasons=entry["review_reasons"],
+                       header=entry["header"])  # fmt: skip
         self.outgoing.set()
 
-    def _segment(self, path: Path, k: str) -> tuple[dict[str, Path], dict]:
-        from ..segment.run import _one
-        from ..segment.sources import Source
-        from .pr import build_sc
+    def not_assessable(self, path: Path, k: str, uid: str, check: str, reasons: list) -> None:
+        """A film the gate refused: logged with the check and the reasons; with
+        ``gate.not_assessable: report`` its not-assessed SR and presentation state (the kinds of
+        ``listen.send`` among them) go to the outbox, else it is finished in the ledger."""
+        from ..clinical.notassessed import write_not_assessed
+        from ..gate import NotAssessable
 
-        keep: dict = {}
-        results = self.spool.root / "results"
-        entry = _one(
-            Source(k, path, {}),
-            self.model,
-            self.segment_options,
-            self.rule,
-            results,
-            False,
-            quality_rules=self.rules,
-            keep=keep,
-        )
-        with open(results / k / "run.json", "w") as f:  # the radiograph's entry, as run.json's
-            json.dump({k2: v for k2, v in entry.items() if not k2.startswith("_")}, f, indent=1)
-        files = {kind: results / k / f"{kind}.dcm" for kind in ("sr", "pr", "seg")}
-        if "sc" in self.options.send:
-            from PIL import Image
-
-            it = keep["intake"]
-            overlay = Image.open(results / k / "overlay.png")
-            sc = build_sc(it.header, overlay, self.model.name, it.spacing_xy, it.patient_right_on)
-            sc.save_as(results / k / "sc.dcm")
-            files["sc"] = results / k / "sc.dcm"
-        return {kind: p for kind, p in files.items() if kind in self.options.send}, entry
+        self.spool.log("not_assessable", key=k, sop_instance_uid=uid, check=check,
+                       reasons=reasons)  # fmt: skip
+        entry = {"status": "not_assessable", "sop_instance_uid": uid, "check": check,
+                 "reasons": reasons}  # fmt: skip
+        files = {}
+        if self.gate.not_assessable == "report" and {"sr", "pr"} & set(self.options.send):
+            results = self.spool.root / "results"
+            exc = NotAssessable(path, reasons, check)
+            model = self.worker_process.info.get("name") or self.segment_options.model
+            written = write_not_assessed(results, k, path, exc, model, self.rule.patient_right_on)
+            files = {kind: results / f for kind, f in written.items() if kind in self.options.send}
+        if not files:
+            self.spool.finish(k, entry)
+            return
+        self.spool.publish(k, files, {**entry, "received_mtime": path.stat().st_mtime,
+                                      "processed": time.time()})  # fmt: skip
+        self.outgoing.set()
 
     def worker(self) -> None:
+        from .worker import Stopped
+
         while not self.stop.is_set():
             pending = self.spool.incoming()
             if not pending:
@@ -276,6 +293,8 @@ class Node:
                 continue
             try:
                 self.process(pending[0])
+            except Stopped:  # the radiograph in hand stays in the spool for a restart
+                break
             except Exception:  # a bug must not stop the node; the file stays for a restart
                 self.say("error while processing:\n" + traceback.format_exc())
                 self.stop.wait(1.0)
@@ -320,8 +339,9 @@ class Node:
         meta = json.loads((folder / "meta.json").read_text())
         sent = sorted(p.name for p in folder.glob("*.dcm"))
         self.retry_at.pop(folder.name, None)
+        status = meta.pop("status", "sent")  # a not-assessed report keeps "not_assessable"
         self.spool.finish(
-            folder.name, {"status": "sent", **meta, "sent": sent, "sent_time": time.time()}
+            folder.name, {"status": status, **meta, "sent": sent, "sent_time": time.time()}
         )
         self.spool.log(
             "sent",
@@ -334,13 +354,19 @@ class Node:
 
     # ------------------------------------------------------------------ running
     def run(self) -> None:
-        self.load_model()
+        from .worker import Stopped
+
+        try:
+            self.start_worker()
+        except Stopped:  # a signal while the model loads
+            self.say("stopped")
+            return
         self.start_server()
         left = len(self.spool.incoming()), len(self.spool.outbox())
         self.say(
             f"listening on {self.options.host}:{self.options.port} as "
             f"{self.options.ae_title}; spool {self.spool.root} ({left[0]} to process, "
-            f"{left[1]} to send)"
+            f"{left[1]} to send); timeout {self.options.timeout_s:g} s per radiograph"
         )
         threads = [
             threading.Thread(target=self.worker, name="hipseg-worker", daemon=True),
@@ -356,92 +382,14 @@ class Node:
             self.server.shutdown()
             for t in threads:
                 t.join(timeout=30)
+            self.worker_process.close()
             self.say("stopped")
 
 
-ALL_TRANSFER_SYNTAXES = [
-    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
-    "1.2.840.10008.1.2",  # Implicit VR Little Endian
-    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
-    "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
-]  # fmt: skip
-
-
-def _file_meta_bytes(event) -> bytes:
-    from pydicom.filewriter import write_file_meta_info
-
-    buf = BytesIO()
-    write_file_meta_info(buf, event.file_meta, enforce_standard=True)
-    return buf.getvalue()
-
-
-def c_store(dest: dict, ae_title: str, files: list[Path], on_stored=None) -> None:
-    """Send ``files`` to ``dest`` (ae_title, host, port) in one association; raise on failure."""
-    import pydicom
-    from pynetdicom import AE
-
-    datasets = [pydicom.dcmread(p) for p in files]
-    if not datasets:
-        return
-    ae = AE(ae_title=ae_title)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
-    for sop_class in sorted({str(ds.SOPClassUID) for ds in datasets}):
-        ae.add_requested_context(sop_class, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
-    assoc = ae.associate(
-        dest.get("host", "127.0.0.1"), int(dest.get("port", 104)), ae_title=dest["ae_title"]
-    )
-    if not assoc.is_established:
-        raise HipsegError(
-            f"cannot associate with {dest['ae_title']}@{dest.get('host')}:{dest.get('port')}"
-        )
-    try:
-        for path, ds in zip(files, datasets, strict=True):
-            status = assoc.send_c_store(ds)
-            code = getattr(status, "Status", None)
-            if code not in ACCEPTED_STATUS:
-                raise HipsegError(f"{path.name}: C-STORE status {code}")
-            if on_stored:
-                on_stored(path)
-    finally:
-        assoc.release()
-
-
-def stow(url: str, files: list[Path], timeout: float = 30) -> None:
-    """DICOMweb STOW-RS: POST the files as one multipart/related request to ``url``."""
-    if not files:
-        return
-    boundary = uuid.uuid4().hex
-    body = b""
-    for p in files:
-        body += (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").encode()
-        body += p.read_bytes() + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    req = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-            "Accept": "application/dicom+json",
-        },
-    )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        if resp.status not in (200, 202):
-            raise HipsegError(f"STOW-RS {url}: HTTP {resp.status}")
-
-
-def listen(
-    options: ListenOptions,
-    model_dir,
-    segment_options=None,
-    crop_rule=None,
-    threads: int | None = None,
-) -> None:
+def listen(options: ListenOptions, model_dir, segment_options=None, crop_rule=None,
+           threads: int | None = None, gate=None) -> None:  # fmt: skip
     """Run the node until SIGTERM or SIGINT."""
-    node = Node(options, model_dir, segment_options, crop_rule, threads)
+    node = Node(options, model_dir, segment_options, crop_rule, threads, gate=gate)
 
     def stop(signum, frame):
         node.say(f"signal {signum}: stopping")
