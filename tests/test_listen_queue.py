@@ -303,3 +303,32 @@ def test_only_the_nodes_called_ae_title_and_known_callers_are_accepted(tmp_path)
     assert [(e["calling"], e["called"]) for e in rejected] == [
         ("MODALITY", "OTHERNODE"), ("MODALITY", "hipseg"), ("STRANGER", "HIPSEG")
     ]  # fmt: skip
+
+
+def test_nothing_the_node_uses_imports_the_node():
+    """hipseg.node imports segment, gate and clinical; none of the package's other modules
+    imports hipseg.node (except the command line, which starts it): no import circle."""
+    import ast
+    from pathlib import Path
+
+    import hipseg
+
+    root = Path(hipseg.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "node" or rel == Path("cli.py"):
+            continue
+        package = ["hipseg", *rel.parent.parts]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                names = [".".join([*base, *(node.module or "").split(".")]).strip(".")]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n == "hipseg.node" or n.startswith("hipseg.node.") for n in names):
+                offenders.append(str(rel))
+    assert offenders == []
