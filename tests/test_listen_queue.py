@@ -332,3 +332,20 @@ def test_nothing_the_node_uses_imports_the_node():
             if any(n == "hipseg.node" or n.startswith("hipseg.node.") for n in names):
                 offenders.append(str(rel))
     assert offenders == []
+
+
+def test_the_node_reads_the_workflows_gate_and_the_flags_over_it(tmp_path):
+    """``hipseg listen --config`` takes the config's gate section (as hipseg segment and the
+    intake use it); ``--gate`` JSON and the listen flags override single keys."""
+    from hipseg.node.listen import settings
+
+    config = tmp_path / "site.yaml"
+    config.write_text("listen: {timeout_s: 60, spool: s}\nsegment: {threads: 4, device: cpu}\n"
+                      "gate: {body_parts: [BECKEN], not_assessable: report}\n")  # fmt: skip
+    options, segment, _, gate = settings(str(config), gate='{"content": false}',
+                                         flags={"timeout_s": 5})  # fmt: skip
+    assert options.timeout_s == 5 and options.spool == "s" and segment.device == "cpu"
+    assert gate.body_parts == ("BECKEN",) and gate.not_assessable == "report"
+    assert gate.content is False and gate.views == GateOptions().views
+    with pytest.raises(HipsegError, match="gate"):
+        settings(str(config), gate='{"not_assessable": "shout"}')

@@ -290,47 +290,12 @@ def _segment(a):
           "assessable; run.json written")  # fmt: skip
 
 
-def _mapping(text: str | None, flag: str) -> dict:
-    """A JSON object given as a flag's value ({} when the flag is absent)."""
-    try:
-        value = json.loads(text) if text else {}
-    except json.JSONDecodeError as exc:
-        raise HipsegError(f"{flag}: not valid JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise HipsegError(f"{flag}: must be a JSON object, got {type(value).__name__}")
-    return value
-
-
 def _listen(a):
-    import yaml
+    from .node.listen import listen, settings
 
-    from .crop import CropRule
-    from .gate import GateOptions
-    from .node.listen import ListenOptions, listen
-    from .segment.run import SegmentOptions
-
-    config = {}
-    if a.config:
-        try:
-            config = yaml.safe_load(open(a.config, encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise HipsegError(f"{a.config}: cannot be read as a YAML config ({exc})") from exc
-        if not isinstance(config, dict):
-            raise HipsegError(f"{a.config}: is not a YAML mapping of config sections")
-    values = dict(config.get("listen") or {})
-    if a.options:
-        values.update(json.loads(a.options))
-    a.options = json.dumps(values)
-    options = _options(ListenOptions, a)
-    segment = SegmentOptions.from_config(
-        {k: v for k, v in (config.get("segment") or {}).items()
-         if k not in ("enabled", "threads", "resources")} | _mapping(a.segment, "--segment"),
-        source="hipseg listen segment options")  # fmt: skip
-    rule = CropRule.from_config({**(config.get("crop") or {}), **_mapping(a.crop, "--crop")},
-                                source="hipseg listen crop rule")  # fmt: skip
-    # the gate of --config (the workflow's, as hipseg segment and the intake use it), --gate over it
-    gate = GateOptions.from_config({**(config.get("gate") or {}), **_mapping(a.gate, "--gate")},
-                                   source="hipseg listen gate (--config, --gate)")  # fmt: skip
+    flags = {name.removeprefix("opt_"): value for name, value in vars(a).items()
+             if name.startswith("opt_") and value is not None}  # fmt: skip
+    options, segment, rule, gate = settings(a.config, a.options, a.segment, a.crop, a.gate, flags)
     listen(options, a.model_dir, segment, rule, threads=a.threads, gate=gate)
 
 

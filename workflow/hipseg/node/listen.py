@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, TextIO
 
+from ..errors import HipsegError
 from ..options import StageOptions
 from .spool import Spool
 from .transport import ALL_TRANSFER_SYNTAXES, c_store, file_meta_bytes, stow
@@ -384,6 +385,53 @@ class Node:
                 t.join(timeout=30)
             self.worker_process.close()
             self.say("stopped")
+
+
+def _mapping(text: str | None, flag: str) -> dict:
+    """A JSON object given as a flag's value ({} when the flag is absent)."""
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise HipsegError(f"{flag}: not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise HipsegError(f"{flag}: must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def settings(config_path: str | None, options: str | None = None,
+             segment: str | None = None, crop: str | None = None, gate: str | None = None,
+             flags: dict | None = None) -> tuple:  # fmt: skip
+    """The node's options, segment options, crop rule and gate: the ``listen``, ``segment``,
+    ``crop`` and ``gate`` sections of the workflow config YAML at ``config_path`` (optional),
+    each with the command line's JSON (``--options``, ``--segment``, ``--crop``, ``--gate``)
+    over it, and the ``listen`` option flags (``flags``) over that."""
+    import yaml
+
+    from ..crop import CropRule
+    from ..gate import GateOptions
+    from ..segment.run import SegmentOptions
+
+    config = {}
+    if config_path:
+        try:
+            config = yaml.safe_load(open(config_path, encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise HipsegError(f"{config_path}: cannot be read as a YAML config ({exc})") from exc
+        if not isinstance(config, dict):
+            raise HipsegError(f"{config_path}: is not a YAML mapping of config sections")
+    values = {**(config.get("listen") or {}), **_mapping(options, "--options"), **(flags or {})}
+    scheduling = ("enabled", "threads", "resources")  # the workflow's, not the node's
+    segment_values = {k: v for k, v in (config.get("segment") or {}).items() if k not in scheduling}
+    return (
+        ListenOptions.from_config(values, source="hipseg listen options"),
+        SegmentOptions.from_config(segment_values | _mapping(segment, "--segment"),
+                                   source="hipseg listen segment options"),
+        CropRule.from_config({**(config.get("crop") or {}), **_mapping(crop, "--crop")},
+                             source="hipseg listen crop rule"),
+        # the workflow's gate, as hipseg segment and the intake use it; --gate over it
+        GateOptions.from_config({**(config.get("gate") or {}), **_mapping(gate, "--gate")},
+                                source="hipseg listen gate (--config, --gate)"),
+    )  # fmt: skip
 
 
 def listen(options: ListenOptions, model_dir, segment_options=None, crop_rule=None,
