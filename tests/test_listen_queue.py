@@ -349,3 +349,23 @@ def test_the_node_reads_the_workflows_gate_and_the_flags_over_it(tmp_path):
     assert gate.content is False and gate.views == GateOptions().views
     with pytest.raises(HipsegError, match="gate"):
         settings(str(config), gate='{"not_assessable": "shout"}')
+
+
+def test_a_node_that_cannot_serve_says_why_and_leaves_no_worker(tmp_path):
+    """No calling AE title (pynetdicom would take none for "anyone"): a named error before the
+    model loads; a port in use: a named error, and the worker process started is ended."""
+    import socket
+
+    spool = str(tmp_path / "spool")
+    node = Node(ListenOptions.from_config({"spool": spool}), "no-model", segmenter=FAKE)
+    with pytest.raises(HipsegError, match="listen.calling_ae_titles is empty"):
+        node.run()
+    assert node.worker_process.proc is None  # never started
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        options = {"spool": spool, "calling_ae_titles": ["PACS"], "port": taken.getsockname()[1]}
+        node = Node(ListenOptions.from_config(options), "no-model", segmenter=FAKE)
+        with pytest.raises(HipsegError, match="cannot listen on 127.0.0.1"):
+            node.run()
+    assert not node.worker_process.alive()

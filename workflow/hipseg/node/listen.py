@@ -168,6 +168,16 @@ class Node:
             address=event.assoc.requestor.address,
         )
 
+    def _callers(self) -> list[str]:
+        """``listen.calling_ae_titles``; none is a named error (pynetdicom would take an empty
+        list for "anyone")."""
+        if not self.options.calling_ae_titles:
+            raise HipsegError(
+                "listen.calling_ae_titles is empty: every association would be rejected; list "
+                "the AE titles allowed to send (the PACS's)"
+            )
+        return list(self.options.calling_ae_titles)
+
     def start_server(self):
         from pynetdicom import AE, evt
         from pynetdicom.presentation import AllStoragePresentationContexts
@@ -177,14 +187,18 @@ class Node:
         for cx in AllStoragePresentationContexts:
             ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
-        ae.require_calling_aet = list(self.options.calling_ae_titles) or ["\x00never"]
+        ae.require_calling_aet = self._callers()
         ae.require_called_aet = True  # the Called AE Title must be ours (listen.ae_title)
         ae.maximum_associations = 16
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 60
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_REJECTED, self._on_rejected)]
-        self.server = ae.start_server(
-            (self.options.host, self.options.port), block=False, evt_handlers=handlers
-        )
+        try:
+            self.server = ae.start_server(
+                (self.options.host, self.options.port), block=False, evt_handlers=handlers
+            )
+        except OSError as exc:
+            raise HipsegError(f"cannot listen on {self.options.host}:{self.options.port} "
+                              f"(listen.host, listen.port): {exc}") from exc  # fmt: skip
         return self.server
 
     # ------------------------------------------------------------------ processing
@@ -357,32 +371,35 @@ class Node:
     def run(self) -> None:
         from .worker import Stopped
 
+        self._callers()  # before the model loads: a wrong setting fails at once
         try:
             self.start_worker()
         except Stopped:  # a signal while the model loads
             self.say("stopped")
             return
-        self.start_server()
-        left = len(self.spool.incoming()), len(self.spool.outbox())
-        self.say(
-            f"listening on {self.options.host}:{self.options.port} as "
-            f"{self.options.ae_title}; spool {self.spool.root} ({left[0]} to process, "
-            f"{left[1]} to send); timeout {self.options.timeout_s:g} s per radiograph"
-        )
         threads = [
             threading.Thread(target=self.worker, name="hipseg-worker", daemon=True),
             threading.Thread(target=self.sender, name="hipseg-sender", daemon=True),
         ]
-        for t in threads:
-            t.start()
-        try:
+        try:  # from here on, whatever happens, the worker process is ended with the node
+            self.start_server()
+            left = len(self.spool.incoming()), len(self.spool.outbox())
+            self.say(
+                f"listening on {self.options.host}:{self.options.port} as "
+                f"{self.options.ae_title}; spool {self.spool.root} ({left[0]} to process, "
+                f"{left[1]} to send); timeout {self.options.timeout_s:g} s per radiograph"
+            )
+            for t in threads:
+                t.start()
             while not self.stop.is_set():
                 self.stop.wait(0.5)
         finally:
             self.stop.set()
-            self.server.shutdown()
+            if self.server is not None:
+                self.server.shutdown()
             for t in threads:
-                t.join(timeout=30)
+                if t.is_alive():
+                    t.join(timeout=30)
             self.worker_process.close()
             self.say("stopped")
 

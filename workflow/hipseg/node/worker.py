@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -126,9 +127,11 @@ def serve(conn, factory: str, config: dict, parent: int) -> None:
         try:
             job = conn.recv()
         except (EOFError, OSError):
-            return
-        if job is None:
-            return
+            job = None
+        if job is None:  # nothing to save (every output is written atomically): end at once,
+            sys.stdout.flush()  # without seconds of interpreter and torch teardown
+            sys.stderr.flush()
+            os._exit(0)
         conn.send(segmenter.outcome(*job))
 
 
