@@ -7,9 +7,12 @@ destination is a storage SCP of this script (pynetdicom) that notes when each re
 one association. For each radiograph the latency runs from the moment its C-STORE was answered
 (spooled by the node) to the moment the last of its results (SR, presentation state, SEG) was
 stored; the throughput is radiographs per minute from the first C-STORE to the last result.
-Everything is on 127.0.0.1. Usage::
+With the default untrained network the gate's content check is off (its labels are no anatomy,
+and the content check would find every film not assessable; ``--gate '{"content": false}'`` does
+the same for a seconds-trained model). Everything is on 127.0.0.1. Usage::
 
     PYTHONPATH=workflow python bench/listen.py [--model-dir M] [--n 30] [--model fold_all]
+                                               [--gate JSON]
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def main(argv=None) -> int:
     )
     p.add_argument("--model", default="fold_all")
     p.add_argument("--n", type=int, default=30)
+    p.add_argument(
+        "--gate",
+        help="the gate section as JSON (default: the content check off "
+        "for the untrained demo network, the schema's defaults for --model-dir)",
+    )
     p.add_argument("--work", type=Path)
     a = p.parse_args(argv)
     work = a.work or Path(tempfile.mkdtemp(prefix="hipseg-bench-listen-"))
@@ -119,6 +127,10 @@ def main(argv=None) -> int:
         "--segment",
         json.dumps({"device": "cpu", "mirroring": False, "model": a.model}),
     ]
+    # untrained (or seconds-trained) weights paint no anatomy: the gate's content check is off
+    # for them (it would find every film not assessable and nothing would come back)
+    gate = a.gate if a.gate is not None else ("" if a.model_dir else json.dumps({"content": False}))
+    cmd += ["--gate", gate] if gate else []
     log = open(work / "node.log", "wb")
     node = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1")

@@ -4,8 +4,11 @@ Orthanc forwards the demo's radiographs to the node (``POST /modalities/hipseg/s
 node segments them with the tiny model and sends SR, presentation state and SEG back; the test
 finds them in Orthanc, checks them against the node's measurements.csv, kills the node with
 SIGKILL mid-queue, restarts it and checks that every result arrives exactly once. A load test
-sends 100 radiographs in a burst over 4 concurrent associations. Every process is stopped by
-the test; every address is 127.0.0.1.
+sends 100 radiographs in a burst over 4 concurrent associations; a mixed burst holds a film the
+gate refuses, a damaged one and one over ``listen.timeout_s`` among good ones. The node runs with
+the gate's content check off (``tests.NO_CONTENT_CHECK``: the tiny model's labels are no
+anatomy); one test shows what the content check does with them. Every process is stopped by the
+test; every address is 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from hipseg.clinical.spool import key
 from hipseg.clinical.sr import read_sr
-from tests import tool_missing
+from hipseg.node.spool import key
+from tests import NO_CONTENT_CHECK, tool_missing
 from tests.orthanc import AET, Orthanc, OrthancUnavailable, free_port
 
 pytestmark = pytest.mark.slow
@@ -52,11 +55,12 @@ def wait_for(predicate, timeout: float, what: str, step: float = 0.1):
 
 
 class NodeProcess:
-    """``hipseg listen`` as a child process."""
+    """``hipseg listen`` as a child process (``options``, ``gate`` and ``env`` may be changed
+    before :meth:`start`)."""
 
     def __init__(self, root: Path, model_dir: Path, port: int, pacs_port: int, env: dict,
                  send=("sr", "pr", "seg")):  # fmt: skip
-        self.root, self.port = root, port
+        self.root, self.port, self.model_dir = root, port, model_dir
         self.options = {
             "ae_title": NODE_AET,
             "host": "127.0.0.1",
@@ -68,23 +72,29 @@ class NodeProcess:
             "retry_initial_s": 0.5,
             "retry_max_s": 2,
         }
-        self.cmd = [
+        self.gate = dict(NO_CONTENT_CHECK)  # the tiny model's labels are no anatomy
+        self.env = dict(env, OMP_NUM_THREADS="1")
+        self.proc = None
+        self.starts = 0
+
+    @property
+    def cmd(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "hipseg",
             "listen",
             "--model-dir",
-            str(model_dir),
+            str(self.model_dir),
             "--options",
             json.dumps(self.options),
+            "--gate",
+            json.dumps(self.gate),
             "--threads",
             "1",
             "--segment",
             json.dumps({"device": "cpu", "mirroring": False}),
         ]
-        self.env = dict(env, OMP_NUM_THREADS="1")
-        self.proc = None
-        self.starts = 0
 
     def start(self) -> NodeProcess:
         self.starts += 1
@@ -210,7 +220,7 @@ def test_pacs_forwards_node_returns_results_exactly_once_across_a_kill(pacs_and_
     node.kill()
     sent_before = sum(e["event"] == "sent" for e in node.events())
     assert sent_before < len(sources), "the node finished before the kill: nothing to resume"
-    # damaged and non-radiograph instances are acknowledged and logged; unknown AE: rejected
+    # damaged and not assessable instances are acknowledged and logged; unknown AE: rejected
     node.start()
     mr = pydicom.dcmread(sources[0])
     mr.Modality, mr.SOPInstanceUID = "MR", pydicom.uid.generate_uid()
@@ -224,8 +234,8 @@ def test_pacs_forwards_node_returns_results_exactly_once_across_a_kill(pacs_and_
     assert scu_store([again], "INTRUDER", node.port) is None
     wait_for(lambda: len(node.ledger()) == len(sources) + 2, 180, "every instance to finish")
     ledger = node.ledger()
-    assert ledger[key(mr.SOPInstanceUID)]["status"] == "ignored"
-    assert "Modality MR" in ledger[key(mr.SOPInstanceUID)]["reason"]
+    assert ledger[key(mr.SOPInstanceUID)]["status"] == "not_assessable"  # the header gate
+    assert any("Modality is MR" in r for r in ledger[key(mr.SOPInstanceUID)]["reasons"])
     assert ledger[key(broken.SOPInstanceUID)]["status"] == "failed"
     events = node.events()
     assert any(e["event"] == "rejected" and e["calling"] == "INTRUDER" for e in events)
@@ -282,15 +292,136 @@ def test_burst_of_100_from_4_associations(pacs_and_node, demo_data):
     assert len(srs) == 300  # SR, presentation state and SEG of each radiograph, once
 
 
+SLOW_WORKER = Path(__file__).parent / "data" / "slow_worker"  # sitecustomize: one UID sleeps
+TIMEOUT_S = 10  # normal demo radiographs take 0.3-1.7 s here (load average 4-5 on 2 cores)
+
+
+def _copy(ds: pydicom.Dataset, tag: str, **values) -> pydicom.Dataset:
+    ds = copy.deepcopy(ds)
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["mixed", tag])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def test_mixed_burst_refused_failed_and_timed_out_ones_alone(pacs_and_node, demo_data):
+    """Good radiographs, one with a wrong body part, one with truncated pixel data and one that
+    exceeds listen.timeout_s (made slow by tests/data/slow_worker, for its UID only), in one
+    burst: the node stays up, each good one's results arrive at Orthanc exactly once, the wrong
+    body part is not assessable (its not-assessed SR and presentation state go back: gate
+    not_assessable report), the damaged one fails, the slow one fails with the timeout's reason,
+    the worker restarts and the radiographs after it are processed. hipseg's own results routed
+    back to the node by Orthanc are ignored (no loop)."""
+    pacs, node = pacs_and_node
+    base = [pydicom.dcmread(p) for p in sorted((demo_data.parent / "dicom").glob("*.dcm"))]
+    good = [_copy(base[i], f"good{i}") for i in range(5)]
+    chest = _copy(base[5], "chest", BodyPartExamined="CHEST")
+    broken = _copy(base[6], "broken")
+    broken.PixelData = broken.PixelData[: len(broken.PixelData) // 3]
+    slow = _copy(base[7], "slow")
+    burst = [good[0], chest, good[1], broken, slow, good[2], good[3], good[4]]
+    node.options["timeout_s"] = TIMEOUT_S
+    node.gate = {**NO_CONTENT_CHECK, "not_assessable": "report"}
+    node.env["PYTHONPATH"] = os.pathsep.join([str(SLOW_WORKER), node.env["PYTHONPATH"]])
+    node.env["HIPSEG_TEST_SLOW_UID"] = str(slow.SOPInstanceUID)
+    node.start()
+    t0 = time.monotonic()
+    assert scu_store(burst, "TESTSCU", node.port) == [0] * len(burst)
+    wait_for(lambda: len(node.ledger()) == len(burst), 180, "the burst to finish", 0.5)
+    took = time.monotonic() - t0
+    ledger, events = node.ledger(), node.events()
+    k = {name: key(ds.SOPInstanceUID) for name, ds in
+         [("chest", chest), ("broken", broken), ("slow", slow)]}  # fmt: skip
+    assert [ledger[key(ds.SOPInstanceUID)]["status"] for ds in good] == ["sent"] * 5
+    assert ledger[k["chest"]]["status"] == "not_assessable"
+    assert ledger[k["chest"]]["check"] == "header" and ledger[k["chest"]]["sent"] == [
+        "pr.dcm", "sr.dcm"]  # fmt: skip
+    assert any("BodyPartExamined is CHEST" in r for r in ledger[k["chest"]]["reasons"])
+    assert ledger[k["broken"]]["status"] == "failed" and ledger[k["broken"]]["error"]
+    assert ledger[k["slow"]] == {"status": "failed", "sop_instance_uid": slow.SOPInstanceUID,
+                                 "error": f"exceeded listen.timeout_s ({TIMEOUT_S} s)"}  # fmt: skip
+    logged = {e["key"]: e for e in events if e["event"] in ("failed", "not_assessable")}
+    assert set(logged) == set(k.values()) and "BodyPartExamined is CHEST" in str(logged[k["chest"]])
+    done = [e["key"] for e in events if e["event"] in ("processed", "failed", "not_assessable")]
+    assert done == [key(ds.SOPInstanceUID) for ds in burst]  # in order, the ones after the slow
+    starts = [e for e in events if e["event"] == "worker_started"]
+    assert [e["restart"] for e in starts] == [False, True]
+    assert node.proc.poll() is None
+    found = results_in(pacs)
+    for sop_class in (SR, PR, SEG):
+        by_source = Counter(_source_of(ds) for ds in found.get(sop_class, []))
+        want = Counter(str(ds.SOPInstanceUID) for ds in good)
+        if sop_class in (SR, PR):
+            want[str(chest.SOPInstanceUID)] = 1
+        assert by_source == want, sop_class  # exactly once; nothing for the failed ones
+    (report,) = [r for r in map(read_sr, found[SR]) if r["not_assessed"]]
+    assert report["measurements"] == [] and report["source_uids"] == [chest.SOPInstanceUID]
+    # Orthanc routes hipseg's results back to the node: ignored, never answered (no loop)
+    before = pacs.instances()
+    back = before[:3]  # every instance in Orthanc is one of hipseg's results
+    pacs.post("/modalities/hipseg/store", {"Resources": back, "Synchronous": True})
+    wait_for(lambda: len(node.ledger()) == len(burst) + 3, 60, "the results sent back")
+    ignored = [v for v in node.ledger().values() if v["status"] == "ignored"]
+    assert len(ignored) == 3 and all("hipseg's own results" in v["reason"] for v in ignored)
+    time.sleep(1.0)
+    assert len(pacs.instances()) == len(before) and node.proc.poll() is None
+    processed = [e["seconds"] for e in events if e["event"] == "processed"]
+    print(
+        f"\nmixed burst of {len(burst)}: finished in {took:.1f} s; per good radiograph "
+        f"{min(processed):.2f}-{max(processed):.2f} s (median "
+        f"{sorted(processed)[len(processed) // 2]:.2f} s); worker start "
+        f"{starts[0]['seconds']:.1f} s, restart after the timeout {starts[1]['seconds']:.1f} s"
+    )
+
+
+def test_content_check_on_makes_the_tiny_models_film_not_assessable(tiny_model, demo_data,
+                                                                     tmp_path):  # fmt: skip
+    """With the gate's content check on (the default), the tiny model's labels (no anatomy)
+    make a good film not assessable in the node's segmenter: no measurement is written or
+    queued; with not_assessable: report only the not-assessed SR and presentation state wait
+    in the outbox, else nothing."""
+    from hipseg.gate import GateOptions
+    from hipseg.node.listen import ListenOptions, Node
+    from hipseg.node.worker import Segmenter
+
+    path = sorted((demo_data.parent / "dicom").glob("*.dcm"))[0]
+    results = tmp_path / "spool" / "results"
+    segmenter = Segmenter(str(tiny_model["model_dir"]), {"device": "cpu", "mirroring": False},
+                          {}, {}, {}, 1, ["sr", "pr", "seg"], str(results))  # fmt: skip
+    for mode in ("nothing", "report"):
+        spool = tmp_path / f"spool-{mode}"
+        node = Node(ListenOptions.from_config({"spool": str(spool)}), tiny_model["model_dir"],
+                    gate=GateOptions.from_config({"not_assessable": mode}))  # fmt: skip
+        segmenter.results = spool / "results"
+        node.worker_process.segment = lambda p, k, timeout: segmenter.outcome(str(p), k)
+        node.spool.receive(str(pydicom.dcmread(path).SOPInstanceUID), [path.read_bytes()])
+        (spooled,) = node.spool.incoming()
+        node.process(spooled)
+        (event,) = [e for e in node.spool.events() if e["event"] == "not_assessable"]
+        assert event["check"] == "content" and event["reasons"]
+        assert not list((spool / "results").glob("*/seg.dcm"))  # nothing measured written
+        assert not list((spool / "results").glob("*/measurements.*"))
+        if mode == "nothing":
+            assert not node.spool.outbox()
+            assert json.loads(next((spool / "ledger").glob("*.json")).read_text())[
+                "status"] == "not_assessable"  # fmt: skip
+            continue
+        (folder,) = node.spool.outbox()
+        assert sorted(p.name for p in folder.glob("*.dcm")) == ["pr.dcm", "sr.dcm"]
+        sr = read_sr(folder / "sr.dcm")
+        assert sr["not_assessed"] is True and sr["measurements"] == []
+
+
 def test_results_by_stow_rs(tmp_path, demo_data):
     """The sender's DICOMweb path: STOW-RS into Orthanc's DICOMweb plugin (no model needed)."""
     import numpy as np
     from PIL import Image
 
-    from hipseg.clinical.listen import ListenOptions, Node
     from hipseg.clinical.quality import assess
     from hipseg.clinical.sr import build_sr
     from hipseg.measure.record import measure_label_map
+    from hipseg.node.listen import ListenOptions, Node
 
     if os.environ.get("CI") != "true" and not Path("/usr/sbin/Orthanc").exists():
         tool_missing("Orthanc is not installed (apt-get install orthanc; `make test` does this)")

@@ -1,9 +1,12 @@
-"""The node's queue and sender without a model or a PACS: durable spooling, duplicates, the filter,
-a restart that resumes, a destination that is down and retried with backoff (loopback only)."""
+"""The node's queue and sender without a model or a PACS: durable spooling, duplicates, what is
+ignored and what the gate refuses, the worker process's time budget and death, a restart that
+resumes, a destination that is down and retried with backoff (loopback only)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 import time
 
 import numpy as np
@@ -11,12 +14,17 @@ import pydicom
 import pytest
 from PIL import Image
 
-from hipseg.clinical.listen import ListenOptions, Node, matches
 from hipseg.clinical.quality import assess
-from hipseg.clinical.spool import Spool, key
-from hipseg.clinical.sr import build_sr
+from hipseg.clinical.sr import build_sr, read_sr
+from hipseg.errors import HipsegError
+from hipseg.gate import GateOptions
 from hipseg.measure.record import measure_label_map
+from hipseg.node.listen import ListenOptions, Node, ignored
+from hipseg.node.spool import Spool, key
+from hipseg.node.worker import Stopped, Worker
 from tests.orthanc import free_port
+
+FAKE = "tests.fakeworker:FakeSegmenter"
 
 
 @pytest.fixture
@@ -42,15 +50,137 @@ def test_spool_is_durable_and_knows_duplicates(tmp_path):
     assert key("1.2.3\x00") == key("1.2.3") == k
 
 
-def test_filter(demo_data):
-    ds = pydicom.dcmread(next((demo_data.parent / "dicom").glob("*.dcm")))
-    options = ListenOptions.from_config({})
-    assert matches(ds, options) is None
-    ds.ViewPosition = "LAT"
-    assert "ViewPosition LAT" in matches(ds, options)
-    ds.ViewPosition, ds.BodyPartExamined = "AP", "CHEST"
-    assert "BodyPartExamined CHEST" in matches(ds, options)
-    assert matches(ds, ListenOptions.from_config({"body_parts": ["CHEST"]})) is None
+def _variant(ds: pydicom.Dataset, **values) -> pydicom.Dataset:
+    ds = copy.deepcopy(ds)
+    for keyword, value in values.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def test_what_is_ignored(demo_data, sr_file):
+    """No image (SR, KO, presentation state, no pixel data) and hipseg's own results coming
+    back are ignored; a film with a wrong header is not: the gate refuses it."""
+    good, sr_path = sr_file
+    assert ignored(good) is None
+    own_sr = pydicom.dcmread(sr_path)
+    assert "hipseg's own results (Manufacturer hipseg)" in ignored(own_sr)
+    other = _variant(own_sr, Manufacturer="OTHER")
+    assert "hipseg's own results (SOP class 1.2.840.10008.5.1.4.1.1.88.34)" in ignored(other)
+    other.SOPClassUID = pydicom.uid.KeyObjectSelectionDocumentStorage
+    assert "not an image: a structured report or key object selection" in ignored(other)
+    assert "no PixelData" in ignored(_variant(good, PixelData=None))
+    sc = _variant(good, Manufacturer="hipseg")  # e.g. hipseg's Secondary Capture
+    assert "Manufacturer hipseg" in ignored(sc)
+    chest = _variant(good, BodyPartExamined="CHEST")
+    assert ignored(chest) is None  # an image: for the gate
+
+
+def _spooled(node: Node, datasets: list[pydicom.Dataset]) -> list[str]:
+    """Put datasets into the node's spool as the receiver does (in this order); their keys."""
+    from io import BytesIO
+
+    keys = []
+    for ds in datasets:
+        buf = BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        keys.append(node.spool.receive(str(ds.SOPInstanceUID), [buf.getvalue()])[0])
+        time.sleep(0.01)  # distinct modification times: processed in this order
+    return keys
+
+
+def _ledger(node: Node, keys: list[str]) -> dict[str, dict]:
+    paths = {k: node.spool.path("ledger", k, ".json") for k in keys}
+    return {k: json.loads(p.read_text()) for k, p in paths.items() if p.exists()}
+
+
+@pytest.mark.parametrize("report", [False, True], ids=["nothing", "report"])
+def test_triage_without_the_worker(demo_data, sr_file, tmp_path, report):
+    """Ignored and header-refused instances are finished without the worker process: the
+    ignored ones never answered, the refused ones logged with the reasons and, with
+    ``gate.not_assessable: report``, a not-assessed SR and presentation state in the outbox."""
+    good, sr_path = sr_file
+    gate = GateOptions.from_config({"not_assessable": "report" if report else "nothing"})
+    node = Node(ListenOptions.from_config({"spool": str(tmp_path / "spool")}), "no-model",
+                gate=gate, segmenter=FAKE)  # fmt: skip
+    chest, own = _variant(good, BodyPartExamined="CHEST"), pydicom.dcmread(sr_path)
+    k_chest, k_own = _spooled(node, [chest, own])
+    for path in node.spool.incoming():
+        node.process(path)
+    assert not node.worker_process.alive() and not node.spool.incoming()
+    ledger = _ledger(node, [k_own, k_chest])
+    assert ledger[k_own]["status"] == "ignored"
+    event = next(e for e in node.spool.events() if e["event"] == "not_assessable")
+    assert event["check"] == "header" and "BodyPartExamined is CHEST" in event["reasons"][0]
+    if not report:
+        assert ledger[k_chest]["status"] == "not_assessable" and not node.spool.outbox()
+        return
+    (folder,) = node.spool.outbox()  # the report waits to be sent; sent, it is not_assessable
+    assert sorted(p.name for p in folder.glob("*.dcm")) == ["pr.dcm", "sr.dcm"]
+    sr = read_sr(folder / "sr.dcm")
+    assert sr["not_assessed"] is True and sr["measurements"] == []
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["status"] == "not_assessable" and meta["check"] == "header"
+    for name in ("sr.dcm", "pr.dcm"):  # coming back from the PACS, they are not answered
+        assert "hipseg's own results" in ignored(pydicom.dcmread(folder / name))
+
+
+def test_the_worker_process_budget_death_and_restart(demo_data, sr_file, tmp_path):
+    """A radiograph over the time budget and one that kills the worker (SIGKILL, as the OOM
+    killer) fail alone with the reason; the worker is restarted and the next ones go through;
+    nothing else leaves the spool unfinished."""
+    good = sr_file[0]
+    films = [_variant(good) for _ in range(5)]  # ok, slow, ok, crash, ok
+    # (a budget far above what the stand-in takes for a film, also on a loaded 2-core machine)
+    options = ListenOptions.from_config({"spool": str(tmp_path / "spool"), "timeout_s": 8})
+    node = Node(options, "no-model", gate=GateOptions.from_config({"content": False}),
+                segmenter=FAKE)  # fmt: skip
+    node.worker_process.config.update(slow=[str(films[1].SOPInstanceUID)],
+                                      crash=[str(films[3].SOPInstanceUID)])  # fmt: skip
+    keys = _spooled(node, films)
+    node.start_worker()
+    t = threading.Thread(target=node.worker, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and node.spool.incoming():
+            time.sleep(0.1)
+    finally:
+        node.stop.set()
+        t.join(timeout=30)
+        node.worker_process.close()
+    assert not node.spool.incoming()
+    ledger = _ledger(node, keys)
+    assert ledger[keys[1]] == {"status": "failed", "sop_instance_uid": str(films[1].SOPInstanceUID),
+                               "error": "exceeded listen.timeout_s (8 s)"}  # fmt: skip
+    assert ledger[keys[3]]["error"].startswith("the worker process died (exit code -9: killed by "
+                                               "SIGKILL")  # fmt: skip
+    assert [p.name for p in node.spool.outbox()] == sorted(keys[i] for i in (0, 2, 4))
+    events = node.spool.events()
+    starts = [e for e in events if e["event"] == "worker_started"]
+    assert [e["restart"] for e in starts] == [False, True, True]
+    assert len({e["pid"] for e in starts}) == 3
+    order = [e["key"] for e in events if e["event"] in ("processed", "failed")]
+    assert order == keys  # in the order received, none skipped
+
+
+def test_the_worker_process_says_why_it_cannot_start_and_stops_with_the_node(tmp_path, sr_file):
+    stop = threading.Event()
+    with pytest.raises(HipsegError, match="cannot load the model: no such model"):
+        Worker({"fail_to_load": "no such model"}, stop, FAKE).start()
+    slow = _variant(sr_file[0])
+    slow.save_as(tmp_path / "slow.dcm", enforce_file_format=True)
+    worker = Worker({"slow": [str(slow.SOPInstanceUID)]}, stop, FAKE)
+    worker.start()
+    threading.Timer(0.5, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(Stopped):  # the node stops: the radiograph stays in its spool
+        worker.segment(tmp_path / "slow.dcm", "k", 600)
+    assert time.monotonic() - t0 < 10 and not worker.alive()
 
 
 def test_restart_resumes_and_sends_only_what_is_unsent(tmp_path, sr_file):
@@ -174,3 +304,69 @@ def test_only_the_nodes_called_ae_title_and_known_callers_are_accepted(tmp_path)
     assert [(e["calling"], e["called"]) for e in rejected] == [
         ("MODALITY", "OTHERNODE"), ("MODALITY", "hipseg"), ("STRANGER", "HIPSEG")
     ]  # fmt: skip
+
+
+def test_nothing_the_node_uses_imports_the_node():
+    """hipseg.node imports segment, gate and clinical; none of the package's other modules
+    imports hipseg.node (except the command line, which starts it): no import circle."""
+    import ast
+    from pathlib import Path
+
+    import hipseg
+
+    root = Path(hipseg.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "node" or rel == Path("cli.py"):
+            continue
+        package = ["hipseg", *rel.parent.parts]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                names = [".".join([*base, *(node.module or "").split(".")]).strip(".")]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n == "hipseg.node" or n.startswith("hipseg.node.") for n in names):
+                offenders.append(str(rel))
+    assert offenders == []
+
+
+def test_the_node_reads_the_workflows_gate_and_the_flags_over_it(tmp_path):
+    """``hipseg listen --config`` takes the config's gate section (as hipseg segment and the
+    intake use it); ``--gate`` JSON and the listen flags override single keys."""
+    from hipseg.node.listen import settings
+
+    config = tmp_path / "site.yaml"
+    config.write_text("listen: {timeout_s: 60, spool: s}\nsegment: {threads: 4, device: cpu}\n"
+                      "gate: {body_parts: [BECKEN], not_assessable: report}\n")  # fmt: skip
+    options, segment, _, gate = settings(str(config), gate='{"content": false}',
+                                         flags={"timeout_s": 5})  # fmt: skip
+    assert options.timeout_s == 5 and options.spool == "s" and segment.device == "cpu"
+    assert gate.body_parts == ("BECKEN",) and gate.not_assessable == "report"
+    assert gate.content is False and gate.views == GateOptions().views
+    with pytest.raises(HipsegError, match="gate"):
+        settings(str(config), gate='{"not_assessable": "shout"}')
+
+
+def test_a_node_that_cannot_serve_says_why_and_leaves_no_worker(tmp_path):
+    """No calling AE title (pynetdicom would take none for "anyone"): a named error before the
+    model loads; a port in use: a named error, and the worker process started is ended."""
+    import socket
+
+    spool = str(tmp_path / "spool")
+    node = Node(ListenOptions.from_config({"spool": spool}), "no-model", segmenter=FAKE)
+    with pytest.raises(HipsegError, match="listen.calling_ae_titles is empty"):
+        node.run()
+    assert node.worker_process.proc is None  # never started
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        options = {"spool": spool, "calling_ae_titles": ["PACS"], "port": taken.getsockname()[1]}
+        node = Node(ListenOptions.from_config(options), "no-model", segmenter=FAKE)
+        with pytest.raises(HipsegError, match="cannot listen on 127.0.0.1"):
+            node.run()
+    assert not node.worker_process.alive()

@@ -29,7 +29,7 @@ def all_option_classes() -> list[type[options.StageOptions]]:
         subgroups,
         synth,
     )
-    from hipseg.clinical import listen
+    from hipseg.node import listen
     from hipseg.segment import run as segment_run  # (hipseg.segment imports it when used)
 
     del crop, dataset, deid, evaluate, gate, listen, nnunet, paperplan, report, segment_run, source

@@ -309,32 +309,12 @@ def _segment(a):
 
 
 def _listen(a):
-    import yaml
+    from .node.listen import listen, settings
 
-    from .clinical.listen import ListenOptions, listen
-    from .crop import CropRule
-    from .segment.run import SegmentOptions
-
-    config = {}
-    if a.config:
-        try:
-            config = yaml.safe_load(open(a.config, encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise HipsegError(f"{a.config}: cannot be read as a YAML config ({exc})") from exc
-        if not isinstance(config, dict):
-            raise HipsegError(f"{a.config}: is not a YAML mapping of config sections")
-    values = dict(config.get("listen") or {})
-    if a.options:
-        values.update(json.loads(a.options))
-    a.options = json.dumps(values)
-    options = _options(ListenOptions, a)
-    segment = SegmentOptions.from_config(
-        {k: v for k, v in (config.get("segment") or {}).items()
-         if k not in ("enabled", "threads", "resources")} | json.loads(a.segment or "{}"),
-        source="hipseg listen segment options")  # fmt: skip
-    rule = CropRule.from_config({**(config.get("crop") or {}), **json.loads(a.crop or "{}")},
-                                source="hipseg listen crop rule")  # fmt: skip
-    listen(options, a.model_dir, segment, rule, threads=a.threads)
+    flags = {name.removeprefix("opt_"): value for name, value in vars(a).items()
+             if name.startswith("opt_") and value is not None}  # fmt: skip
+    options, segment, rule, gate = settings(a.config, a.options, a.segment, a.crop, a.gate, flags)
+    listen(options, a.model_dir, segment, rule, threads=a.threads, gate=gate)
 
 
 def _validate_measurements(a):
@@ -540,11 +520,14 @@ def _commands() -> list[tuple]:
                                    "help": "refuse radiographs not marked de-identified"})]),
         ("listen", "run a DICOM node: accept radiographs by C-STORE, segment them, send SR, "
          "presentation state and SEG to a PACS (config section 'listen')", _listen,
-         "clinical.listen:ListenOptions",
+         "node.listen:ListenOptions",
          [("--model-dir", _req("the model folder (as for hipseg segment)")),
-          ("--config", {"help": "a workflow config YAML: its listen, segment and crop sections"}),
+          ("--config", {"help": "a workflow config YAML: its listen, segment, crop and gate "
+                        "sections"}),
           ("--segment", {"metavar": "JSON", "help": "segment options (model, device, …) as JSON"}),
           ("--crop", {"metavar": "JSON", "help": "the crop rule the model was trained with"}),
+          ("--gate", {"metavar": "JSON", "help": "the 'gate' config section as JSON (which films "
+                      "are assessed; over --config's gate section)"}),
           ("--threads", {"type": int})]),
         ("validate-measurements", "measurements from ground-truth (and predicted) label maps "
          "against the synthetic generator's truth: MAE and 95th percentile",

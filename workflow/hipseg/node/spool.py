@@ -3,11 +3,14 @@
 ::
 
     SPOOL/incoming/<key>.dcm       received, fsynced and renamed into place before C-STORE success
-    SPOOL/outbox/<key>/            results waiting to be sent (sr.dcm, pr.dcm, seg.dcm, sc.dcm),
-                                   ``<file>.sent`` once the destination stored that file
+    SPOOL/outbox/<key>/            results waiting to be sent (sr.dcm, pr.dcm, seg.dcm, sc.dcm;
+                                   a not-assessed report's sr.dcm, pr.dcm), ``<file>.sent`` once
+                                   the destination stored that file
     SPOOL/results/<key>/           ``hipseg segment``'s outputs of the radiograph (kept)
-    SPOOL/ledger/<key>.json        the end state of an instance: sent, ignored (not a radiograph
-                                   for the filter) or failed (damaged; the error)
+    SPOOL/ledger/<key>.json        the end state of an instance: sent, ignored (no image, or
+                                   hipseg's own result), not_assessable (the gate's check and
+                                   reasons; what was sent of its report) or failed (damaged, over
+                                   the time budget, the worker died: the error)
     SPOOL/log.jsonl                one line per event (received, duplicate, processed, sent, …)
 
 ``<key>`` is a file-name-safe digest of the SOP Instance UID. An instance with a ledger entry,
