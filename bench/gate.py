@@ -6,8 +6,9 @@ Wrong inputs, each of which must come out **not assessable** with a reason and n
   and with thin headers: ViewPosition and BodyPartExamined removed, a plausible 0.2 mm spacing
   set, so that only the content check can refuse them), pydicom's own CT, MR and secondary
   capture test files (as they are, and relabelled as a CR with a spacing);
-* generated ones: a synthetic AP pelvis shrunk to a child's size (at the same spacing, no age
-  in the header; and the same with Patient's Age 8), a film of noise, a smooth gradient, one
+* generated ones: a synthetic AP pelvis of a child's size (the same film with a spacing 0.55
+  times as large: every structure 0.55 times the size in mm, no age in the header; and the same
+  with Patient's Age 8), a film of noise, a smooth gradient, one
   hip only (the other half of the film blank), the pelvis upside down, an RGB film, a film
   with a spacing ten times too small, one whose header says PA, one whose header says CHEST.
 
@@ -96,41 +97,36 @@ def _with_pixels(ds: pydicom.Dataset, pixels: np.ndarray) -> pydicom.Dataset:
 
 def generated_films(good: Path, sheet: pd.DataFrame, out: Path) -> list[tuple[str, Path]]:
     """Wrong films made from one good synthetic radiograph."""
-    from scipy import ndimage
 
     row = sheet[sheet["hips"] == "both"].iloc[0]
     ds = pydicom.dcmread(good / row["dicom"])
     px = ds.pixel_array.astype(np.float64)
     rng = np.random.default_rng(0)
     background = np.percentile(px, 50)
-    small = ndimage.zoom(px, 0.55, order=1)
-    child = np.full_like(px, background)
-    r0, c0 = (px.shape[0] - small.shape[0]) // 2, (px.shape[1] - small.shape[1]) // 2
-    child[r0 : r0 + small.shape[0], c0 : c0 + small.shape[1]] = small
     one_hip = px.copy()
     one_hip[:, px.shape[1] // 2 :] = background
     lo, hi = np.percentile(px, [1, 99])
     gradient = np.linspace(lo, hi, px.shape[1])[None, :].repeat(px.shape[0], 0)
+    child = copy.deepcopy(ds)  # the same film with everything 0.55 times the size in mm: a
+    key = "PixelSpacing" if "PixelSpacing" in child else "ImagerPixelSpacing"  # child's pelvis
+    setattr(child, key, [0.55 * float(v) for v in child.get(key)])
+    for kw in ("PatientAge", "PatientBirthDate"):
+        if kw in child:
+            delattr(child, kw)
     films = {
-        "child-sized pelvis, no age in the header": _with_pixels(ds, child),
+        "child-sized pelvis, no age in the header": child,
         "noise": _with_pixels(ds, rng.uniform(lo, hi, px.shape)),
         "smooth gradient": _with_pixels(ds, gradient),
         "one hip only": _with_pixels(ds, one_hip),
         "pelvis upside down": _with_pixels(ds, px[::-1]),
     }
-    for what in list(films):
-        if what.startswith("child"):
-            aged = copy.deepcopy(films[what])
-            aged.PatientAge = "008Y"
-            films["child-sized pelvis, Patient's Age 8"] = aged
-            for kw in ("PatientAge",):
-                if kw in films[what]:
-                    delattr(films[what], kw)
+    aged = copy.deepcopy(child)
+    aged.PatientAge = "008Y"
+    films["child-sized pelvis, Patient's Age 8"] = aged
     pa, chest = copy.deepcopy(ds), copy.deepcopy(ds)
     pa.ViewPosition, chest.BodyPartExamined = "PA", "CHEST"
     films["header says PA"], films["header says CHEST"] = pa, chest
     fine = copy.deepcopy(ds)
-    key = "PixelSpacing" if "PixelSpacing" in fine else "ImagerPixelSpacing"
     setattr(fine, key, [float(v) / 10 for v in fine.get(key)])
     films["spacing ten times too small"] = fine
     items = [(what, _save(d, out / f"gen_{i}.dcm")) for i, (what, d) in enumerate(films.items())]

@@ -161,6 +161,11 @@ def test_label_maps_that_are_no_adult_hips_are_refused(demo_data):
     for what, (bad, fragment) in wrong.items():
         found = content.label_reasons(bad, spacing)
         assert any(fragment in f for f in found), (what, found)
+    both = {"right": "metal implant detected", "left": "metal implant detected"}
+    assert content.label_reasons(lab, spacing, excluded=both)[0].startswith("no hip to assess")
+    missing_small = lab.copy()
+    missing_small[np.isin(missing_small, (3, 4))] = 0  # a pelvis whose teardrops a model missed
+    assert content.label_reasons(missing_small, spacing) == []  # a quality flag, not a refusal
     child = _scaled(lab, 0.55)
     found = content.label_reasons(child, spacing)
     if not found:  # labels in place, only smaller: the heads and their distance say it

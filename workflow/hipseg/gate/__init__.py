@@ -10,9 +10,10 @@ A film that is something else gets no labels and no millimetres, only the reason
   the patient's age when the header gives it (PatientAge, or PatientBirthDate and the study's
   date), colour images, and a pixel spacing that makes the film a physically possible size;
 * **the content check** (:mod:`.content`), after the prediction, for films whose headers say
-  nothing: the label map must look like two adult hips — every label present, in one piece
-  where the anatomy is one piece, in its anatomical place relative to the others, the femoral
-  heads of adult size, both hips at a plausible distance and height.
+  nothing: the label map must look like two adult hips — the femur, its neck and cortex and the
+  pelvis present and in one piece, every label in its anatomical place relative to the others,
+  the femoral heads of adult size, both hips at a plausible distance and height, and at least
+  one hip to assess.
 
 What the header gate refuses, the workflow's intake refuses too (a named error of the
 radiograph's de-identification job, before any crop); the content check needs a trained model

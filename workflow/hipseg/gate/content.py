@@ -6,14 +6,18 @@ label map alone, before and after the landmarks are found:
 
 Before measuring (:func:`label_reasons`; each hip that is not excluded for an implant):
 
-* **every label present**, between ``MIN_AREA_FRACTION`` and ``MAX_AREA_FRACTION`` of an adult
-  hip's typical area (:data:`TYPICAL_AREA_MM2`, from the generator's adult anatomy);
-* **in one piece where the anatomy is one piece**: the largest part of L1, L3, L4 and L5 holds
-  at least ``gate.min_main_part`` of the label (L2 is two cortices: its two largest parts;
-  :func:`hipseg.measure.plausible.pieces`, which also screens labels before measuring);
-* **in its place**: the joint region L4 touches the femoral head L1 and the pelvis L5, the
-  teardrop L3 lies medial to the femur L1 (also in an acetabular protrusion, where the head
-  passes it), and the neck and shaft L2 lie below the joint region.
+* **the femur (L1), its neck and cortex (L2) and the pelvis (L5) present**, between
+  ``MIN_AREA_FRACTION`` and ``MAX_AREA_FRACTION`` of an adult hip's typical area
+  (:data:`TYPICAL_AREA_MM2`, from the generator's adult anatomy); the teardrop (L3) and the
+  joint region (L4) no larger than that. The small ones may be missing or scattered: that is a
+  poor segmentation of a pelvis (the quality flags say so), not a film that is no pelvis;
+* **in one piece**: the largest part of L1 and L5 holds at least ``gate.min_main_part`` of the
+  label (L2 is two cortices: its two largest parts; :func:`hipseg.measure.plausible.pieces`,
+  which also screens labels before measuring);
+* **in its place**: the femur L1 lateral to the pelvis L5; where they were segmented, the joint
+  region L4 touching the femur L1 and the pelvis L5 with the neck and shaft L2 below it, and
+  the teardrop L3 medial to the femur L1 (also in an acetabular protrusion, where the head
+  passes it).
 
 After measuring (:func:`record_reasons`):
 
@@ -45,6 +49,11 @@ TYPICAL_AREA_MM2 = {1: 8300.0, 2: 2400.0, 3: 450.0, 4: 610.0, 5: 19000.0}
 # 1.36; the bounds leave room for real patients' sizes and the radiographic magnification
 MIN_AREA_FRACTION = {1: 0.3, 2: 0.3, 3: 0.03, 4: 0.2, 5: 0.3}
 MAX_AREA_FRACTION = 3.0
+# the structures that make a hip a hip: the femur (L1), its neck and cortex (L2) and the pelvis
+# (L5). The teardrop (L3) and the joint region (L4) are small and the hardest to segment: a
+# model that misses or scatters them on a real pelvis has segmented badly (a quality flag:
+# needs review), which is not the same as a film that is not a pelvis.
+STRUCTURES = (1, 2, 5)
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:
@@ -61,6 +70,11 @@ def _hip_reasons(half: np.ndarray, pixel_mm2: float, lateral: int, side: str,
         area = float(mask.sum()) * pixel_mm2
         name = BY_VALUE[v].name
         low, high = (f * TYPICAL_AREA_MM2[v] for f in (MIN_AREA_FRACTION[v], MAX_AREA_FRACTION))
+        if v not in STRUCTURES:
+            if area > high:
+                found.append(f"{side} hip: {name} covers {area:.0f} mm², more than an adult "
+                             f"hip's ({high:.0f} mm² at most)")  # fmt: skip
+            continue
         if area < low:
             found.append(f"{side} hip: {name} ({BY_VALUE[v].description}) covers {area:.0f} mm², "
                          f"less than an adult hip's ({low:.0f} mm² or more)")  # fmt: skip
@@ -75,18 +89,27 @@ def _hip_reasons(half: np.ndarray, pixel_mm2: float, lateral: int, side: str,
                          f"{share:.0%} of it)")  # fmt: skip
     if found:
         return found
-    joint = masks[4]
-    grown = ndimage.binary_dilation(joint, iterations=2)
-    for v in (1, 5):
-        if not (grown & masks[v]).any():
-            found.append(f"{side} hip: the joint region L4 does not touch {BY_VALUE[v].name} "
-                         f"({BY_VALUE[v].description})")  # fmt: skip
-    femur, centre = _centroid(masks[1]), _centroid(joint)
-    teardrop, neck = _centroid(masks[3]), _centroid(masks[2])
-    if (teardrop[0] - femur[0]) * lateral > 0:  # (medial to the head even in a protrusion)
-        found.append(f"{side} hip: the teardrop L3 lies lateral to the femur L1")
-    if neck[1] < centre[1]:
-        found.append(f"{side} hip: the neck and shaft L2 lie above the joint region L4")
+    return _relations(masks, lateral, side)
+
+
+def _relations(masks: dict, lateral: int, side: str) -> list[str]:
+    """Where the labels lie relative to each other (the teardrop and the joint region only
+    where they were segmented)."""
+    found = []
+    femur, pelvis = _centroid(masks[1]), _centroid(masks[5])
+    if (femur[0] - pelvis[0]) * lateral < 0:
+        found.append(f"{side} hip: the femur L1 lies medial to the pelvis L5")
+    if masks[4].any():
+        grown = ndimage.binary_dilation(masks[4], iterations=2)
+        for v in (1, 5):
+            if not (grown & masks[v]).any():
+                found.append(f"{side} hip: the joint region L4 does not touch "
+                             f"{BY_VALUE[v].name} ({BY_VALUE[v].description})")  # fmt: skip
+        if _centroid(masks[2])[1] < _centroid(masks[4])[1]:
+            found.append(f"{side} hip: the neck and shaft L2 lie above the joint region L4")
+    if masks[3].any() and (_centroid(masks[3])[0] - femur[0]) * lateral > 0:
+        found.append(f"{side} hip: the teardrop L3 lies lateral to the femur L1")  # (medial
+        # to the head even in an acetabular protrusion, where the head passes it)
     return found
 
 
@@ -102,9 +125,12 @@ def label_reasons(labels: np.ndarray, spacing_xy, *, split_at: float = 0.5,
     halves = {"right": image_left, "left": image_right}
     if not right_on_image_left:
         halves = {"right": image_right, "left": image_left}
-    found = []
+    found, excluded = [], excluded or {}
+    if all(excluded.get(side) for side in halves):  # nothing here shows it is a pelvis
+        return ["no hip to assess (" + "; ".join(f"{side} hip excluded: {excluded[side]}"
+                                                 for side in halves) + ")"]  # fmt: skip
     for side, (cols, towards_midline) in halves.items():
-        if (excluded or {}).get(side):
+        if excluded.get(side):
             continue
         found += _hip_reasons(labels[:, cols], pixel_mm2, -towards_midline, side, options)
     return found
