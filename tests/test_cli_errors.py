@@ -123,9 +123,27 @@ CASES = {
         ["report-summary", "{tmp}/nowhere.html"],
         "nowhere.html: report does not exist",
     ),
-    "segment (untrained model)": (
+    "segment (not a model folder)": (
         ["segment", "{text}", "-o", "{tmp}/seg", "--model-dir", "{empty_dir}"],
-        "fold_all/checkpoint_final.pth: missing",
+        "empty/plans.json: missing: not an nnU-Net model folder",
+    ),
+    "subgroups (not a sample sheet)": (
+        [
+            "subgroups",
+            "--evaluation-dir",
+            "{tmp}/nowhere",
+            "--cases",
+            "{text}",
+            "--sheet",
+            "{text}",
+            "--gt-dir",
+            "{empty_dir}",
+            "--pred-root",
+            "{empty_dir}",
+            "--out-dir",
+            "{tmp}/sg",
+        ],
+        "notes.dcm: missing column(s) ['id', 'patient', 'dicom', 'labels']",
     ),
     "validate-measurements (no radiographs)": (
         ["validate-measurements", "--truth-dir", "{empty_dir}", "--labels-dir", "{empty_dir}"]
@@ -165,9 +183,13 @@ def test_bad_input_is_one_named_error_and_exit_2(case, snakemake_env, tmp_path):
 
 
 def test_every_stage_has_a_bad_input_case():
-    from hipseg.cli import _commands
+    from hipseg.commands import COMMANDS
 
-    stages = {c[0] for c in _commands()} - {"install-profile", "why"}
+    stages = {c[0] for c in COMMANDS} - {"install-profile", "why"}
     covered = {c.split(" ")[0] for c in CASES}
     assert stages <= covered, stages - covered
     json.dumps(CASES)  # the table is plain data
+    import hipseg.cli
+
+    for name, _, handler, _, _ in COMMANDS:  # every handler the table names is in hipseg.cli
+        assert callable(getattr(hipseg.cli, handler, None)), (name, handler)

@@ -126,50 +126,11 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
     ``keep`` (a dict) receives the intake, label map, record, quality and templating."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     gate = gate or GateOptions()
-    header_gate.check(read_dataset(src.path, stop_before_pixels=True), src.path, gate,
-                      colour=rule.colour, fallback_spacing=rule.fallback_spacing)  # fmt: skip
-    min_area = options.implant_min_area_mm2 if options.detect_implants else None
-    it = intake_mod.read(src.path, rule, min_area, src.excluded, options.ball_diameter_mm)
-    calibration = calibrate(src.path, it.radiograph.spacing, it.header, it.ball,
-                            options.calibration())  # fmt: skip
-    if deidentified_only and str(it.header.get("PatientIdentityRemoved", "")).upper() != "YES":
-        raise InputError(src.path, "is not de-identified (PatientIdentityRemoved is not YES); "
-                         "de-identify it first (hipseg anonymise)")  # fmt: skip
+    it, calibration = _read(src, options, rule, gate, deidentified_only)
     t1 = time.perf_counter()
-    folds: list[np.ndarray] = []
-    if convention == "none":  # a model of whole radiographs: no crop; excluded hips cleared
-        labels = model.predict(it.radiograph.pixels, it.spacing_xy)
-        for side in it.excluded:
-            intake_mod.paste(labels, side, np.zeros_like(it.joints[side]), rule)
-        if len(model.folds) > 1:
-            folds.append(model.predict_folds(it.radiograph.pixels, it.spacing_xy))
-    else:
-        labels = np.zeros(it.shape, np.uint8)
-        for side in SIDES:
-            if side not in it.excluded:
-                joint = model.predict(it.joints[side], it.spacing_xy)
-                intake_mod.paste(labels, side, joint, rule)
-                if len(model.folds) > 1:
-                    folds.append(model.predict_folds(it.joints[side], it.spacing_xy))
-    agreement = None
-    if folds:  # per fold: the hips side by side
-        agreement = dice_agreement([np.concatenate([f[k] for f in folds], axis=1)
-                                    for k in range(len(model.folds))])  # fmt: skip
+    labels, agreement = _labels(it, model, rule, convention)
     t2 = time.perf_counter()
-    where = {"split_at": rule.split_at, "excluded": it.excluded,
-             "right_on_image_left": rule.patient_right_on == "image_left"}  # fmt: skip
-    if gate.content:
-        refuse(src.path, content.label_reasons(labels, tuple(calibration["spacing_mm"]),
-                                               options=gate, **where), "content")  # fmt: skip
-    record = measure_label_map(labels, tuple(calibration["spacing_mm"]), calibration=calibration,
-                               **where)  # fmt: skip
-    if gate.content:
-        refuse(src.path, content.record_reasons(record, gate), "content")
-    orientation = it.radiograph.orientation
-    record["frame"] = {"orientation": "the intake's (standard AP display)",
-                       "changed": orientation.changed, "note": orientation.note,
-                       "transpose": orientation.transpose, "flip_ud": orientation.flip_ud,
-                       "flip_lr": orientation.flip_lr}  # fmt: skip
+    record = _measured(src, it, labels, calibration, rule, gate)
     quality = assess(labels, record, it.spacing_xy, split_at=rule.split_at,
                      right_on_image_left=rule.patient_right_on == "image_left",
                      excluded=it.excluded, agreement=agreement, rules=quality_rules)  # fmt: skip
@@ -201,6 +162,66 @@ def _one(src: Source, model: Model, options: SegmentOptions, rule: CropRule, out
         keep.update(intake=it, labels=labels, record=record, quality=quality,
                     templating=templating)  # fmt: skip
     return entry
+
+
+def _read(src: Source, options: SegmentOptions, rule: CropRule, gate: GateOptions,
+          deidentified_only: bool):  # fmt: skip
+    """The header gate, then the intake (crop, implants, the calibration ball) and the
+    calibration: (intake, calibration statement)."""
+    header_gate.check(read_dataset(src.path, stop_before_pixels=True), src.path, gate,
+                      colour=rule.colour, fallback_spacing=rule.fallback_spacing)  # fmt: skip
+    min_area = options.implant_min_area_mm2 if options.detect_implants else None
+    it = intake_mod.read(src.path, rule, min_area, src.excluded, options.ball_diameter_mm)
+    calibration = calibrate(src.path, it.radiograph.spacing, it.header, it.ball,
+                            options.calibration())  # fmt: skip
+    if deidentified_only and str(it.header.get("PatientIdentityRemoved", "")).upper() != "YES":
+        raise InputError(src.path, "is not de-identified (PatientIdentityRemoved is not YES); "
+                         "de-identify it first (hipseg anonymise)")  # fmt: skip
+    return it, calibration
+
+
+def _labels(it, model: Model, rule: CropRule, convention: str) -> tuple[np.ndarray, float | None]:
+    """The full-image label map (each hip predicted and pasted back, or the whole radiograph
+    for a model of whole radiographs) and, for an ensemble, its folds' agreement."""
+    folds: list = []
+    if convention == "none":  # a model of whole radiographs: no crop; excluded hips cleared
+        labels = model.predict(it.radiograph.pixels, it.spacing_xy)
+        for side in it.excluded:
+            intake_mod.paste(labels, side, np.zeros_like(it.joints[side]), rule)
+        if len(model.folds) > 1:
+            folds.append(model.predict_folds(it.radiograph.pixels, it.spacing_xy))
+    else:
+        labels = np.zeros(it.shape, np.uint8)
+        for side in SIDES:
+            if side not in it.excluded:
+                joint = model.predict(it.joints[side], it.spacing_xy)
+                intake_mod.paste(labels, side, joint, rule)
+                if len(model.folds) > 1:
+                    folds.append(model.predict_folds(it.joints[side], it.spacing_xy))
+    if not folds:
+        return labels, None
+    return labels, dice_agreement([np.concatenate([f[k] for f in folds], axis=1)
+                                   for k in range(len(model.folds))])  # fmt: skip
+
+
+def _measured(src: Source, it, labels: np.ndarray, calibration: dict, rule: CropRule,
+              gate: GateOptions) -> dict:  # fmt: skip
+    """The measurement record of the label map, between the two parts of the content check
+    (the labels before measuring, the landmarks after)."""
+    spacing = tuple(calibration["spacing_mm"])
+    where = {"split_at": rule.split_at, "excluded": it.excluded,
+             "right_on_image_left": rule.patient_right_on == "image_left"}  # fmt: skip
+    if gate.content:
+        refuse(src.path, content.label_reasons(labels, spacing, options=gate, **where),
+               "content")  # fmt: skip
+    record = measure_label_map(labels, spacing, calibration=calibration, **where)
+    if gate.content:
+        refuse(src.path, content.record_reasons(record, gate), "content")
+    o = it.radiograph.orientation
+    record["frame"] = {"orientation": "the intake's (standard AP display)",
+                       "changed": o.changed, "note": o.note, "transpose": o.transpose,
+                       "flip_ud": o.flip_ud, "flip_lr": o.flip_lr}  # fmt: skip
+    return record
 
 
 def _template(labels, record: dict, options: SegmentOptions, rule: CropRule, catalogue):
@@ -300,11 +321,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
             model_dir, fast_note = fast_model_dir(model_dir, used.model)
         model = Model(model_dir, used.model, used, threads, label_names=label_names,
                       cache_dir=out_dir)  # fmt: skip
-    print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
-          f"({model.engine}{_speed(options)}) loaded in "
-          f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
-    if fast_note:
-        print(f"hipseg segment: --fastest: {fast_note}", file=log, flush=True)
+    _say_model(model, options, fast_note, log)
     entries, rows, trows = _segment_all(sources, model, options, rule, out_dir,
                                         deidentified_only, convention, catalogue, errors,
                                         log, gate)  # fmt: skip
@@ -314,15 +331,7 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
     buf = _io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([CSV_COLUMNS, *rows])
     write_text(out_dir / "measurements.csv", buf.getvalue())
-    templating = None
-    if catalogue is not None:
-        from ..templating.record import csv_text
-
-        write_text(out_dir / "templating.csv", csv_text(trows))
-        templating = {"catalogue": catalogue.describe(), "csv": "templating.csv",
-                      "uncalibrated_allowed": options.template_uncalibrated,
-                      "refused": [e["name"] for e in done
-                                  if e["templating"]["status"] == "refused"]}  # fmt: skip
+    templating = _templating_summary(out_dir, catalogue, options, done, trows)
     run = {
         "command": "hipseg segment", "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
@@ -351,6 +360,28 @@ def segment(sources: list[Source], out_dir: str | Path, model_dir: str | Path,
         raise HipsegError(f"{' and '.join(what)} (listed above and in "
                           f"{out_dir / 'run.json'})")  # fmt: skip
     return run
+
+
+def _say_model(model: Model, options: SegmentOptions, fast_note: str | None, log) -> None:
+    print(f"hipseg segment: model {model.name} ({', '.join(model.folds)}) on {model.device} "
+          f"({model.engine}{_speed(options)}) loaded in "
+          f"{model.load_seconds:.1f} s", file=log, flush=True)  # fmt: skip
+    if fast_note:
+        print(f"hipseg segment: --fastest: {fast_note}", file=log, flush=True)
+
+
+def _templating_summary(out_dir: Path, catalogue, options: SegmentOptions, done: list,
+                        rows: list) -> dict | None:  # fmt: skip
+    """With a catalogue: ``templating.csv`` written, and run.json's templating statement."""
+    if catalogue is None:
+        return None
+    from ..templating.record import csv_text
+
+    write_text(out_dir / "templating.csv", csv_text(rows))
+    return {"catalogue": catalogue.describe(), "csv": "templating.csv",
+            "uncalibrated_allowed": options.template_uncalibrated,
+            "refused": [e["name"] for e in done
+                        if e["templating"]["status"] == "refused"]}  # fmt: skip
 
 
 def not_assessed(src: Source, exc: NotAssessable, out_dir: Path, model: str,
