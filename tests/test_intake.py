@@ -21,6 +21,9 @@ from hipseg.labels import MAX_LABEL, VALUE_RANGE
 
 CORPUS = Path(__file__).parent / "data" / "intake"
 DEMO_KEY = json.dumps({"use_demo_key": True})
+# The corpus's films are 64 × 48 pixels (32 × 24 mm): the header gate's film size is widened for
+# them, every other rule of the gate is the default.
+CORPUS_GATE = {"field_mm": [10, 700]}
 
 # case → (the stage that refuses it, what its message says besides the file name)
 EXPECTED = {
@@ -32,7 +35,8 @@ EXPECTED = {
     "jpeg_cut_short": ("validate", "jpeg_cut.dcm: JPEG lossless (Process 14, SV1) stream is cut "
                        "short (no end-of-image marker)"),
     "no_pixel_data": ("validate", "no_pixels.dcm: has no pixel data"),
-    "no_spacing": ("crop", "has no pixel spacing (neither PixelSpacing nor ImagerPixelSpacing"),
+    "no_spacing": ("deid", "no_spacing.dcm: not assessable: has no pixel spacing (neither "
+                   "PixelSpacing nor ImagerPixelSpacing"),
     "zero_spacing": ("validate", "zero_spacing.dcm: PixelSpacing is '0\\0.5': pixel spacing "
                      "must be two positive numbers"),
     "negative_spacing": ("validate", "negative_spacing.dcm: ImagerPixelSpacing is "
@@ -41,9 +45,11 @@ EXPECTED = {
                       "data: 40×64 pixels of 16 bits are 5120 bytes, the pixel data has 6144"),
     "bits_stored_gt_allocated": ("validate", "bits17.dcm: BitsStored (17) is greater than "
                                  "BitsAllocated (16)"),
-    "colour": ("crop", "is a colour image (PhotometricInterpretation RGB, 3 samples per pixel)"),
+    "colour": ("deid", "colour.dcm: not assessable: a colour image (RGB); set crop.colour: "
+               "luminance"),
     "multi_frame": ("crop", "is a multi-frame image (2 frames)"),
-    "non_ap_view": ("crop", "ViewPosition is LL: hipseg crops AP pelvis radiographs"),
+    "non_ap_view": ("deid", "lateral.dcm: not assessable: ViewPosition is LL, not one of "
+                    "gate.views (absent, AP)"),
     "one_side": ("validate", "one_side.dcm: ImageLaterality is R: the image shows one side"),
     "flipped": ("ok", ""),
     "labels_other_size": ("validate", "small.png: mask size 40×64 (rows×cols) ≠ image "
@@ -73,17 +79,22 @@ def run_stages(
     out: Path,
     crop_options: dict | None = None,
     deid_options: str = DEMO_KEY,
+    gate_options: dict | None = None,
 ):
-    """validate → deid → crop of one row through the command line, as the rules call them.
-    Returns (the stage that failed or 'ok', its exit status, its stderr)."""
+    """validate → deid (with the header gate) → crop of one row through the command line, as the
+    rules call them. Returns (the stage that failed or 'ok', its exit status, its stderr)."""
     labels = samplesheet.read(sheet).set_index("id").loc[case_id, "labels"]
+    crop_options = crop_options or {}
+    gate_crop = {k: v for k, v in crop_options.items() if k in ("colour", "fallback_spacing")}
     stages = [
         ("validate", ["validate-samples", sheet, "--out", out / "validated.tsv", "--demo-key"]),
         ("deid", ["deid", "--sheet", sheet, "--id", case_id, "--out", out / f"{case_id}.dcm",
-                  "--audit", out / f"{case_id}.audit.json", "--options", deid_options]),
+                  "--audit", out / f"{case_id}.audit.json", "--options", deid_options,
+                  "--gate", json.dumps(gate_options or CORPUS_GATE),
+                  "--crop", json.dumps(gate_crop)]),
         ("crop", ["crop", "--id", case_id, "--dicom", out / f"{case_id}.dcm", "--audit",
                   out / f"{case_id}.audit.json", "--labels", labels, "--out-dir",
-                  out / "joints" / case_id, "--options", json.dumps(crop_options or {})]),
+                  out / "joints" / case_id, "--options", json.dumps(crop_options)]),
     ]  # fmt: skip
     for stage, argv in stages:
         rc, err = _cli(*argv)
@@ -147,9 +158,10 @@ def test_options_accept_what_the_defaults_refuse(tmp_path):
     for case, options in [
         ("colour", {"colour": "luminance"}),
         ("multi_frame", {"multi_frame": "first"}),
-        ("non_ap_view", {"views": ["AP", "LL"]}),
     ]:
         assert run_stages(sheet(case), "c01", tmp_path / case, options)[0] == "ok", case
+    wider = {**CORPUS_GATE, "views": ["AP", "LL"]}
+    assert run_stages(sheet("non_ap_view"), "c01", tmp_path / "ll", gate_options=wider)[0] == "ok"
     failed, rc, err = run_stages(sheet("flipped"), "c01", tmp_path / "e", {"orientation": "error"})
     assert (failed, rc) == ("crop", 2) and "PatientOrientation R\\F disagrees" in err
 

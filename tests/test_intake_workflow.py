@@ -132,6 +132,7 @@ def _bad_run(tmp_path, env, case):
         "demo": {"enabled": False},
         "deid": {"use_demo_key": True},
         "paper_plan": {"enabled": False},
+        "gate": {"field_mm": [10, 700]},  # the corpus's films are 32 × 24 mm
     }))  # fmt: skip
     proc = snakemake(tmp_path, env, TARGET, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0

@@ -82,6 +82,24 @@ def _validate(a):
     print(f"{a.sheet}: {what}, {df['patient'].nunique()} patients — OK")
 
 
+def _gate_reading(values: str):
+    """The crop section's keys that the deid job's header gate needs (colour, fallback_spacing),
+    validated against the schema, without :mod:`hipseg.crop`: an edit of the cropping reruns no
+    de-identification."""
+    from .intake import IntakeOptions
+    from .options import validate
+
+    try:
+        crop = json.loads(values or "{}")
+    except json.JSONDecodeError as exc:
+        raise HipsegError(f"hipseg deid --crop: options are not valid JSON ({exc})") from exc
+    crop = validate("crop", crop, "hipseg deid --crop")
+    fallback = crop.get("fallback_spacing")
+    return IntakeOptions(
+        colour=crop["colour"], fallback_spacing=None if fallback is None else tuple(fallback)
+    )
+
+
 def _gate(a):
     """The ``gate`` config section (``--gate`` JSON): which films hipseg answers for."""
     from .gate import GateOptions
@@ -91,9 +109,8 @@ def _gate(a):
 
 def _deid(a):
     from . import deid
-    from .crop import CropRule
 
-    crop = CropRule.from_config(a.crop, source="hipseg deid --crop") if a.crop else None
+    crop = _gate_reading(a.crop) if a.crop else None
     deid.deidentify_case(a.sheet, a.id, a.out, a.audit, _options(deid.Options, a),
                          gate=_gate(a) if a.gate else None, crop=crop)  # fmt: skip
 

@@ -300,3 +300,13 @@ def train_inputs(wildcards):
 def model_folds(wildcards):
     """The folds of a model (the ensemble: of the CV folds this run uses)."""
     return MODEL_SET.folds(wildcards.model)
+
+
+def segment_model(wildcards):
+    """The checkpoints of segment.model (of the existing model folder: checked to be there,
+    when a segmenting rule is in the DAG)."""
+    name = config["segment"]["model"]
+    chosen = checked(
+        models.select, MODEL_SET.present, [name], MODEL_DIR, "segment.model"
+    )
+    return model_checkpoints(chosen.folds(name), SEGMENT_CONF)

@@ -46,6 +46,9 @@ rule evaluate:
         f"{RESULTS}/logs/evaluate.log",
     benchmark:
         f"{BENCH}/evaluate.tsv"
+    # the evaluation and the subgroup analysis as one cluster job (each job waits in a queue)
+    group:
+        "evaluation"
     conda:
         CONDA_ENV
     params:
@@ -111,6 +114,8 @@ rule subgroups:
         f"{RESULTS}/logs/subgroups.log",
     benchmark:
         f"{BENCH}/subgroups.tsv"
+    group:
+        "evaluation"
     conda:
         CONDA_ENV
     params:

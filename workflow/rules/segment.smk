@@ -23,16 +23,6 @@ TEMPLATE_CATALOGUE = [
 ]
 
 
-def segment_model(wildcards):
-    """The checkpoints of segment.model (of the existing model folder: checked to be there,
-    when a segmenting rule is in the DAG)."""
-    name = config["segment"]["model"]
-    chosen = checked(
-        models.select, MODEL_SET.present, [name], MODEL_DIR, "segment.model"
-    )
-    return model_checkpoints(chosen.folds(name), SEGMENT_CONF)
-
-
 rule segment_test:
     input:
         dicoms=lambda w: expand(rules.deid.output.dicom, id=all_ids()),

@@ -96,7 +96,7 @@ def deidentify_case(
     The audit also carries the row's ``hips``, ``split`` and ``note`` for the later stages.
     ``gate`` (:class:`hipseg.gate.GateOptions`): the header gate runs here, on the original
     header (its age, which de-identification may remove), with ``crop``'s colour and fallback
-    spacing (:class:`hipseg.crop.CropRule`); a film it refuses is a named error."""
+    spacing (:class:`hipseg.intake.IntakeOptions`); a film it refuses is a named error."""
     from .. import samplesheet
 
     row = samplesheet.row(sheet, case_id)
