@@ -38,9 +38,9 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/report.smk"
 
 
-# Rules that only check or move a few files (validate_samples, deid_summary, dataset, splits,
-# report, validate_measurements) run in the Snakemake process itself, never as cluster jobs
-# (each cluster job waits in a queue): each says `localrule: True` (a `localrules:` list would
+# Rules that only check or move a few files or take seconds (validate_samples, deid_summary,
+# dataset, splits, report, validate_measurements, subgroups) run in the Snakemake process itself,
+# never as cluster jobs (each cluster job waits in a queue): each says `localrule: True` (a `localrules:` list would
 # name them without the prefix a workflow that uses hipseg as a module gives them).
 
 
