@@ -40,7 +40,7 @@ def hipseg_trained(model_dir: Path) -> bool:
 
 
 def fast_model_dir(model_dir: str | Path, name: str) -> tuple[Path, str]:
-    """The model folder ``--fast`` uses: the 2d_lowres configuration beside ``model_dir``
+    """The model folder ``--fastest`` uses: the 2d_lowres configuration beside ``model_dir``
     (``<trainer>__<plans>__2d_lowres``, trained by the same workflow) when it holds the folds of
     model ``name``, else ``model_dir`` itself. Returns the folder and a sentence saying which."""
     model_dir = Path(model_dir)
