@@ -53,6 +53,18 @@ CASES = {
         + ["--audit", "{tmp}/o.json", "--options", '{"on_burned_in": "ignore"}'],
         "deid.on_burned_in",
     ),
+    "deid (bad crop option for the gate)": (
+        ["deid", "--sheet", "{sheet}", "--id", "r1", "--out", "{tmp}/o.dcm"]
+        + ["--audit", "{tmp}/o.json", "--options", '{"use_demo_key": true}']
+        + ["--gate", "{}", "--crop", '{"colour": "grey"}'],
+        "crop.colour",
+    ),
+    "deid (crop option not JSON)": (
+        ["deid", "--sheet", "{sheet}", "--id", "r1", "--out", "{tmp}/o.dcm"]
+        + ["--audit", "{tmp}/o.json", "--options", '{"use_demo_key": true}']
+        + ["--gate", "{}", "--crop", "{colour"],
+        "hipseg deid --crop: options are not valid JSON",
+    ),
     "anonymise (not DICOM)": (
         ["anonymise", "{text}", "{tmp}/anon.dcm", "--use-demo-key"],
         "notes.dcm: not a DICOM file",
