@@ -258,15 +258,20 @@ def _opening(mask: np.ndarray, radius: float, spacing) -> np.ndarray:
     return ndimage.distance_transform_edt(~eroded, sampling=sampling) <= radius
 
 
+def head_window(shape, centre, reach: float, spacing) -> tuple[slice, slice]:
+    """The box of an image of ``shape`` within ``reach`` mm of ``centre`` (x, y mm) along each
+    axis, clipped to the image: where the rim and the acetabular roof are looked for."""
+    near = np.zeros(shape, bool)
+    r0, r1 = (int((centre[1] + k * reach) / spacing[1]) for k in (-1, 1))
+    c0, c1 = (int((centre[0] + k * reach) / spacing[0]) for k in (-1, 1))
+    near[max(r0, 0) : max(r1 + 2, 0), max(c0, 0) : max(c1 + 2, 0)] = True
+    return bbox(near, pad=0)
+
+
 def find_rim(lab: np.ndarray, spacing, head: dict, lateral: int) -> np.ndarray:
     """The lateral acetabular rim (see the module docstring)."""
     c, R = head["centre"], head["radius"]
-    near = np.zeros(lab.shape, bool)
-    reach = RIM_MAX_RADII * R + 2 * max(spacing)
-    r0, r1 = (int((c[1] + k * reach) / spacing[1]) for k in (-1, 1))
-    c0, c1 = (int((c[0] + k * reach) / spacing[0]) for k in (-1, 1))
-    near[max(r0, 0) : max(r1 + 2, 0), max(c0, 0) : max(c1 + 2, 0)] = True
-    box = bbox(near, pad=0)
+    box = head_window(lab.shape, c, RIM_MAX_RADII * R + 2 * max(spacing), spacing)
     sub = lab[box]
     if not (sub == PELVIS).any():
         raise Missing("no pelvis (L5) near the head")

@@ -126,7 +126,8 @@ def table4_view(ci: pd.DataFrame, metrics: pd.DataFrame, best: str) -> dict:
 # ------------------------------------------------------------------------------------------------
 # Paired tests
 # ------------------------------------------------------------------------------------------------
-def _number(x) -> float:
+def number(x) -> float:
+    """A table cell as a float; NaN where it is empty or not a number."""
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -134,7 +135,7 @@ def _number(x) -> float:
 
 
 def _p(x) -> str:
-    x = _number(x)
+    x = number(x)
     if math.isnan(x):
         return "—"
     return f"{x:.4f}" if x >= 1e-4 else f"{x:.1e}"
@@ -150,7 +151,7 @@ def tests_view(tests: pd.DataFrame, alpha: float = 0.05) -> dict:
             continue
         rows = []
         for r in df.itertuples(index=False):
-            adjusted, statistic = _number(r.p_adjusted), _number(r.statistic)
+            adjusted, statistic = number(r.p_adjusted), number(r.statistic)
             rows.append(
                 {
                     "other": labels.model_title(r.other_model),

@@ -24,7 +24,7 @@ from ..evaluate import METRICS  # noqa: E402
 from . import downloads  # noqa: E402
 from .data import read_csv, read_json  # noqa: E402
 from .figures import png_data_uri  # noqa: E402
-from .metrics_views import fmt_ci, fmt_metric, metric_title  # noqa: E402
+from .metrics_views import fmt_ci, fmt_metric, metric_title, number  # noqa: E402
 
 ALPHA = 0.05
 FILES = (
@@ -39,15 +39,8 @@ FILES = (
 DICE = METRICS[0]
 
 
-def _number(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _p(x) -> str:
-    x = _number(x)
+    x = number(x)
     return "—" if math.isnan(x) else (f"{x:.3f}" if x >= 1e-3 else f"{x:.0e}")
 
 
@@ -90,9 +83,9 @@ def _cell(r, metric) -> dict:
     """Mean [CI] and difference to the rest [CI], p (Holm) of one subgroup, metric and label."""
     if r is None:
         return {"mean": "—", "ci": "", "diff": "", "p": "", "sig": False, "note": ""}
-    p = _number(r.p_holm)
+    p = number(r.p_holm)
     diff = fmt_metric(r.difference, metric)
-    sign = "+" if _number(r.difference) > 0 else ""
+    sign = "+" if number(r.difference) > 0 else ""
     return {
         "mean": fmt_metric(r.mean, metric),
         "ci": fmt_ci(r.ci_low, r.ci_high, metric),
@@ -176,7 +169,7 @@ def _worst(data: dict, gallery: Sequence[Mapping]) -> list[dict]:
                 },
             )
             entry["groups"].append(f"{titles.get(w['attribute'], w['attribute'])}: {w['subgroup']}")
-    return sorted(out.values(), key=lambda e: (_number(e["mean"]), e["case"]))
+    return sorted(out.values(), key=lambda e: (number(e["mean"]), e["case"]))
 
 
 def _hardest(data: dict) -> list[dict]:
@@ -218,7 +211,7 @@ def forest_plot(data: dict, overall: float) -> str:
     for yi, (_, r, header) in zip(y, rows, strict=True):
         if header or r is None:
             continue
-        sig = _number(r.p_holm) < ALPHA
+        sig = number(r.p_holm) < ALPHA
         _bar(left, yi, r.mean, r.ci_low, r.ci_high, True)
         _bar(right, yi, r.difference, r.diff_ci_low, r.diff_ci_high, sig)
     left.set_yticks(y)
@@ -240,7 +233,7 @@ def forest_plot(data: dict, overall: float) -> str:
 
 
 def _bar(ax, y, mid, low, high, filled: bool) -> None:
-    mid, low, high = _number(mid), _number(low), _number(high)
+    mid, low, high = number(mid), number(low), number(high)
     if not math.isfinite(mid):
         return
     if math.isfinite(low) and math.isfinite(high):

@@ -29,7 +29,7 @@ from ..measure.fit import (
     robust_circle,
 )
 from ..measure.landmarks import _FOSSA as FOSSA
-from ..measure.landmarks import CORTEX, HEAD, PELVIS, TEARDROP, Missing
+from ..measure.landmarks import CORTEX, HEAD, PELVIS, TEARDROP, Missing, head_window
 
 MIN_ARC_DEG = 45.0
 CANAL_BAND_MM = 2.5
@@ -39,11 +39,7 @@ MIN_WALL_POINTS = 3
 def find_acetabulum(lab: np.ndarray, spacing, head_centre, head_radius, up) -> dict:
     """Centre and radius of the acetabular roof's subchondral circle (see the module docstring)."""
     c, R = np.asarray(head_centre, float), float(head_radius)
-    near = np.zeros(lab.shape, bool)
-    r0, r1 = (int((c[1] + k * 1.8 * R) / spacing[1]) for k in (-1, 1))
-    c0, c1 = (int((c[0] + k * 1.8 * R) / spacing[0]) for k in (-1, 1))
-    near[max(r0, 0) : max(r1 + 2, 0), max(c0, 0) : max(c1 + 2, 0)] = True
-    box = bbox(near, pad=0)
+    box = head_window(lab.shape, c, 1.8 * R, spacing)
     sub = lab[box]
     if not (sub == FOSSA).any():
         raise Missing("no fossa (L4) near the head")
