@@ -16,7 +16,8 @@ Good inputs: new synthetic AP pelvis radiographs (seeds no model was trained on)
 assessed: the share wrongly refused is printed with the reasons.
 
 The model is a trained one (``--model-dir``: e.g. a finished demo's
-``results/nnunet/nnUNet_results/Dataset501_HipJoint/nnUNetTrainerHipsegShort__nnUNetPlans__2d``);
+``results/nnunet/nnUNet_results/Dataset501_HipJoint/nnUNetTrainerHipsegShort__nnUNetPlans__2d_lowres``,
+the 2d model of one trained with ``nnunet.configurations: [2d]``);
 every input goes through ``hipseg segment``'s own path (:func:`hipseg.segment.segment`) with
 the default gate. Printed: per input the check that refused it, its first reason and the
 seconds it took; the totals. Usage::

@@ -101,10 +101,10 @@ def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
         tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"), "-n"
     )
     counts = job_counts(proc.stdout)
-    # 2d and 2d_lowres: six models each, seven predictions each, one more evaluation
-    assert counts["train"] == 12 and counts["predict"] == 7
-    assert counts["predict_configuration"] == 7 and counts["evaluate_configuration"] == 1
-    assert counts["preprocess"] == 2
+    # the demo's one configuration, 2d_lowres: six models, seven predictions, one evaluation
+    assert counts["train"] == 6 and counts["predict"] == 7 and counts["evaluate"] == 1
+    assert "predict_configuration" not in counts and "evaluate_configuration" not in counts
+    assert counts["preprocess"] == 1
     assert counts["synth"] == 1 and counts["report"] == 1
 
 
