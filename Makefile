@@ -14,8 +14,9 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
 # pytest-xdist workers of `make test` (each test module on one worker; tests/conftest.py builds
-# the trained fixtures once for all workers)
-TEST_WORKERS ?= 2
+# the trained fixtures once for all workers). Three on a 2-core machine: the workflow tests
+# wait on clusters, sockets and subprocesses for a third of the time, which a third worker fills
+TEST_WORKERS ?= 3
 
 .PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
 	dcmtk dicom3tools docs screenshots
