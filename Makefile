@@ -13,9 +13,9 @@ BIN := $(HIPSEG_VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/workflow$(if $(PYTHONPATH),:$(PYTHONPATH))
 CORES ?= all
-# pytest-xdist workers of `make test` (each test module on one worker; tests/conftest.py builds
-# the trained fixtures once for all workers). Three on a 2-core machine: the workflow tests
-# wait on clusters, sockets and subprocesses for a third of the time, which a third worker fills
+# pytest-xdist workers of `make test` (tests/conftest.py deals the tests to them, longest first,
+# and builds the trained fixtures once for all workers). Three on a 2-core machine: the workflow
+# tests wait on clusters, sockets and subprocesses for a part of the time, which a third fills
 TEST_WORKERS ?= 3
 
 .PHONY: demo test env lint format clean install-profiles slurm-wlm chromium tesseract orthanc \
@@ -39,7 +39,7 @@ demo: env tesseract
 	@python -m hipseg report-summary results/report/report.html
 
 test: env slurm-wlm chromium tesseract orthanc dcmtk dicom3tools
-	python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile
+	python -m pytest -ra -n $(TEST_WORKERS)
 
 # The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
 # schema, then a strict build (a broken link, anchor or missing page fails) into site/.

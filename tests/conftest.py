@@ -13,16 +13,67 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-# Shared work and pytest-xdist (`make test` runs the suite on 2 workers, `--dist loadfile`):
-# every test module runs on one worker, so a module's own fixtures are built once. The two
-# expensive session fixtures (the trained tiny run and the tiny model) are needed by tests in
-# several modules, so possibly on both workers: each is built once per session by the first
-# worker that needs it, under a file lock (the other waits: the build uses both cores anyway),
-# and every worker gets its own copy to change.
+# Shared work and pytest-xdist (`make test` runs the suite on 3 workers). The two expensive
+# session fixtures (the trained tiny run and the tiny model) are needed by tests in several
+# modules, so possibly on every worker: each is built once per session by the first worker that
+# needs it, under a file lock (the others wait: the build uses both cores anyway), and every
+# worker gets its own copy to change (`built_once`).
 #
-# (`--dist loadgroup` with xdist_group marks would be the direct way, but pytest-xdist 3.8 marks
-# a group by rewriting `item._nodeid`, which pytest 9 no longer reads: the groups are ignored and
-# the fixtures were built on both workers.)
+# How the tests are dealt to the workers (`pytest_xdist_make_scheduler` below): a test module is
+# one unit of work, so its module-scoped fixtures are built once, except the modules of SPREAD,
+# whose tests share nothing dearer than the session fixtures and are dealt one by one (test_byod
+# alone kept one worker busy for 19 minutes as one unit). Units start longest first (LONGEST, from
+# a fresh clone's timings), so no long workflow test starts last: in xdist's own order (by the
+# number of tests) the one-test SLURM module started after 25 minutes. Modules independent of the
+# tiny run come early, so the other workers have work while the first builds it.
+# (`--dist loadgroup` with xdist_group marks would be the usual way, but pytest-xdist 3.8 marks a
+# group by rewriting `item._nodeid`, which pytest 9 no longer reads: the groups are ignored.)
+SPREAD = {"test_byod", "test_rerun_code", "test_parity"}
+LONGEST = [
+    "test_slurm",  # 360 s, its own cluster and workflow
+    "test_lowres",  # 494 s with the wait for the tiny run, which its fixture starts
+    "test_listen",  # 320 s
+    "test_parity",  # 308 s in all, 4 tests
+    "test_paperplan",  # 121 s
+    "test_resume",  # 141 s, its own workflow
+    "test_byod",  # 1123 s in all, 10 tests
+    "test_existing_models",  # 289 s
+    "test_rerun_code",  # 431 s in all, 16 tests
+    "test_thin_headers",
+    "test_report",
+    "test_pbs",
+    "test_cli_errors",
+    "test_intake_workflow",
+    "test_workflow",
+    "test_gate",
+    "test_nnunet",
+    "test_segment",
+]
+
+
+def _module(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).stem
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """The order in which the units are dealt: LONGEST first, then the rest as collected."""
+    rank = {name: i for i, name in enumerate(LONGEST)}
+    items[:] = sorted(items, key=lambda item: rank.get(_module(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndSpreadTests(LoadScopeScheduling):
+        """A module per unit, a test per unit in the SPREAD modules; units in collection order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if _module(nodeid) in SPREAD else nodeid.split("::", 1)[0]
+
+    config.option.loadscopereorder = False
+    return ModulesAndSpreadTests(config, log)
 
 
 def built_once(tmp_path_factory, name: str, build) -> Path:
