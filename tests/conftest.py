@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(items):
     items[:] = sorted(items, key=lambda item: rank.get(_module(item.nodeid), len(rank)))
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # (a hook of pytest-xdist)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
