@@ -261,11 +261,13 @@ def _opening(mask: np.ndarray, radius: float, spacing) -> np.ndarray:
 def head_window(shape, centre, reach: float, spacing) -> tuple[slice, slice]:
     """The box of an image of ``shape`` within ``reach`` mm of ``centre`` (x, y mm) along each
     axis, clipped to the image: where the rim and the acetabular roof are looked for."""
-    near = np.zeros(shape, bool)
     r0, r1 = (int((centre[1] + k * reach) / spacing[1]) for k in (-1, 1))
     c0, c1 = (int((centre[0] + k * reach) / spacing[0]) for k in (-1, 1))
-    near[max(r0, 0) : max(r1 + 2, 0), max(c0, 0) : max(c1 + 2, 0)] = True
-    return bbox(near, pad=0)
+    rows = slice(max(r0, 0), min(max(r1 + 2, 0), shape[0]))
+    cols = slice(max(c0, 0), min(max(c1 + 2, 0), shape[1]))
+    if rows.start >= rows.stop or cols.start >= cols.stop:  # the window misses the image
+        return slice(0, 0), slice(0, 0)
+    return rows, cols
 
 
 def find_rim(lab: np.ndarray, spacing, head: dict, lateral: int) -> np.ndarray:
