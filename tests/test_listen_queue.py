@@ -196,6 +196,33 @@ def test_restart_resumes_and_sends_only_what_is_unsent(tmp_path, sr_file):
     assert not (tmp_path / "spool" / "outbox" / ".x.partial").exists()
 
 
+@pytest.mark.parametrize("logged", [False, True])
+def test_a_kill_after_the_last_store_is_finished_with_one_sent_event(tmp_path, sr_file, logged):
+    """Killed after every file was stored (all marked sent), before (False) or after (True) the
+    ``sent`` event was logged, but before the ledger: the restart writes the ledger, logs the
+    event exactly once and contacts no destination (its port has no listener)."""
+    _, path = sr_file
+    options = ListenOptions.from_config({
+        "spool": str(tmp_path / "spool"),
+        "destination": {"ae_title": "DEST", "host": "127.0.0.1", "port": free_port()}})  # fmt: skip
+    node = Node(options, tmp_path / "no-model")
+    k = key("6.6.6")
+    folder = node.spool.publish(k, {"sr": path, "pr": path},
+                                {"sop_instance_uid": "6.6.6", "received_mtime": 0})  # fmt: skip
+    for name in ("sr.dcm", "pr.dcm"):
+        (folder / f"{name}.sent").touch()
+    if logged:
+        node.spool.log("sent", key=k, sop_instance_uid="6.6.6", files=["pr.dcm", "sr.dcm"])
+    again = Node(options, tmp_path / "no-model")  # the restart
+    assert again.send(folder) is True
+    sent = [e for e in again.spool.events() if e["event"] == "sent"]
+    assert [e["key"] for e in sent] == [k]
+    assert not [e for e in again.spool.events() if e["event"] == "send_failed"]
+    ledger = json.loads(again.spool.path("ledger", k, ".json").read_text())
+    assert ledger["status"] == "sent" and ledger["sent"] == ["pr.dcm", "sr.dcm"]
+    assert not folder.exists()
+
+
 class Receiver:
     """A storage SCP of the test (the destination), on 127.0.0.1."""
 

@@ -338,7 +338,9 @@ class Node:
             return False  # no destination: results stay in the outbox
         files = sorted(p for p in folder.glob("*.dcm") if not (folder / f"{p.name}.sent").exists())
         try:
-            if dest.get("stow_url"):
+            if not files:  # all stored before a kill: only the log and the ledger are left
+                pass
+            elif dest.get("stow_url"):
                 stow(dest["stow_url"], files)
                 for p in files:
                     (folder / f"{p.name}.sent").touch()
@@ -359,15 +361,19 @@ class Node:
         sent = sorted(p.name for p in folder.glob("*.dcm"))
         self.retry_at.pop(folder.name, None)
         status = meta.pop("status", "sent")  # a not-assessed report keeps "not_assessable"
+        # logged before the ledger: a kill between the two leaves the folder (every file
+        # marked), and the restart finishes it without a second event; a kill before the log
+        # leaves no event, and the restart logs it once
+        if files or not self.spool.logged("sent", folder.name):
+            self.spool.log(
+                "sent",
+                key=folder.name,
+                sop_instance_uid=meta["sop_instance_uid"],
+                files=sent,
+                latency_s=time.time() - meta["received_mtime"],
+            )
         self.spool.finish(
             folder.name, {"status": status, **meta, "sent": sent, "sent_time": time.time()}
-        )
-        self.spool.log(
-            "sent",
-            key=folder.name,
-            sop_instance_uid=meta["sop_instance_uid"],
-            files=sent,
-            latency_s=time.time() - meta["received_mtime"],
         )
         return True
 

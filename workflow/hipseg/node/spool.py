@@ -130,6 +130,10 @@ class Spool:
             f.flush()
             os.fsync(f.fileno())
 
+    def logged(self, event: str, k: str) -> bool:
+        """Whether the log has ``event`` for ``k`` (read after a kill, to log it only once)."""
+        return any(e["event"] == event and e.get("key") == k for e in self.events())
+
     def events(self) -> list[dict]:
         path = self.root / "log.jsonl"
         if not path.exists():
