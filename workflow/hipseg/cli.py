@@ -199,8 +199,24 @@ def _predict(a):
         from .models import check
 
         values = check(a.model_dir, _source(a).labels)
-    nnunet.predict(a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options,
-                   threads=a.threads, values=values)  # fmt: skip
+    if bool(a.folds) == bool(a.models) or bool(a.folds) != bool(a.output) or (
+            bool(a.models) != bool(a.output_root)):  # fmt: skip
+        raise HipsegError("predict needs either --folds and --output (one model) or --models "
+                          "and --output-root (several)")  # fmt: skip
+    if a.folds:
+        nnunet.predict(a.model_dir, a.folds, a.input, a.output, a.nnunet_root, options,
+                       threads=a.threads, values=values)  # fmt: skip
+        return
+    models = {}
+    for item in a.models:
+        name, _, folds = item.partition("=")
+        bad_name = not name.replace("_", "").replace("-", "").isalnum()  # a folder's name
+        if bad_name or not folds or name in models or any(not f for f in folds.split(",")):
+            raise HipsegError(f"predict --models: {item!r} is not NAME=FOLDS (e.g. fold_0=0, "
+                              "ensemble=0,1,2,3,4), or the name repeats")  # fmt: skip
+        models[name] = folds.split(",")
+    nnunet.predict_models(a.model_dir, models, a.input, a.output_root, a.nnunet_root, options,
+                          threads=a.threads, values=values)  # fmt: skip
 
 
 def _evaluate(a):

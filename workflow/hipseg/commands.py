@@ -74,10 +74,17 @@ STAGES = [
          "nnunet:TrainOptions",
          [ROOT, DATASET_ID, ("--fold", _req()), ("--configuration", {"default": "2d"}),
           ("--threads", {"type": int})]),
-        ("predict", "predict a folder with one fold or a fold ensemble", "_predict",
+        ("predict", "predict a folder with one fold or a fold ensemble (--folds, --output), or "
+         "with several models in one process (--models, --output-root)", "_predict",
          "nnunet:PredictOptions",
-         [ROOT, ("--model-dir", _req()), ("--folds", _req(nargs="+")), ("--input", _req()),
-          ("--output", _req()), ("--threads", {"type": int}),
+         [ROOT, ("--model-dir", _req()),
+          ("--folds", {"nargs": "+", "help": "the folds of one model (several: their ensemble)"}),
+          ("--output", {"help": "the folder of that model's predictions"}),
+          ("--models", {"nargs": "+", "metavar": "NAME=FOLDS", "help": "several models, each "
+                        "its name and folds, e.g. fold_0=0 ensemble=0,1,2,3,4 (with "
+                        "--output-root)"}),
+          ("--output-root", {"help": "the predictions of --models, <output-root>/<name>"}),
+          ("--input", _req()), ("--threads", {"type": int}),
           ("--existing", {"action": "store_true", "help": "the model folder was not trained "
                           "by this workflow: check it, map its labels (--source)"}), SOURCE]),
         ("evaluate", "Dice, HD95, ASSD and NSD per image and label; Tables I and II with "

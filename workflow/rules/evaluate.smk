@@ -6,7 +6,7 @@ rule evaluate:
     input:
         raw=rules.dataset.output.raw,
         cases=rules.dataset.output.cases,
-        predictions=expand(rules.predict.output, model=MODELS),
+        predictions=rules.predict.output,
     output:
         dice=f"{EVAL_DIR}/dice.csv",
         per_image=f"{EVAL_DIR}/per_image.csv",
@@ -66,9 +66,7 @@ use rule evaluate as evaluate_configuration with:
     input:
         raw=rules.dataset.output.raw,
         cases=rules.dataset.output.cases,
-        predictions=lambda w: expand(
-            rules.predict_configuration.output, conf=w.conf, model=MODELS
-        ),
+        predictions=lambda w: expand(rules.predict_configuration.output, conf=w.conf),
     output:
         dice=f"{EVAL_DIR}/{{conf}}/dice.csv",
         per_image=f"{EVAL_DIR}/{{conf}}/per_image.csv",
@@ -96,7 +94,7 @@ rule subgroups:
         sheet=rules.validate_samples.output[0],
         audits=lambda w: expand(rules.deid.output.audit, id=dicom_ids()),
         raw=rules.dataset.output.raw,
-        predictions=expand(rules.predict.output, model=MODELS),
+        predictions=rules.predict.output,
     output:
         subgroups=report(
             f"{EVAL_DIR}/subgroups.csv",

@@ -3,6 +3,11 @@
 
 
 rule paper_plan:
+    input:
+        # order only (ancient: never a reason to rerun): it starts beside nnU-Net's planning of
+        # the dataset, a stage of one job, instead of beside the radiographs' de-identification
+        # and cropping, which use every core; on the demo's 2 cores that is 20-30 s sooner done
+        after=ancient(rules.dataset.output.cases),
     output:
         f"{RESULTS}/paper_plan/plan.json",
     log:

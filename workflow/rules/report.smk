@@ -37,7 +37,7 @@ rule report:
     input:
         evaluation=rules.evaluate.output,
         subgroups=rules.subgroups.output.summary,
-        predictions=expand(rules.predict.output, model=MODELS),
+        predictions=rules.predict.output,
         checkpoints=model_checkpoints(FOLDS_USED),
         configurations=expand(
             rules.evaluate_configuration.output.summary, conf=EXTRA_CONFS

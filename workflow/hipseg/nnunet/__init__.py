@@ -7,11 +7,12 @@ trainer classes and predictor.
 
 :mod:`.environment`: the folders, the package's trainers, threads and device;
 :mod:`.planning`: plan (2d and 2d_lowres) and preprocess; :mod:`.training`: one fold, with
-resume; :mod:`.prediction`: one fold or an ensemble. Their names are importable from here.
+resume; :mod:`.prediction`: one fold or an ensemble, or every model of a configuration. Their
+names are importable from here.
 """
 
 # (the private names: for hipseg.segment.model and the tests of resume and atomic checkpoints)
-from .environment import TRAINERS_DIR, configure_environment
+from .environment import TRAINERS_DIR, configure_environment, direct_trainer_lookup
 from .environment import _device as _device
 from .planning import (
     CONFIGURATIONS,
@@ -25,7 +26,7 @@ from .planning import (
     plan_and_preprocess,
     preprocess_configuration,
 )
-from .prediction import PredictOptions, predict
+from .prediction import PredictOptions, predict, predict_models
 from .training import BEST, FINAL, FINAL_KEPT, LATEST, SETTINGS_FILE, TrainOptions, train
 from .training import _atomic_checkpoints as _atomic_checkpoints
 from .training import _prepare_fold_folder as _prepare_fold_folder
@@ -47,9 +48,11 @@ __all__ = [
     "add_lowres",
     "apply_plans_overrides",
     "configure_environment",
+    "direct_trainer_lookup",
     "plan",
     "plan_and_preprocess",
     "predict",
+    "predict_models",
     "preprocess_configuration",
     "train",
 ]

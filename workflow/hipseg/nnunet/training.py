@@ -16,7 +16,13 @@ from ..errors import HipsegError, InputError
 from ..io import write_json
 from ..labels import ALL_FOLD, TRAIN_FOLDS
 from ..options import StageOptions
-from .environment import _dataset_dir_name, _device, _sha, configure_environment
+from .environment import (
+    _dataset_dir_name,
+    _device,
+    _sha,
+    configure_environment,
+    direct_trainer_lookup,
+)
 
 SETTINGS_FILE = "hipseg_train_settings.json"
 FINAL, LATEST, BEST = "checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth"
@@ -88,7 +94,7 @@ def train(
     if o.seed is not None:
         _seed(int(o.seed))
     configure = partial(_configure_trainer, options=o, resume_from=resume_from)
-    with _configured_trainers(nnunet_run, configure):
+    with _configured_trainers(nnunet_run, configure), direct_trainer_lookup(nnunet_run):
         nnunet_run.run_training(
             dataset,
             configuration,

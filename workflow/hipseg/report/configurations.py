@@ -24,8 +24,12 @@ COMPARED = f"fold_{labels.ALL_FOLD}"
 
 
 def _seconds(rows: Sequence[Mapping], prefix: str) -> float:
-    """Sum of the benchmark seconds of the jobs under ``prefix`` (e.g. ``train/2d_lowres/``)."""
-    values = [r["seconds"] for r in rows if str(r["job"]).startswith(prefix)]
+    """Sum of the benchmark seconds of the jobs under ``prefix`` (``train/2d_lowres/``: its
+    folds) or of the job named ``prefix`` (``predict/2d_lowres``: every model's prediction)."""
+    job = [str(r["job"]) for r in rows]
+    under = prefix.endswith("/")
+    values = [r["seconds"] for r, j in zip(rows, job, strict=True)
+              if (under and j.startswith(prefix)) or j == prefix]  # fmt: skip
     values = [v for v in values if not math.isnan(v)]
     return float(sum(values)) if values else float("nan")
 
@@ -34,9 +38,10 @@ def _fmt_s(x: float) -> str:
     return "—" if math.isnan(x) else f"{x:.1f}"
 
 
-def _job_prefixes(name: str, main: bool) -> tuple[str, str]:
-    """The benchmark prefixes of a configuration's training and its fold_all prediction."""
-    return f"train/{name}/", (f"predict/{COMPARED}" if main else f"predict/{name}/{COMPARED}")
+def _job_prefixes(name: str) -> tuple[str, str]:
+    """The benchmarks of a configuration's training (its folds) and of its prediction job (every
+    model's prediction of the test set, in one job)."""
+    return f"train/{name}/", f"predict/{name}"
 
 
 def configurations_view(
@@ -71,6 +76,7 @@ def configurations_view(
         "main": main,
         "names": names,
         "compared": labels.model_title(COMPARED),
+        "n_models": len(evaluations[main]["table1"].index),
         "rows": rows,
         "models": [labels.model_title(m) for m in labels.MODELS],
         "labels": [{"name": lab.name, "desc": lab.description} for lab in labels.LABELS],
@@ -89,7 +95,7 @@ def _configuration_row(
     """A configuration's plan, its cost (training, prediction per image), its best model and the
     compared model's Dice beside the main configuration's."""
     plan = views.plan_values(conf)
-    train_prefix, predict_prefix = _job_prefixes(name, main)
+    train_prefix, predict_prefix = _job_prefixes(name)
     n_images = int(ev["summary"].get("n_cases", ev["per_image"]["case"].nunique()))
     predict_s = _seconds(bench_rows, predict_prefix)
     best = ev["best_model"]

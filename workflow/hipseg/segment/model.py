@@ -9,6 +9,7 @@ written to a file and predicted by ``hipseg predict``.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .. import labels
 from ..errors import HipsegError, InputError
-from ..nnunet import LOWRES, _device, configure_environment
+from ..nnunet import LOWRES, _device, configure_environment, direct_trainer_lookup
 
 CHECKPOINT = "checkpoint_final.pth"
 
@@ -98,11 +99,12 @@ class Model:
             verbose=False,
             allow_tqdm=False,
         )
-        self.predictor.initialize_from_trained_model_folder(
-            str(self.dir),
-            use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
-            checkpoint_name=CHECKPOINT,
-        )
+        with direct_trainer_lookup(sys.modules[nnUNetPredictor.__module__]):
+            self.predictor.initialize_from_trained_model_folder(
+                str(self.dir),
+                use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
+                checkpoint_name=CHECKPOINT,
+            )
         # test-time mirroring along the axes asked for that the model allows
         allowed = tuple(self.predictor.allowed_mirroring_axes or ())
         axes = tuple(a for a in getattr(options, "mirror_axes", allowed) if a in allowed)
