@@ -26,7 +26,7 @@ import yaml
 from PIL import Image
 
 from tests import NO_CONTENT_FLAGS, byod
-from tests.test_workflow import TINY_CONFIG, job_counts, snakemake
+from tests.test_workflow import TINY_CONFIG, job_counts, job_outputs, snakemake
 
 TABLES = ("dice.csv", "table1.csv", "table2.csv", "per_image.csv", "metrics.csv", "ci.csv")
 
@@ -159,9 +159,12 @@ def test_other_sources_with_existing_models_give_the_same_tables(
     models, expected = sources[subset], SUBSETS[subset][1]
     cfg = _config(tmp_path, sources[kind], models)
     before = sorted(p.relative_to(models) for p in models.rglob("*"))
-    counts = job_counts(snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout)
+    dry = snakemake(tmp_path, snakemake_env, "--configfile", str(cfg), "-n").stdout
+    counts = job_counts(dry)
     assert not {"train", "plan", "splits"} & set(counts), counts
-    assert counts["predict"] == len(expected) and counts["crop"] == 18
+    assert counts["predict"] == 1 and counts["crop"] == 18  # one job, every model it holds
+    assert sorted(job_outputs(dry, "predict")[0]) == sorted(
+        f"results/predictions/{m}" for m in expected)  # fmt: skip
     assert counts.get("deid", 0) == (18 if kind == "joints_dicom" else 0)
     snakemake(tmp_path, snakemake_env, "--configfile", str(cfg))
     _same_tables(sources["reference"], tmp_path / "results" / "evaluation", expected)

@@ -110,6 +110,26 @@ CASES = {
         + ["0", "--input", "{empty_dir}", "--output", "{tmp}/pred"],
         "fold_0/checkpoint_final.pth: missing",
     ),
+    "predict (a model not NAME=FOLDS)": (
+        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--models"]
+        + ["fold_0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
+        "'fold_0' is not NAME=FOLDS",
+    ),
+    "predict (a model name that is no folder name)": (
+        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--models"]
+        + ["../up=0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
+        "'../up=0' is not NAME=FOLDS",
+    ),
+    "predict (one model and several)": (
+        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--folds", "0"]
+        + ["--models", "a=0", "--input", "{empty_dir}", "--output", "{tmp}/pred"],
+        "either --folds and --output (one model) or --models and --output-root",
+    ),
+    "predict (several models, an untrained one)": (
+        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--models"]
+        + ["fold_0=0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
+        "fold_0/checkpoint_final.pth: missing",
+    ),
     "evaluate (no ground truth)": (
         ["evaluate", "--gt-dir", "{empty_dir}", "--pred-root", "{empty_dir}", "--models"]
         + ["fold_0", "--out-dir", "{tmp}/ev"],

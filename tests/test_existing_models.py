@@ -27,7 +27,7 @@ import yaml
 
 from tests import byod, tool_missing
 from tests.conftest import REPO
-from tests.test_workflow import TINY_CONFIG, job_counts, snakemake
+from tests.test_workflow import TINY_CONFIG, job_counts, job_outputs, snakemake
 
 TRAINERS = REPO / "tests" / "data" / "nnunet_trainers"
 CLI_TRAINER = "nnUNetTrainerTiny"
@@ -87,9 +87,11 @@ def test_a_cli_made_folder_gives_its_folds(cli_model, tiny_run, tmp_path, snakem
     sheet = tiny_run.root / "results" / "demo" / "samples.tsv"
     counts = job_counts(_dry(tmp_path, env, _config(tmp_path, sheet, cli_model)).stdout)
     assert not {"train", "plan", "preprocess", "splits"} & set(counts), counts
-    assert counts["predict"] == 2
-    narrowed = _config(tmp_path, sheet, cli_model, models_used=["fold_all"])
-    assert job_counts(_dry(tmp_path, env, narrowed).stdout)["predict"] == 1
+    dry = _dry(tmp_path, env, _config(tmp_path, sheet, cli_model)).stdout
+    assert job_outputs(dry, "predict") == [["results/predictions/fold_0",
+                                            "results/predictions/fold_all"]]  # fmt: skip
+    narrowed = _dry(tmp_path, env, _config(tmp_path, sheet, cli_model, models_used=["fold_all"]))
+    assert job_outputs(narrowed.stdout, "predict") == [["results/predictions/fold_all"]]
     lacking = _dry(tmp_path, env, _config(tmp_path, sheet, cli_model, models_used=["ensemble"]),
                    check=False)  # fmt: skip
     assert lacking.returncode == 2, lacking.stderr[-2000:]

@@ -76,11 +76,11 @@ def lowres_run(tiny_run):
 
 def test_adding_lowres_trains_only_lowres(lowres_run):
     """Nothing of 2d reruns: no plan, no 2d training or prediction; 2d_lowres is preprocessed,
-    trained (6 folds), predicted (7 models) and evaluated; the report is rebuilt."""
+    trained (6 folds), predicted (7 models, one job) and evaluated; the report is rebuilt."""
     _, counts = lowres_run
     assert counts.get("plan", 0) == 0 and counts.get("predict", 0) == 0
     assert counts["preprocess"] == 1 and counts["train"] == 6
-    assert counts["predict_configuration"] == 7 and counts["evaluate_configuration"] == 1
+    assert counts["predict_configuration"] == 1 and counts["evaluate_configuration"] == 1
     assert counts["report"] == 1 and counts.get("evaluate", 0) == 0
 
 

@@ -118,8 +118,70 @@ def test_train_resume_and_predict(planned, tmp_path):
     cases = sorted(p.name.replace("_0000.nii.gz", "") for p in (raw / "imagesTs").iterdir())
     assert sorted(p.name.replace(".nii.gz", "") for p in out.glob("*.nii.gz")) == cases
     assert not out.with_name("pred.partial").exists()
+    # several models in one process: each model's predictions are those it gives alone
+    said = []
+    seconds = nnunet.predict_models(
+        fold_dir.parent, {"fold_0": ["0"], "again": ["0"]}, raw / "imagesTs", tmp_path / "many",
+        root / "nnunet", nnunet.PredictOptions.from_config({"device": "cpu", "mirroring": False}),
+        threads=1, say=said.append,
+    )  # fmt: skip
+    assert list(seconds) == ["fold_0", "again"] and len(said) == 2
+    for name in seconds:
+        got = sorted((tmp_path / "many" / name).glob("*.nii.gz"))
+        assert [p.name for p in got] == sorted(p.name for p in out.glob("*.nii.gz"))
+        for p in got:
+            assert sitk_array(p).tolist() == sitk_array(out / p.name).tolist()
     with pytest.raises(InputError, match="fold_3"):
         nnunet.predict(fold_dir.parent, ["3"], raw / "imagesTs", tmp_path / "x", root / "nnunet")
+
+
+def sitk_array(path):
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def _source_file(cls) -> str:
+    """The file a class's methods were compiled from (nnU-Net's search drops the module of an
+    external trainer from sys.modules afterwards, so inspect.getfile cannot tell)."""
+    import inspect
+
+    return next(f.__code__.co_filename for f in vars(cls).values() if inspect.isfunction(f))
+
+
+def test_trainers_found_directly_are_those_nnunets_search_finds(tmp_path, monkeypatch):
+    """hipseg's trainer and nnU-Net's base trainer: the class nnU-Net's search finds (the same
+    source file, the same base classes), without the search; any other name, or a user's own
+    nnUNet_extTrainer folder, goes through nnU-Net's search; the lookup is restored after."""
+    nnunet.configure_environment(tmp_path)
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as search
+
+    asked = []
+
+    class Module:  # stands for nnunetv2.run.run_training / inference.predict_from_raw_data
+        @staticmethod
+        def recursive_find_trainer_class_by_name(name):
+            asked.append(name)
+            return search(name)
+
+    original = Module.recursive_find_trainer_class_by_name
+    with nnunet.direct_trainer_lookup(Module):
+        for name in ("nnUNetTrainerHipsegShort", "nnUNetTrainer"):
+            direct, searched = Module.recursive_find_trainer_class_by_name(name), search(name)
+            assert direct.__name__ == searched.__name__ == name
+            assert _source_file(direct) == _source_file(searched)
+            assert [c.__name__ for c in direct.__mro__] == [c.__name__ for c in searched.__mro__]
+        assert asked == []
+        assert Module.recursive_find_trainer_class_by_name("nnUNetTrainer_5epochs").__name__ == (
+            "nnUNetTrainer_5epochs")  # fmt: skip
+        assert asked == ["nnUNetTrainer_5epochs"]
+        mine = tmp_path / "my_trainers"
+        mine.mkdir()
+        both = os.pathsep.join([str(mine), str(nnunet.TRAINERS_DIR)])
+        monkeypatch.setenv("nnUNet_extTrainer", both)
+        Module.recursive_find_trainer_class_by_name("nnUNetTrainerHipsegShort")
+        assert asked[-1] == "nnUNetTrainerHipsegShort"  # the user's folder first, as nnU-Net does
+    assert Module.recursive_find_trainer_class_by_name is original
 
 
 def test_a_kill_while_saving_leaves_the_last_checkpoint_intact(tmp_path):

@@ -138,8 +138,9 @@ def test_tiny_workflow_on_a_real_slurm_cluster(repo, snakemake_env, tmp_path, sl
     assert all("gpu" not in j.get("TresPerJob", "") for j in others)
     # every radiograph's deid and crop ran in ONE group job (up to 50 per job), on 2 CPUs; the
     # local rules (validate_samples, deid_summary, dataset, splits, report) were never submitted:
-    # synth, the group, figures, plan with preprocess (one group job), 6 train, 7 predict (5 folds,
-    # all, ensemble), evaluate, segment_test (validate_measurements and subgroups are local rules)
+    # synth, the group, figures, plan with preprocess (one group job), 6 train, 1 predict (5 folds,
+    # all, ensemble in one job), evaluate, segment_test (validate_measurements and subgroups are
+    # local rules)
     comments = sorted(j.get("Comment", "").split("_wildcards_")[0] for j in jobs)
     assert comments.count("rule_radiograph_crop_deid") == 1, comments
     group = next(j for j in jobs if j.get("Comment") == "rule_radiograph_crop_deid")
@@ -147,6 +148,7 @@ def test_tiny_workflow_on_a_real_slurm_cluster(repo, snakemake_env, tmp_path, sl
     assert sum(c.startswith("rule_plan_") and "preprocess" in c for c in comments) == 1, comments
     local = ("rule_deid", "rule_crop", "rule_dataset", "rule_report", "rule_subgroups")
     assert not any(c in comments for c in local), comments
-    assert len(jobs) == 19, comments
+    assert len(jobs) == 13, comments
+    assert comments.count("rule_predict") == 1, comments
     assert comments.count("rule_segment_test") == 1 and "rule_figures" in comments, comments
     print(f"SLURM run: {len(jobs)} jobs, {elapsed:.0f} s")

@@ -61,6 +61,19 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def job_outputs(output: str, rule: str) -> list[list[str]]:
+    """The outputs of each job of ``rule`` in a dry run's printout."""
+    jobs, current = [], None
+    for line in output.splitlines():
+        m = re.match(r"^(local)?rule (\w+):$", line.strip())
+        if m:
+            current = m.group(2)
+        elif current == rule and line.strip().startswith("output:"):
+            jobs.append(line.split("output:", 1)[1].strip().split(", "))
+            current = None
+    return jobs
+
+
 def write_config(workdir, **changes):
     cfg = json.loads(json.dumps(TINY_CONFIG))
     for dotted, value in changes.items():
@@ -101,8 +114,11 @@ def test_dry_run_of_the_demo(repo, snakemake_env, tmp_path):
         tmp_path, snakemake_env, "--configfile", str(repo / "config/config.yaml"), "-n"
     )
     counts = job_counts(proc.stdout)
-    # the demo's one configuration, 2d_lowres: six models, seven predictions, one evaluation
-    assert counts["train"] == 6 and counts["predict"] == 7 and counts["evaluate"] == 1
+    # the demo's one configuration, 2d_lowres: six models, one job predicting with all seven
+    # (folds 0-4, all, the ensemble), one evaluation
+    assert counts["train"] == 6 and counts["predict"] == 1 and counts["evaluate"] == 1
+    models = ["fold_0", "fold_1", "fold_2", "fold_3", "fold_4", "fold_all", "ensemble"]
+    assert job_outputs(proc.stdout, "predict") == [[f"results/predictions/{m}" for m in models]]
     assert "predict_configuration" not in counts and "evaluate_configuration" not in counts
     assert counts["preprocess"] == 1
     assert counts["synth"] == 1 and counts["report"] == 1
@@ -201,7 +217,7 @@ def test_tiny_real_run_and_rerun_on_change(tiny_run, tmp_path):
     # more epochs: training and everything after it reruns, the data stages do not
     cfg2 = write_config(tmp_path, **{"train.epochs": 2})
     counts = job_counts(tiny_run.snakemake("--configfile", str(cfg2), "-n").stdout)
-    assert counts.get("train") == 6 and counts.get("predict") == 7
+    assert counts.get("train") == 6 and counts.get("predict") == 1
     assert counts.get("evaluate") == 1 and counts.get("report") == 1
     assert counts.get("subgroups") == 1
     for stage in ("synth", "deid", "crop", "dataset", "plan", "preprocess", "splits"):
