@@ -39,7 +39,7 @@ demo: env tesseract
 	@python -m hipseg report-summary results/report/report.html
 
 test: env slurm-wlm chromium tesseract orthanc dcmtk dicom3tools
-	python -m pytest -ra -n $(TEST_WORKERS)
+	python -m pytest -ra -n $(TEST_WORKERS) --durations=25
 
 # The documentation site (docs/, mkdocs.yml): the configuration reference regenerated from the
 # schema, then a strict build (a broken link, anchor or missing page fails) into site/.

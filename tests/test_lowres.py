@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
@@ -108,6 +110,16 @@ def test_lowres_is_evaluated_on_the_images_grid_and_reported(lowres_run):
     plans = json.loads(plans_file.read_text())
     patch = " × ".join(str(v) for v in plans["configurations"]["2d_lowres"]["patch_size"])
     assert patch in section
+    # each row's cost: its six trainings and its one prediction job (all seven models), from the
+    # benchmarks of its own jobs (predict/2d is not predict/2d_lowres)
+    table = section.split("<tbody>")[1].split("</tbody>")[0]
+    bench = res / "benchmarks"
+    for conf in ("2d", "2d_lowres"):
+        row = table.split(f"<th>{conf}</th>")[1].split("</tr>")[0]
+        numbers = re.findall(r'<td class="num">([^<]*)</td>', row)
+        predict_s = float(pd.read_csv(bench / f"predict/{conf}.tsv", sep="\t")["s"].mean())
+        assert float(numbers[3]) == pytest.approx(predict_s / low["n_cases"], abs=0.051), row
+        assert float(numbers[2]) > 0, row
 
 
 def test_fastest_segments_with_the_lowres_model_and_fast_keeps_the_model(lowres_run, tmp_path):
