@@ -36,6 +36,7 @@ def _files(tmp_path):
     return f
 
 
+PREDICT = ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}"]
 CASES = {
     # stage: (arguments, what the message must name)
     "synth (unknown preset)": (
@@ -106,28 +107,25 @@ CASES = {
         "train.epochs",
     ),
     "predict (untrained model)": (
-        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--folds"]
-        + ["0", "--input", "{empty_dir}", "--output", "{tmp}/pred"],
+        PREDICT + ["--folds", "0", "--input", "{empty_dir}", "--output", "{tmp}/pred"],
         "fold_0/checkpoint_final.pth: missing",
     ),
     "predict (a model not NAME=FOLDS)": (
-        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--models"]
-        + ["fold_0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
+        PREDICT + ["--models", "fold_0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
         "'fold_0' is not NAME=FOLDS",
     ),
     "predict (a model name that is no folder name)": (
-        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--models"]
-        + ["../up=0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
+        PREDICT + ["--models", "../up=0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
         "'../up=0' is not NAME=FOLDS",
     ),
     "predict (one model and several)": (
-        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--folds", "0"]
-        + ["--models", "a=0", "--input", "{empty_dir}", "--output", "{tmp}/pred"],
+        PREDICT
+        + ["--folds", "0", "--models", "a=0", "--input", "{empty_dir}"]
+        + ["--output", "{tmp}/pred"],
         "either --folds and --output (one model) or --models and --output-root",
     ),
     "predict (several models, an untrained one)": (
-        ["predict", "--nnunet-root", "{empty_dir}", "--model-dir", "{empty_dir}", "--models"]
-        + ["fold_0=0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
+        PREDICT + ["--models", "fold_0=0", "--input", "{empty_dir}", "--output-root", "{tmp}/pred"],
         "fold_0/checkpoint_final.pth: missing",
     ),
     "evaluate (no ground truth)": (

@@ -26,7 +26,7 @@ from .planning import (
     plan_and_preprocess,
     preprocess_configuration,
 )
-from .prediction import PredictOptions, predict, predict_models
+from .prediction import PredictOptions, load_folds, predict, predict_models
 from .training import BEST, FINAL, FINAL_KEPT, LATEST, SETTINGS_FILE, TrainOptions, train
 from .training import _atomic_checkpoints as _atomic_checkpoints
 from .training import _prepare_fold_folder as _prepare_fold_folder
@@ -49,6 +49,7 @@ __all__ = [
     "apply_plans_overrides",
     "configure_environment",
     "direct_trainer_lookup",
+    "load_folds",
     "plan",
     "plan_and_preprocess",
     "predict",

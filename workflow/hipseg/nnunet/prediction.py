@@ -71,12 +71,7 @@ def predict(
         device=dev,
         allow_tqdm=False,
     )
-    with direct_trainer_lookup(sys.modules[nnUNetPredictor.__module__]):
-        predictor.initialize_from_trained_model_folder(
-            str(model_folder),
-            use_folds=tuple(f if f == ALL_FOLD else int(f) for f in folds),
-            checkpoint_name=checkpoint,
-        )
+    load_folds(predictor, model_folder, folds, checkpoint)
     _read_nifti(predictor)
     if dev.type == "cuda":
         predictor.predict_from_files(
@@ -96,6 +91,19 @@ def predict(
     shutil.rmtree(output_dir, ignore_errors=True)
     os.replace(tmp, output_dir)
     return output_dir
+
+
+def load_folds(predictor, model_folder: str | Path, folds, checkpoint: str) -> None:
+    """nnU-Net's ``initialize_from_trained_model_folder`` for ``folds`` as hipseg names them
+    (``"0"`` … ``"4"``, ``"all"``), its trainer class found by :func:`direct_trainer_lookup`."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    with direct_trainer_lookup(sys.modules[nnUNetPredictor.__module__]):
+        predictor.initialize_from_trained_model_folder(
+            str(model_folder),
+            use_folds=tuple(f if f == ALL_FOLD else int(f) for f in folds),
+            checkpoint_name=checkpoint,
+        )
 
 
 def predict_models(

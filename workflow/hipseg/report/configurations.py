@@ -26,10 +26,11 @@ COMPARED = f"fold_{labels.ALL_FOLD}"
 def _seconds(rows: Sequence[Mapping], prefix: str) -> float:
     """Sum of the benchmark seconds of the jobs under ``prefix`` (``train/2d_lowres/``: its
     folds) or of the job named ``prefix`` (``predict/2d_lowres``: every model's prediction)."""
-    job = [str(r["job"]) for r in rows]
-    under = prefix.endswith("/")
-    values = [r["seconds"] for r, j in zip(rows, job, strict=True)
-              if (under and j.startswith(prefix)) or j == prefix]  # fmt: skip
+
+    def matches(job: str) -> bool:
+        return job.startswith(prefix) if prefix.endswith("/") else job == prefix
+
+    values = [r["seconds"] for r in rows if matches(str(r["job"]))]
     values = [v for v in values if not math.isnan(v)]
     return float(sum(values)) if values else float("nan")
 

@@ -9,15 +9,13 @@ written to a file and predicted by ``hipseg predict``.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import labels
 from ..errors import HipsegError, InputError
-from ..nnunet import LOWRES, _device, configure_environment, direct_trainer_lookup
+from ..nnunet import LOWRES, _device, configure_environment, load_folds
 
 CHECKPOINT = "checkpoint_final.pth"
 
@@ -99,12 +97,7 @@ class Model:
             verbose=False,
             allow_tqdm=False,
         )
-        with direct_trainer_lookup(sys.modules[nnUNetPredictor.__module__]):
-            self.predictor.initialize_from_trained_model_folder(
-                str(self.dir),
-                use_folds=tuple(f if f == labels.ALL_FOLD else int(f) for f in self.folds),
-                checkpoint_name=CHECKPOINT,
-            )
+        load_folds(self.predictor, self.dir, self.folds, CHECKPOINT)
         # test-time mirroring along the axes asked for that the model allows
         allowed = tuple(self.predictor.allowed_mirroring_axes or ())
         axes = tuple(a for a in getattr(options, "mirror_axes", allowed) if a in allowed)
