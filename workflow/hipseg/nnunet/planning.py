@@ -13,7 +13,7 @@ from typing import ClassVar
 from ..errors import HipsegError, InputError
 from ..io import write_json
 from ..options import StageOptions
-from .environment import _dataset_dir_name, _sha, configure_environment
+from .environment import _dataset_dir_name, _sha, configure_environment, pools_in_process
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,10 @@ def plan(
     planner_class = _planner_class(options.planner)
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
 
-    extract_fingerprint_dataset(
-        int(dataset_id), num_processes=num_processes, check_dataset_integrity=True, clean=True
-    )
+    with pools_in_process(num_processes):
+        extract_fingerprint_dataset(
+            int(dataset_id), num_processes=num_processes, check_dataset_integrity=True, clean=True
+        )
     kwargs = {}
     if options.gpu_memory_target_gb is not None:
         kwargs["gpu_memory_target_in_gb"] = float(options.gpu_memory_target_gb)
@@ -184,13 +185,14 @@ def preprocess_configuration(
     plans = json.loads(plans_file.read_text())
     if configuration not in plans["configurations"]:
         raise InputError(plans_file, f"has no configuration {configuration!r}")
-    preprocess_dataset(
-        int(dataset_id),
-        "nnUNetPlans",
-        configurations=(configuration,),
-        num_processes=(num_processes,),
-        show_progress_bar=False,
-    )
+    with pools_in_process(num_processes):
+        preprocess_dataset(
+            int(dataset_id),
+            "nnUNetPlans",
+            configurations=(configuration,),
+            num_processes=(num_processes,),
+            show_progress_bar=False,
+        )
     conf = plans["configurations"][configuration]
     data_dir = plans_file.parent / conf["data_identifier"]
     if manifest:
