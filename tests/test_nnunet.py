@@ -32,20 +32,24 @@ def tiny(**changes) -> nnunet.TrainOptions:
 
 @pytest.fixture(scope="module")
 def planned(demo_data, tmp_path_factory):
-    """The demo data through crop + dataset + plan + splits."""
+    """The demo data through crop + dataset + plan + splits: planned once per test session
+    (``built_once``), a fresh copy for each module that uses it (its tests write splits,
+    trainings and another configuration's data into it)."""
     from hipseg import dataset
-    from tests.conftest import crop_all
+    from tests.conftest import built_once, crop_all
 
-    root = tmp_path_factory.mktemp("nn")
-    manifests = crop_all(demo_data, root / "joints")
-    ds = dataset.DatasetOptions.from_config({"id": 42, "name": "Tiny", "test_fraction": 0.2})
-    dataset.build(manifests, root / "nnunet" / "nnUNet_raw", ds, root / "ds")
-    manifest = root / "pre.json"
-    options = nnunet.PlanOptions.from_config(
-        {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}}
-    )
-    plans = nnunet.plan_and_preprocess(root / "nnunet", 42, options, manifest=manifest)
-    return root, plans, manifest
+    def build(root):
+        manifests = crop_all(demo_data, root / "joints")
+        ds = dataset.DatasetOptions.from_config({"id": 42, "name": "Tiny", "test_fraction": 0.2})
+        dataset.build(manifests, root / "nnunet" / "nnUNet_raw", ds, root / "ds")
+        options = nnunet.PlanOptions.from_config(
+            {"plans_overrides": {"base_num_features": 8, "max_num_features": 64}}
+        )
+        nnunet.plan_and_preprocess(root / "nnunet", 42, options, manifest=root / "pre.json")
+
+    root = built_once(tmp_path_factory, "planned", build)
+    plans = root / "nnunet" / "nnUNet_preprocessed" / "Dataset042_Tiny" / "nnUNetPlans.json"
+    return root, plans, root / "pre.json"
 
 
 def test_plan_is_2d_with_true_spacing_and_overrides(planned):
@@ -66,6 +70,47 @@ def test_plan_is_2d_with_true_spacing_and_overrides(planned):
     assert conf["median_image_size_in_voxels"][0] > conf["median_image_size_in_voxels"][1]
     assert conf["normalization_schemes"] == ["ZScoreNormalization"]
     assert json.loads(manifest.read_text())["cases"]
+
+
+def test_one_process_is_this_process_with_the_files_of_nnunets_pool(planned, tmp_path):
+    """``processes: 1`` fingerprints, checks and preprocesses in the job's own process (no
+    spawned worker that imports torch again); the files equal those of nnU-Net's own pool
+    (two spawned workers here), byte for byte. More processes keep nnU-Net's pool."""
+    import importlib
+    import multiprocessing
+
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
+
+    from hipseg.nnunet.environment import POOLED_MODULES, pools_in_process
+
+    modules = [importlib.import_module(name) for name in POOLED_MODULES]
+    with pools_in_process(1):
+        for module in modules:
+            pool = module.multiprocessing.get_context("spawn").Pool(1)
+            assert pool.starmap(os.getpid, [()]) == [os.getpid()]
+            assert pool.starmap_async(os.getpid, [()]).get() == [os.getpid()]
+    with pools_in_process(2):
+        assert all(module.multiprocessing is multiprocessing for module in modules)
+    assert all(module.multiprocessing is multiprocessing for module in modules)
+
+    root, plans_file, _ = planned
+    ours = plans_file.parent
+    pooled = tmp_path / "nnunet"
+    (pooled / "nnUNet_raw").mkdir(parents=True)
+    raw = "nnUNet_raw/Dataset042_Tiny"
+    (pooled / raw).symlink_to(root / "nnunet" / raw)
+    theirs = pooled / "nnUNet_preprocessed" / ours.name
+    theirs.mkdir(parents=True)
+    for name in (plans_file.name, "dataset.json"):  # the planner's (the pool is not in it)
+        shutil.copy2(ours / name, theirs / name)
+    nnunet.configure_environment(pooled, n_proc_da=2)
+    extract_fingerprint_dataset(42, num_processes=2, check_dataset_integrity=True, clean=True)
+    data = nnunet.preprocess_configuration(pooled, 42, "2d", num_processes=2)
+    same = ["dataset_fingerprint.json"]
+    same += [str(p.relative_to(theirs)) for p in sorted(data.iterdir())]
+    assert len(same) > 3
+    for name in same:
+        assert (theirs / name).read_bytes() == (ours / name).read_bytes(), name
 
 
 def test_training_requires_splits(planned):
