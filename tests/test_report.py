@@ -586,3 +586,35 @@ def test_report_shows_the_subgroups_with_intervals_forest_plot_and_failures(rend
     assert "pooled into “other”" in html
     bib = kw["bib_out"].read_text(encoding="utf-8")
     assert "holm1979" in bib and "hall1991bootstrap" in bib
+
+
+def test_learning_curves_are_read_without_torch_as_torch_reads_them(
+    tiny_model, tmp_path, monkeypatch, snakemake_env
+):
+    """A real nnU-Net checkpoint's training log is read without importing torch (a report
+    process needs torch for nothing else), to the values torch.load gives; a damaged one is
+    named."""
+    import subprocess
+    import sys
+
+    from hipseg.report import learning
+
+    ckpt = tiny_model["model_dir"] / "fold_all" / "checkpoint_final.pth"
+    code = (
+        "import sys; from hipseg.report import learning; "
+        f"frame = learning.read_curves([{str(ckpt)!r}]); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "print(frame.to_json(orient='split', double_precision=15))"
+    )
+    light = subprocess.run([sys.executable, "-c", code], env=snakemake_env, capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    monkeypatch.setattr(learning, "_logging_without_torch", lambda path: None)  # torch.load
+    expected = learning.read_curves([ckpt])
+    assert len(expected) == 2 and expected["train_loss"].notna().all()
+    assert light.strip() == expected.to_json(orient="split", double_precision=15)
+    monkeypatch.undo()
+    half = tmp_path / "fold_all" / "checkpoint_final.pth"
+    half.parent.mkdir()
+    half.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(InputError, match="cannot be read as a PyTorch checkpoint"):
+        learning.read_curves([half])
