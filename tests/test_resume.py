@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -43,17 +44,25 @@ def training_processes(workdir: Path) -> list[int]:
 
 
 @pytest.mark.slow
-def test_killed_training_is_retried_and_resumes_from_its_checkpoint(repo, snakemake_env, tmp_path):
-    cfg = write_config(tmp_path, **{"train.epochs": 8, "train.checkpoint_every": 1})
-    fold = tmp_path / FOLD_DIR
+def test_killed_training_is_retried_and_resumes_from_its_checkpoint(tiny_run, tmp_path):
+    """In a copy of the finished tiny run, fold_all is trained again for 8 epochs (its settings
+    changed: nothing upstream reruns), killed after its first checkpoint and retried."""
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run.root, work, symlinks=True)
+    cfg = write_config(work, **{"train.epochs": 8, "train.checkpoint_every": 1})
+    fold = work / FOLD_DIR
     latest = fold / "checkpoint_latest.pth"
+    earlier_logs = set(fold.glob("training_log_*.txt"))
+    assert earlier_logs and not latest.exists()
+    paths = [str(work / "workflow"), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
+    env = dict(tiny_run.env, PYTHONPATH=os.pathsep.join(paths))
     cmd = [
         "snakemake",
         f"{FOLD_DIR}/checkpoint_final.pth",
         "--snakefile",
-        str(repo / "Snakefile"),
+        str(work / "Snakefile"),
         "--directory",
-        str(tmp_path),
+        str(work),
         "--cores",
         "1",
         "--retries",
@@ -62,7 +71,7 @@ def test_killed_training_is_retried_and_resumes_from_its_checkpoint(repo, snakem
         str(cfg),
     ]
     with (tmp_path / "snakemake.log").open("w") as log:
-        run = subprocess.Popen(cmd, env=snakemake_env, stdout=log, stderr=subprocess.STDOUT)
+        run = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 600
             while not latest.is_file():
@@ -70,7 +79,7 @@ def test_killed_training_is_retried_and_resumes_from_its_checkpoint(repo, snakem
                 assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
                 time.sleep(0.2)
             time.sleep(1)
-            victims = training_processes(tmp_path)
+            victims = training_processes(work)
             assert victims, "the training job is not running"
             for pid in victims:
                 os.kill(pid, signal.SIGKILL)  # as at walltime: no chance to clean up
@@ -88,7 +97,9 @@ def test_killed_training_is_retried_and_resumes_from_its_checkpoint(repo, snakem
     # killed, reported as failed, started again (retries: 1) and finished
     assert "died with <Signals.SIGKILL: 9>" in out and "Error in rule train" in out
     assert out.count("localrule train:") == 2 and "Finished jobid: 0 (Rule: train)" in out
-    logs = sorted(fold.glob("training_log_*.txt"), key=lambda p: p.stat().st_mtime)
+    assert set(re.findall(r"^localrule (\w+):", out, flags=re.M)) == {"train"}  # nothing else
+    logs = set(fold.glob("training_log_*.txt")) - earlier_logs
+    logs = sorted(logs, key=lambda p: p.stat().st_mtime)
     assert len(logs) == 2, logs
     first, second = (p.read_text() for p in logs)
     assert epochs_logged(first)[0] == 0
