@@ -47,17 +47,11 @@ def predict(
     it was trained on; ``values`` renumbers its output labels to hipseg's.
     """
     o = options or PredictOptions.from_config({})
+    _check_inputs(model_folder, folds, input_dir, checkpoint)
     configure_environment(nnunet_root, threads=threads)
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    model_folder = Path(model_folder)
-    for f in folds:
-        ckpt = model_folder / f"fold_{f}" / checkpoint
-        if not ckpt.is_file():
-            raise InputError(ckpt, "missing: the model has not been trained")
-    input_dir = Path(input_dir)
-    if not any(input_dir.glob("*_0000.nii.gz")):
-        raise InputError(input_dir, "contains no images named <case>_0000.nii.gz")
+    model_folder, input_dir = Path(model_folder), Path(input_dir)
     output_dir = Path(output_dir)
     tmp = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -93,6 +87,16 @@ def predict(
     return output_dir
 
 
+def _check_inputs(model_folder, folds, input_dir, checkpoint: str) -> None:
+    """The folds' checkpoints and the images, checked before torch and nnU-Net are imported."""
+    for f in folds:
+        ckpt = Path(model_folder) / f"fold_{f}" / checkpoint
+        if not ckpt.is_file():
+            raise InputError(ckpt, "missing: the model has not been trained")
+    if not any(Path(input_dir).glob("*_0000.nii.gz")):
+        raise InputError(input_dir, "contains no images named <case>_0000.nii.gz")
+
+
 def load_folds(predictor, model_folder: str | Path, folds, checkpoint: str) -> None:
     """nnU-Net's ``initialize_from_trained_model_folder`` for ``folds`` as hipseg names them
     (``"0"`` … ``"4"``, ``"all"``), its trainer class found by :func:`direct_trainer_lookup`."""
@@ -124,6 +128,8 @@ def predict_models(
     instead of one per model. Returns the seconds each model took (printed with ``say``)."""
     if not models:
         raise InputError(model_folder, "no model to predict with (--models NAME=FOLDS ...)")
+    for folds in models.values():  # every model's checkpoints before the first prediction
+        _check_inputs(model_folder, folds, input_dir, "checkpoint_final.pth")
     seconds = {}
     for name, folds in models.items():
         start = time.perf_counter()
