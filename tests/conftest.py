@@ -35,7 +35,7 @@ LONGEST = [
     "test_listen",  # 320 s
     "test_parity",  # 308 s in all, 4 tests
     "test_paperplan",  # 121 s
-    "test_resume",  # 141 s, its own workflow
+    "test_resume",  # a copy of the tiny run, fold_all retrained (118-188 s with its own workflow)
     "test_byod",  # 1123 s in all, 10 tests
     "test_existing_models",  # 289 s
     "test_rerun_code",  # 431 s in all, 16 tests
