@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import _tiny_run
 from tests.test_workflow import write_config
 
 FOLD_DIR = (
@@ -54,8 +55,7 @@ def test_killed_training_is_retried_and_resumes_from_its_checkpoint(tiny_run, tm
     latest = fold / "checkpoint_latest.pth"
     earlier_logs = set(fold.glob("training_log_*.txt"))
     assert earlier_logs and not latest.exists()
-    paths = [str(work / "workflow"), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
-    env = dict(tiny_run.env, PYTHONPATH=os.pathsep.join(paths))
+    env = _tiny_run(work).env  # the copy's own workflow code on PYTHONPATH
     cmd = [
         "snakemake",
         f"{FOLD_DIR}/checkpoint_final.pth",

@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..labels import ALL_FOLD
 from ..options import StageOptions
 from .environment import _device, configure_environment, direct_trainer_lookup
+from .training import FINAL
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def predict(
     nnunet_root: str | Path,
     options: PredictOptions | None = None,
     threads: int | None = None,
-    checkpoint: str = "checkpoint_final.pth",
+    checkpoint: str = FINAL,
     values: dict[int, int] | None = None,
 ) -> Path:
     """Predict every ``*_0000.nii.gz`` in ``input_dir`` with one fold or an ensemble of folds.
@@ -129,7 +130,7 @@ def predict_models(
     if not models:
         raise InputError(model_folder, "no model to predict with (--models NAME=FOLDS ...)")
     for folds in models.values():  # every model's checkpoints before the first prediction
-        _check_inputs(model_folder, folds, input_dir, "checkpoint_final.pth")
+        _check_inputs(model_folder, folds, input_dir, FINAL)
     seconds = {}
     for name, folds in models.items():
         start = time.perf_counter()

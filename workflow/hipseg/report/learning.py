@@ -73,6 +73,7 @@ def _logging_without_torch(path: Path) -> dict | None:
     left unbuilt (the weights are never read), numpy's scalars built by numpy. Importing torch
     costs the report process 3 CPU-s of its 10 for this alone. None where the pickle has no
     ``logging`` dict; an error where the file is not torch's zip format."""
+    import io
     import pickle
     import zipfile
 
@@ -91,8 +92,6 @@ def _logging_without_torch(path: Path) -> dict | None:
 
         def persistent_load(self, pid):
             return _Stub()
-
-    import io
 
     ckpt = Unpickler(io.BytesIO(data)).load()
     if isinstance(ckpt, dict) and isinstance(ckpt.get("logging"), dict):
