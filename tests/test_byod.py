@@ -274,9 +274,12 @@ def test_existing_models_relabel_and_predict_in_pixel_units(sources, tmp_path, t
         assert out.GetSpacing() == image.GetSpacing()  # written at the image's own spacing
 
 
-def test_segment_with_a_model_trained_elsewhere(tiny_model, demo_data, tmp_path, snakemake_env):
+def test_segment_with_a_model_trained_elsewhere(tiny_model, demo_data, tmp_path, capsys):
     """`hipseg segment --model-dir` on a folder hipseg did not make: refused until its crop
-    convention is declared, then the same label maps as hipseg's own model folder."""
+    convention is declared, then the same label maps as hipseg's own model folder. (In this
+    process: each command's process would import torch and nnU-Net again.)"""
+    from hipseg import cli
+
     src = tiny_model["model_dir"]
     theirs = tmp_path / "theirs" / src.name
     shutil.copytree(src, theirs)
@@ -284,47 +287,48 @@ def test_segment_with_a_model_trained_elsewhere(tiny_model, demo_data, tmp_path,
     meta["converted_by"] = "someone else"
     (theirs / "dataset.json").write_text(json.dumps(meta))
     dicom = sorted((demo_data.parent / "dicom").glob("*.dcm"))[0]
-    args = [sys.executable, "-m", "hipseg", "segment", str(dicom), *NO_CONTENT_FLAGS,
+    args = ["segment", str(dicom), *NO_CONTENT_FLAGS, "--threads", "1",
             "--options", '{"model": "fold_all", "device": "cpu", "mirroring": false}']  # fmt: skip
 
     def run(*more):
-        return subprocess.run([*args, *more], env=snakemake_env, capture_output=True, text=True)
+        capsys.readouterr()
+        status = cli.main([*args, *more])
+        return status, capsys.readouterr().err
 
-    refused = run("-o", str(tmp_path / "refused"), "--model-dir", str(theirs))
-    assert refused.returncode == 2 and "--convention midline" in refused.stderr
+    status, err = run("-o", str(tmp_path / "refused"), "--model-dir", str(theirs))
+    assert status == 2 and "--convention midline" in err
     assert not (tmp_path / "refused").exists()
     ours = run("-o", str(tmp_path / "ours"), "--model-dir", str(src))
     got = run("-o", str(tmp_path / "got"), "--model-dir", str(theirs), "--convention",
               "midline", "--mirror", "right")  # fmt: skip
-    assert ours.returncode == 0 and got.returncode == 0, ours.stderr + got.stderr
+    assert ours[0] == 0 and got[0] == 0, ours[1] + got[1]
     a = (tmp_path / "ours" / dicom.stem / "labels.png").read_bytes()
     assert (tmp_path / "got" / dicom.stem / "labels.png").read_bytes() == a
     run_json = json.loads((tmp_path / "got" / "run.json").read_text())
     assert run_json["convention"] == "midline"
     assert run_json["model"]["trained_by"].startswith("elsewhere")
     whole = run("-o", str(tmp_path / "whole"), "--model-dir", str(theirs), "--convention", "none")
-    assert whole.returncode == 0, whole.stderr  # the whole radiograph given to the model
+    assert whole[0] == 0, whole[1]  # the whole radiograph given to the model
     header = pydicom.dcmread(dicom, stop_before_pixels=True)
     labels = np.asarray(Image.open(tmp_path / "whole" / dicom.stem / "labels.png"))
     assert labels.shape == (header.Rows, header.Columns) and labels.any()
 
 
-def test_segment_outputs_come_back_as_masks(tiny_model, demo_data, tmp_path, snakemake_env):
+def test_segment_outputs_come_back_as_masks(tiny_model, demo_data, tmp_path, capsys):
     """The model-assisted annotation loop: `hipseg segment`'s label maps (PNG, NIfTI, SEG) of
     radiographs, corrected in an editor, are masks of a radiograph sheet again."""
-    from hipseg import samplesheet
+    from hipseg import cli, samplesheet
     from hipseg.masks import read_mask
 
     sheet = samplesheet.read(demo_data)
     rows = sheet.iloc[:2]
     out = tmp_path / "seg"
-    proc = subprocess.run(
-        [sys.executable, "-m", "hipseg", "segment", *rows["dicom"], "-o", str(out),
+    status = cli.main(
+        ["segment", *rows["dicom"], "-o", str(out), "--threads", "1",
          "--model-dir", str(tiny_model["model_dir"]), "--options",
-         '{"model": "fold_all", "device": "cpu", "mirroring": false}', *NO_CONTENT_FLAGS],
-        env=snakemake_env, capture_output=True, text=True,
+         '{"model": "fold_all", "device": "cpu", "mirroring": false}', *NO_CONTENT_FLAGS]
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert status == 0, capsys.readouterr().err
     masks = {"png": [], "nifti": [], "seg": []}
     for r in rows.itertuples():
         name = Path(r.dicom).stem
