@@ -194,6 +194,15 @@ def test_a_dataset_without_patients_is_not_patient_grouped(sources, tmp_path, sn
     folder = tmp_path / sources["nnunet_nifti"].name
     shutil.copytree(sources["nnunet_nifti"], folder)
     (folder / "patients.tsv").unlink()
+    # a few cases of each part are enough to see how they are grouped (fewer crop jobs)
+    for sub, keep in (("Tr", 4), ("Ts", 2)):
+        for image in sorted((folder / f"images{sub}").iterdir())[keep:]:
+            case = image.name.split("_0000")[0]
+            image.unlink()
+            (folder / f"labels{sub}" / image.name.replace("_0000", "")).unlink()
+            assert not list(folder.rglob(f"{case}*")), case
+    meta = json.loads((folder / "dataset.json").read_text())
+    (folder / "dataset.json").write_text(json.dumps({**meta, "numTraining": 4}))
     table = samplesheet.validate(folder, mapping=byod.MAPPING)
     assert list(table["patient"]) == list(table["id"])
     assert set(table["patient_source"]) == {"case"}
