@@ -50,6 +50,14 @@ def _keys(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls) if f.init and f.repr}
 
 
+def test_the_schema_every_stage_reads_is_the_yaml_document():
+    """Stages read the schema with libyaml's loader where PyYAML has it: the same document as
+    PyYAML's pure-Python safe loader gives (types, defaults, descriptions)."""
+    text = options.SCHEMA_PATH.read_text(encoding="utf-8")
+    assert options.schema() == yaml.load(text, Loader=yaml.SafeLoader)
+    assert options.SAFE_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def test_every_section_has_one_options_class_that_matches_the_schema():
     sections = {c.SECTION for c in CLASSES}
     assert sections == {
