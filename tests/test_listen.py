@@ -288,7 +288,12 @@ def test_burst_of_100_from_4_associations(pacs_and_node, demo_data, tmp_path):
     node.start()
     senders = [storescu(batches[i] + batches[(i + 1) % 4][:2], f"LOAD{i + 1}", node.port)
                for i in range(4)]  # fmt: skip
-    outputs = [sender.communicate(timeout=300)[0] for sender in senders]
+    try:
+        outputs = [sender.communicate(timeout=300)[0] for sender in senders]
+    finally:  # none left running when one is too slow
+        for sender in senders:
+            if sender.poll() is None:
+                sender.kill()
     for sender, out in zip(senders, outputs, strict=True):
         assert sender.returncode == 0, out[-3000:]
         assert out.count("Received Store Response (Status: 0x0000 - Success)") == 27, out[-3000:]
