@@ -404,3 +404,31 @@ def test_gallery(demo, tmp_path):
     assert len(ids) >= 5
     for finding in ("osteoarthritis", "protrusion", "excluded", "burned-in text"):
         assert finding in shown
+
+
+def test_upsampling_is_cell_centred_bilinear():
+    """The generator's upsampling (soft tissue, blur, distance maps): a linear ramp stays linear
+    between the coarse cell centres, flat beyond the outer ones, and every value is the
+    bilinear mix of its four coarse neighbours, computed independently here."""
+    from hipseg.synth.geometry import _upsample
+
+    small = np.add.outer(np.arange(4.0) * 3.0, np.arange(5.0) * 2.0)  # 3 per row, 2 per column
+    big = _upsample(small, (16, 15))
+    assert big.shape == (16, 15) and big.dtype == np.float32
+    # output cell centres map to coarse coordinates (i + 0.5) / 4 - 0.5 and (j + 0.5) / 3 - 0.5
+    r = np.clip((np.arange(16) + 0.5) / 4 - 0.5, 0, 3)
+    c = np.clip((np.arange(15) + 0.5) / 3 - 0.5, 0, 4)
+    assert np.allclose(big, np.add.outer(r * 3.0, c * 2.0), atol=1e-5)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(5, 7))
+    up = _upsample(noise, (23, 31))
+    for i, j in [(0, 0), (11, 17), (22, 30), (7, 3)]:
+        y = min(max((i + 0.5) * 5 / 23 - 0.5, 0), 4)
+        x = min(max((j + 0.5) * 7 / 31 - 0.5, 0), 6)
+        y0, x0 = int(y), int(x)
+        y1, x1 = min(y0 + 1, 4), min(x0 + 1, 6)
+        fy, fx = y - y0, x - x0
+        want = (noise[y0, x0] * (1 - fx) + noise[y0, x1] * fx) * (1 - fy) + (
+            noise[y1, x0] * (1 - fx) + noise[y1, x1] * fx
+        ) * fy
+        assert abs(up[i, j] - want) < 1e-5

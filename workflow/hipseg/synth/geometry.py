@@ -114,9 +114,15 @@ def _upsample(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     r1, c1 = np.minimum(r0 + 1, small.shape[0] - 1), np.minimum(c0 + 1, small.shape[1] - 1)
     fr, fc = (r - r0)[:, None].astype(np.float32), (c - c0)[None, :].astype(np.float32)
     s = small.astype(np.float32)
-    top = s[r0][:, c0] * (1 - fc) + s[r0][:, c1] * fc
-    bot = s[r1][:, c0] * (1 - fc) + s[r1][:, c1] * fc
-    return top * (1 - fr) + bot * fr
+    # along the columns once per coarse row, then the rows gathered: the same operations on
+    # the same values as interpolating every output row (bit-identical), a fraction of the work
+    across = s[:, c0] * (1 - fc) + s[:, c1] * fc
+    out = across[r0]
+    out *= 1 - fr
+    bot = across[r1]
+    bot *= fr
+    out += bot
+    return out
 
 
 def _edt_mm(mask: np.ndarray, sp: float) -> np.ndarray:
