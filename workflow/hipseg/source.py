@@ -36,14 +36,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from .errors import HipsegError, InputError
 from .labels import BACKGROUND, BY_NAME, ID_RE, NAMES
 from .options import StageOptions
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: a crop job never needs it
+    import pandas as pd
 
 # file endings of images that are not DICOM; everything else is read as DICOM
 NATURAL = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")  # no spacing in the file
@@ -370,6 +372,8 @@ def read_raw_dataset(folder: str | Path, mapping: Mapping[str, str] | None = Non
         raise ValidationError(folder, problems)
     if not rows:
         raise InputError(folder, f"has no labelled cases in imagesTr/labelsTr ({fe})")
+    import pandas as pd
+
     df = pd.DataFrame(rows)
     df["values"] = format_values(values)
     df["origin"] = "nnunet"
